@@ -1,0 +1,273 @@
+"""Per-customer features as of a date, point-in-time correct: only events strictly before it.
+
+Transactions are scanned once: a lag window gives inter-purchase gaps, then a two-level grouped
+aggregation (customer x category, then customer) gives everything else with conditional sums.
+Loans and payments are aggregated separately. FEATURES documents every output column;
+docs/features.md is written from it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+SECONDS_PER_DAY = 86400.0
+DIGITAL_CHANNELS = ("online", "mobile")
+
+# name -> (definition, unit). The order is the column order of customer_features.
+FEATURES: dict[str, tuple[str, str]] = {
+    "tenure_days": ("days from signup_date to the as-of date", "days"),
+    "recency_days": ("days since the last purchase before the as-of date; tenure_days if none", "days"),
+    "frequency": ("purchases (amount > 0) in the lookback window", "count"),
+    "monetary": ("net spend in the lookback window: purchases minus refunds", "currency"),
+    "avg_ticket": ("mean purchase amount in the lookback window; null without purchases", "currency"),
+    "spend_30d": ("purchase amount in the 30 days before the as-of date", "currency"),
+    "spend_90d": ("purchase amount in the 90 days before the as-of date", "currency"),
+    "spend_365d": ("purchase amount in the 365 days before the as-of date", "currency"),
+    "spend_trend": ("(last trend window spend - prior window spend) / (their sum), in [-1, 1]; 0 if both 0",
+                    "ratio"),
+    "refund_rate": ("refunds / (purchases + refunds) in the lookback window; null without transactions",
+                    "ratio"),
+    "gap_mean_days": ("mean time between consecutive purchases in the lookback window; null if < 2", "days"),
+    "gap_std_days": ("sample standard deviation of those gaps; null if < 3 purchases", "days"),
+    "active_months": ("distinct calendar months with a purchase in the lookback window", "count"),
+    "n_categories": ("distinct purchase categories in the lookback window", "count"),
+    "top_category_share": ("share of purchase amount in the customer's largest category; null without purchases",
+                           "ratio"),
+    "digital_share": ("share of purchases made online or on mobile; null without purchases", "ratio"),
+    "n_loans": ("loans originated before the as-of date", "count"),
+    "total_principal": ("principal of those loans", "currency"),
+    "utilisation": ("principal not yet repaid (principal - amounts paid before the as-of date) / principal;"
+                    " null without loans", "ratio"),
+    "on_time_rate": ("payments due before the as-of date that were paid by their due date / payments due;"
+                     " null without payments due", "ratio"),
+    "max_dpd": ("largest days past due over payments due before the as-of date (unpaid ones count to the"
+                " as-of date); 0 without payments", "days"),
+    "current_dpd": ("days past due of the oldest payment still unpaid at the as-of date; 0 if none", "days"),
+    "late_payments_12m": ("payments due in the late-payment window before the as-of date paid late or unpaid",
+                          "count"),
+    "has_default": ("1 if any payment reached the default threshold of days past due before the as-of date",
+                    "flag"),
+    "annual_income": ("annual income from the customers table", "currency"),
+    "credit_score": ("credit score from the customers table (300-850)", "points"),
+}
+DESCRIPTIVE_COLUMNS = {
+    "region": "region from the customers table (descriptive, not a clustering feature)",
+    "employment_status": "employment status from the customers table (descriptive)",
+}
+FEATURE_TABLE_COMMENT = "Per-customer features as of a date (only events strictly before it); one row per customer"
+
+ZERO_WHEN_NO_ACTIVITY = (
+    "frequency", "monetary", "spend_30d", "spend_90d", "spend_365d", "spend_trend", "active_months",
+    "n_categories", "n_loans", "total_principal", "max_dpd", "current_dpd", "late_payments_12m", "has_default",
+)
+
+
+def as_of_start(as_of: dt.date) -> Column:
+    """The as-of date's first instant (UTC session): events at or after it are in the future."""
+    return F.lit(dt.datetime.combine(as_of, dt.time())).cast("timestamp")
+
+
+def days_before(as_of: dt.date, days: int) -> Column:
+    return F.lit(dt.datetime.combine(as_of - dt.timedelta(days=days), dt.time())).cast("timestamp")
+
+
+def filter_before(df: DataFrame, ts_column: str, as_of: dt.date) -> DataFrame:
+    """Keep events strictly before the as-of date."""
+    return df.filter(F.col(ts_column) < as_of_start(as_of))
+
+
+def with_purchase_gaps(txn_df: DataFrame, as_of: dt.date, lookback_days: int) -> DataFrame:
+    """Add `gap_days`: time since the customer's previous purchase in the lookback window (lag window)."""
+    is_counted = (F.col("amount") > 0) & (F.col("transaction_ts") >= days_before(as_of, lookback_days))
+    by_customer = (
+        Window.partitionBy("customer_id", is_counted)
+        .orderBy("transaction_ts", "transaction_id")
+        .rowsBetween(-1, -1)
+    )
+    previous_ts = F.first("transaction_ts").over(by_customer)
+    gap = (F.col("transaction_ts").cast("double") - previous_ts.cast("double")) / SECONDS_PER_DAY
+    return txn_df.withColumn("gap_days", F.when(is_counted, gap))
+
+
+def _in_days(days: int, as_of: dt.date) -> Column:
+    return F.col("transaction_ts") >= days_before(as_of, days)
+
+
+def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, trend_days: int) -> DataFrame:
+    """One row per customer with at least one transaction before the as-of date."""
+    events_df = filter_before(txn_df, "transaction_ts", as_of).transform(with_purchase_gaps, as_of, lookback_days)
+    is_purchase = F.col("amount") > 0
+    in_lookback = _in_days(lookback_days, as_of)
+    counted = is_purchase & in_lookback
+    is_refund = (F.col("amount") < 0) & in_lookback
+    prior_trend = (F.col("transaction_ts") >= days_before(as_of, 2 * trend_days)) & ~_in_days(trend_days, as_of)
+
+    def purchase_sum(condition: Column) -> Column:
+        return F.sum(F.when(is_purchase & condition, F.col("amount")).otherwise(0.0))
+
+    # Level 1: customer x category, so that the category mix comes out of the same scan.
+    by_category_df = events_df.groupBy("customer_id", "category").agg(
+        F.max(F.when(is_purchase, F.col("transaction_ts"))).alias("last_purchase_ts"),
+        F.count(F.when(counted, 1)).alias("frequency"),
+        F.sum(F.when(counted, F.col("amount")).otherwise(0.0)).alias("purchase_amount"),
+        F.sum(F.when(is_refund, -F.col("amount")).otherwise(0.0)).alias("refund_amount"),
+        F.count(F.when(is_refund, 1)).alias("refunds"),
+        purchase_sum(_in_days(30, as_of)).alias("spend_30d"),
+        purchase_sum(_in_days(90, as_of)).alias("spend_90d"),
+        purchase_sum(_in_days(365, as_of)).alias("spend_365d"),
+        purchase_sum(_in_days(trend_days, as_of)).alias("spend_recent"),
+        purchase_sum(prior_trend).alias("spend_prior"),
+        F.count("gap_days").alias("gaps"),
+        F.sum("gap_days").alias("gap_sum"),
+        F.sum(F.col("gap_days") * F.col("gap_days")).alias("gap_sq_sum"),
+        F.count(F.when(counted & F.lower("channel").isin(*DIGITAL_CHANNELS), 1)).alias("digital"),
+        F.collect_set(F.when(counted, F.date_trunc("month", "transaction_ts"))).alias("months"),
+    )
+    totals_df = by_category_df.groupBy("customer_id").agg(
+        F.max("last_purchase_ts").alias("last_purchase_ts"),
+        *[F.sum(c).alias(c) for c in (
+            "frequency", "purchase_amount", "refund_amount", "refunds", "spend_30d", "spend_90d", "spend_365d",
+            "spend_recent", "spend_prior", "gaps", "gap_sum", "gap_sq_sum", "digital")],
+        F.max("purchase_amount").alias("top_category_amount"),
+        F.count(F.when(F.col("purchase_amount") > 0, 1)).alias("n_categories"),
+        F.size(F.array_distinct(F.flatten(F.collect_list("months")))).alias("active_months"),
+    )
+    return totals_df.select(
+        "customer_id",
+        "last_purchase_ts",
+        F.col("frequency").cast("long").alias("frequency"),
+        (F.col("purchase_amount") - F.col("refund_amount")).alias("monetary"),
+        F.try_divide(F.col("purchase_amount"), F.col("frequency")).alias("avg_ticket"),
+        "spend_30d",
+        "spend_90d",
+        "spend_365d",
+        _trend(F.col("spend_recent"), F.col("spend_prior")).alias("spend_trend"),
+        F.try_divide(F.col("refunds"), F.col("frequency") + F.col("refunds")).alias("refund_rate"),
+        F.try_divide(F.col("gap_sum"), F.col("gaps")).alias("gap_mean_days"),
+        _sample_std(F.col("gaps"), F.col("gap_sum"), F.col("gap_sq_sum")).alias("gap_std_days"),
+        F.col("active_months").cast("long").alias("active_months"),
+        F.col("n_categories").cast("long").alias("n_categories"),
+        F.try_divide(F.col("top_category_amount"), F.col("purchase_amount")).alias("top_category_share"),
+        F.try_divide(F.col("digital"), F.col("frequency")).alias("digital_share"),
+    )
+
+
+def _trend(recent: Column, prior: Column) -> Column:
+    total = recent + prior
+    return F.when(total > 0, (recent - prior) / total).otherwise(F.lit(0.0))
+
+
+def _sample_std(n: Column, total: Column, sq_total: Column) -> Column:
+    """Sample standard deviation from count, sum and sum of squares (they roll up across groups)."""
+    variance = (sq_total - total * total / n) / (n - 1)
+    return F.when(n >= 2, F.sqrt(F.greatest(variance, F.lit(0.0))))
+
+
+def payment_days_past_due(payments_df: DataFrame, as_of: dt.date) -> DataFrame:
+    """Payments due before the as-of date with `dpd` as it stood then and `is_on_time`."""
+    as_of_lit = F.lit(as_of)
+    is_paid_then = F.col("paid_date").isNotNull() & (F.col("paid_date") < as_of_lit)
+    dpd = F.when(is_paid_then, F.greatest(F.datediff("paid_date", "due_date"), F.lit(0))).otherwise(
+        F.datediff(as_of_lit, "due_date"))
+    return (
+        payments_df.filter(F.col("due_date") < as_of_lit)
+        .withColumn("is_paid_then", is_paid_then)
+        .withColumn("dpd", dpd)
+        .withColumn("is_on_time", is_paid_then & (F.col("paid_date") <= F.col("due_date")))
+    )
+
+
+def loan_features(loans_df: DataFrame, payments_df: DataFrame, as_of: dt.date, late_window_days: int,
+                  default_dpd: int) -> DataFrame:
+    """One row per customer with a loan originated before the as-of date."""
+    loans_then_df = loans_df.filter(F.col("origination_date") < F.lit(as_of))
+    due_df = payment_days_past_due(payments_df, as_of)
+    in_late_window = F.col("due_date") >= F.lit(as_of - dt.timedelta(days=late_window_days))
+    paid_per_loan_df = due_df.groupBy("loan_id").agg(
+        F.sum(F.when(F.col("is_paid_then"), F.coalesce(F.col("amount_paid"), F.col("amount_due")))
+              .otherwise(0.0)).alias("paid"),
+        F.count("*").alias("payments_due"),
+        F.count(F.when(F.col("is_on_time"), 1)).alias("on_time"),
+        F.max("dpd").alias("max_dpd"),
+        F.max(F.when(~F.col("is_paid_then"), F.col("dpd"))).alias("current_dpd"),
+        F.count(F.when(in_late_window & (F.col("dpd") > 0), 1)).alias("late_12m"),
+    )
+    per_loan_df = loans_then_df.join(paid_per_loan_df, on="loan_id", how="left")
+    outstanding = F.greatest(F.col("principal") - F.coalesce(F.col("paid"), F.lit(0.0)), F.lit(0.0))
+    totals_df = per_loan_df.groupBy("customer_id").agg(
+        F.count("*").alias("n_loans"),
+        F.sum("principal").alias("total_principal"),
+        F.sum(outstanding).alias("outstanding"),
+        F.sum(F.coalesce(F.col("payments_due"), F.lit(0))).alias("payments_due"),
+        F.sum(F.coalesce(F.col("on_time"), F.lit(0))).alias("on_time"),
+        F.max("max_dpd").alias("max_dpd"),
+        F.max("current_dpd").alias("current_dpd"),
+        F.sum(F.coalesce(F.col("late_12m"), F.lit(0))).alias("late_payments_12m"),
+    )
+    return totals_df.select(
+        "customer_id",
+        F.col("n_loans").cast("long").alias("n_loans"),
+        F.col("total_principal").cast("double").alias("total_principal"),
+        F.try_divide(F.col("outstanding"), F.col("total_principal")).alias("utilisation"),
+        F.try_divide(F.col("on_time").cast("double"), F.col("payments_due")).alias("on_time_rate"),
+        F.coalesce(F.col("max_dpd"), F.lit(0)).cast("long").alias("max_dpd"),
+        F.coalesce(F.col("current_dpd"), F.lit(0)).cast("long").alias("current_dpd"),
+        F.col("late_payments_12m").cast("long").alias("late_payments_12m"),
+        (F.coalesce(F.col("max_dpd"), F.lit(0)) >= default_dpd).cast("long").alias("has_default"),
+    )
+
+
+def customers_as_of(customers_df: DataFrame, as_of: dt.date) -> DataFrame:
+    """Customers who had signed up before the as-of date, with their tenure."""
+    return customers_df.filter(F.col("signup_date") < F.lit(as_of)).select(
+        "customer_id",
+        F.datediff(F.lit(as_of), F.col("signup_date")).cast("long").alias("tenure_days"),
+        F.col("annual_income").cast("double").alias("annual_income"),
+        F.col("credit_score").cast("double").alias("credit_score"),
+        "region",
+        "employment_status",
+    )
+
+
+def build_features(customers_df: DataFrame, txn_df: DataFrame, as_of: dt.date, lookback_days: int = 365,
+                   trend_days: int = 90, loans_df: DataFrame | None = None, payments_df: DataFrame | None = None,
+                   late_window_days: int = 365, default_dpd: int = 90) -> DataFrame:
+    """The customer_features rows for one as-of date: every customer signed up before it, one row each."""
+    base_df = customers_as_of(customers_df, as_of)
+    txn_features_df = transaction_features(txn_df, as_of, lookback_days, trend_days)
+    joined_df = base_df.join(txn_features_df, on="customer_id", how="left")
+    if loans_df is not None and payments_df is not None:
+        loan_df = loan_features(loans_df, payments_df, as_of, late_window_days, default_dpd)
+        joined_df = joined_df.join(loan_df, on="customer_id", how="left")
+    else:
+        for name in ("n_loans", "total_principal", "utilisation", "on_time_rate", "max_dpd", "current_dpd",
+                     "late_payments_12m", "has_default"):
+            kind = "double" if name in ("total_principal", "utilisation", "on_time_rate") else "long"
+            joined_df = joined_df.withColumn(name, F.lit(None).cast(kind))
+    recency = F.coalesce(F.datediff(F.lit(as_of), F.to_date("last_purchase_ts")).cast("long"), F.col("tenure_days"))
+    return joined_df.select(
+        "customer_id",
+        F.lit(as_of).alias("as_of_date"),
+        *[_feature_column(name, recency) for name in FEATURES],
+        *DESCRIPTIVE_COLUMNS,
+    )
+
+
+def _feature_column(name: str, recency: Column) -> Column:
+    if name == "recency_days":
+        return recency.alias(name)
+    if name in ZERO_WHEN_NO_ACTIVITY:
+        zero = F.lit(0.0) if name in ("monetary", "spend_30d", "spend_90d", "spend_365d", "spend_trend",
+                                      "total_principal") else F.lit(0)
+        return F.coalesce(F.col(name), zero).alias(name)
+    return F.col(name)
+
+
+def feature_comments() -> dict[str, str]:
+    """Column comments for customer_features."""
+    comments = {name: f"{definition} [{unit}]" for name, (definition, unit) in FEATURES.items()}
+    comments["customer_id"] = "customer identifier (contract customer_id)"
+    comments["as_of_date"] = "features use only events strictly before this date"
+    return {**comments, **DESCRIPTIVE_COLUMNS}

@@ -1,0 +1,106 @@
+"""Run identity and the `runs` table: what ran, with which parameters and counts, and how it ended."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+from custseg.config import Config
+from custseg.io import delta_exists, read_delta, with_comments, write_for_date
+
+RUNS_TABLE = "runs"
+RUNS_SCHEMA = T.StructType([
+    T.StructField("run_id", T.StringType()),
+    T.StructField("job", T.StringType()),
+    T.StructField("status", T.StringType()),
+    T.StructField("error", T.StringType()),
+    T.StructField("started_at", T.TimestampType()),
+    T.StructField("finished_at", T.TimestampType()),
+    T.StructField("params_json", T.StringType()),
+    T.StructField("counts_json", T.StringType()),
+    T.StructField("metrics_json", T.StringType()),
+    T.StructField("timings_json", T.StringType()),
+    T.StructField("versions_json", T.StringType()),
+    T.StructField("as_of_date", T.DateType()),
+])
+RUNS_COMMENTS = {
+    "run_id": "deterministic id: as-of date + hash of the configuration",
+    "job": "which job wrote this row (build_features, train_segments, score_customers)",
+    "status": "succeeded or failed",
+    "error": "the error message when status is failed",
+    "params_json": "the configuration used, as JSON",
+    "counts_json": "rows read / accepted / rejected per input table and rows written, as JSON",
+    "metrics_json": "model metrics and the chosen K with its reason, as JSON",
+    "timings_json": "seconds per stage, as JSON",
+    "versions_json": "versions of Python, Spark, Delta and this library",
+}
+
+
+def make_run_id(conf: Config, as_of: dt.date) -> str:
+    """Same configuration and date give the same run id, so re-runs replace rather than add."""
+    digest = hashlib.sha1(json.dumps(conf.raw, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"{as_of:%Y%m%d}-{digest}"
+
+
+def versions(spark: SparkSession) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def pkg(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "unknown"
+
+    return {"python": platform.python_version(), "spark": spark.version, "delta_spark": pkg("delta-spark"),
+            "custseg": pkg("custseg")}
+
+
+@dataclass
+class RunRecord:
+    """Collects what a job did; written to the runs table at the end, whether it succeeded or failed."""
+    run_id: str
+    job: str
+    as_of: dt.date
+    params: dict[str, Any]
+    counts: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    _stage_start: float = field(default_factory=time.perf_counter)
+
+    def stage_done(self, stage: str) -> None:
+        """Record the seconds since the previous stage ended."""
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self._stage_start, 3)
+        self._stage_start = now
+
+    def write(self, spark: SparkSession, output_path: str, status: str, error: str | None = None) -> None:
+        row = (self.run_id, self.job, status, error, self.started_at,
+               dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+               json.dumps(self.params, sort_keys=True, default=str), json.dumps(self.counts, sort_keys=True),
+               json.dumps(self.metrics, sort_keys=True, default=str), json.dumps(self.timings, sort_keys=True),
+               json.dumps(versions(spark), sort_keys=True), self.as_of)
+        df = with_comments(spark.createDataFrame([row], RUNS_SCHEMA), RUNS_COMMENTS)
+        write_for_date(df, str(Path(output_path) / RUNS_TABLE), self.as_of,
+                       "One row per job and as-of date: parameters, counts, metrics, timings, status",
+                       also={"job": self.job})
+
+
+def latest_run_id(spark: SparkSession, output_path: str, job: str = "train_segments") -> str:
+    """The newest successful run of a job, for jobs that default to 'the latest'."""
+    path = str(Path(output_path) / RUNS_TABLE)
+    if not delta_exists(spark, path):
+        raise LookupError(f"no runs table at {path}: run train_segments first")
+    rows = (read_delta(spark, path).filter(f"job = '{job}' AND status = 'succeeded'")
+            .orderBy("finished_at", ascending=False).limit(1).collect())
+    if not rows:
+        raise LookupError(f"no successful {job} run in {path}")
+    return rows[0]["run_id"]

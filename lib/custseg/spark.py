@@ -1,0 +1,56 @@
+"""Build the SparkSession from config: one place for local mode, tests and the cluster."""
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import SparkSession
+
+from custseg.config import SparkConf
+
+log = logging.getLogger(__name__)
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+# Defaults sized for a small machine; the YAML's spark.conf overrides any of them.
+BASE_CONF = {
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    # Dates and timestamps must not depend on the machine's zone: outputs are identical everywhere.
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+}
+
+
+def session_conf(conf: SparkConf) -> dict[str, str]:
+    """All Spark settings the session gets, in the order they are applied."""
+    settings = {**DELTA_CONF, **BASE_CONF, "spark.sql.shuffle.partitions": str(conf.shuffle_partitions)}
+    if conf.driver_memory:
+        settings["spark.driver.memory"] = conf.driver_memory
+    settings.update(conf.extra)
+    return settings
+
+
+def build_session(conf: SparkConf) -> SparkSession:
+    """Create (or reuse) the session described by the config, with Delta enabled.
+
+    With `use_delta_pip` the Delta jars are resolved from Maven Central through
+    `spark.jars.packages` (cached by Ivy); on a cluster they come from `spark-submit --packages`.
+    """
+    builder = SparkSession.builder.appName(conf.app_name)
+    if conf.master:
+        builder = builder.master(conf.master)
+    for key, value in session_conf(conf).items():
+        builder = builder.config(key, value)
+    if conf.use_delta_pip:
+        from delta import configure_spark_with_delta_pip
+
+        builder = configure_spark_with_delta_pip(builder)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    log.info("Spark %s session up, master=%s", spark.version, spark.sparkContext.master)
+    return spark

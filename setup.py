@@ -1,0 +1,26 @@
+"""Customer segmentation on Spark: installable library (lib/custseg) plus jobs."""
+from setuptools import find_packages, setup
+
+setup(
+    name="custseg",
+    version="0.1.0",
+    description="Customer segmentation with K-means on Spark, Delta outputs for BI",
+    python_requires=">=3.11",
+    package_dir={"": "lib"},
+    packages=find_packages("lib"),
+    package_data={"custseg": ["py.typed"]},
+    install_requires=[
+        # Spark 4.2 + Delta 4.4.0: the newest pair whose Delta jar
+        # (io.delta:delta-spark_4.2_2.13:4.4.0) resolves from Maven Central.
+        "pyspark==4.2.0",
+        "delta-spark==4.4.0",
+        "pyyaml>=6",
+        "pandas>=2.2,<3",  # pyspark 4.2 supports pandas 2.x
+        "numpy>=1.26",
+        "pyarrow>=15",
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "chispa>=0.10", "scikit-learn>=1.4", "deltalake>=0.20"],
+    },
+)

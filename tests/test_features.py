@@ -1,0 +1,189 @@
+"""Feature definitions on tiny hand-made inputs; every expectation is written out by hand."""
+from __future__ import annotations
+
+import datetime as dt
+
+from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import types as T
+
+from custseg.features import FEATURES, build_features, loan_features
+
+AS_OF = dt.date(2026, 1, 1)
+TS = dt.datetime
+
+CUSTOMER_SCHEMA = T.StructType([
+    T.StructField("customer_id", T.StringType()),
+    T.StructField("signup_date", T.DateType()),
+    T.StructField("annual_income", T.DoubleType()),
+    T.StructField("credit_score", T.IntegerType()),
+    T.StructField("region", T.StringType()),
+    T.StructField("employment_status", T.StringType()),
+    T.StructField("birth_date", T.DateType()),
+])
+TXN_SCHEMA = T.StructType([
+    T.StructField("transaction_id", T.StringType()),
+    T.StructField("customer_id", T.StringType()),
+    T.StructField("transaction_ts", T.TimestampType()),
+    T.StructField("amount", T.DoubleType()),
+    T.StructField("category", T.StringType()),
+    T.StructField("channel", T.StringType()),
+])
+
+
+def customers(spark):
+    return spark.createDataFrame([
+        ("A", dt.date(2020, 1, 1), 90000.0, 720, "north", "employed", dt.date(1980, 1, 1)),
+        ("B", dt.date(2024, 1, 1), 40000.0, 650, "south", "employed", None),
+        ("C", dt.date(2025, 6, 1), None, None, None, None, None),   # null row
+        ("D", dt.date(2025, 12, 1), 50000.0, 700, "east", "student", None),  # no transactions at all
+        ("E", dt.date(2026, 1, 1), 50000.0, 700, "east", "student", None),   # signs up on the as-of date
+    ], CUSTOMER_SCHEMA)
+
+
+def transactions(spark):
+    return spark.createDataFrame([
+        ("t1", "A", TS(2025, 12, 31, 10), 100.0, "groceries", "online"),
+        ("t2", "A", TS(2025, 12, 29, 10), 50.0, "groceries", "pos"),
+        ("t3", "A", TS(2025, 11, 29, 10), 30.0, "travel", "online"),
+        ("t4", "A", TS(2025, 12, 30, 12), -20.0, "groceries", "online"),  # refund
+        ("t5", "A", TS(2026, 1, 1, 0), 999.0, "travel", "online"),        # on the as-of date: excluded
+        ("t6", "A", TS(2024, 6, 1, 9), 70.0, "travel", "pos"),            # before the lookback window
+        ("t7", "B", TS(2024, 12, 1, 9), 40.0, "fuel", "pos"),             # only activity is old
+        ("t8", "C", TS(2025, 10, 1, 9), 10.0, None, None),                # null category and channel
+        ("t9", "E", TS(2025, 12, 1, 9), 10.0, "fuel", "pos"),             # customer not signed up yet
+    ], TXN_SCHEMA)
+
+
+RFM_COLUMNS = ["customer_id", "tenure_days", "recency_days", "frequency", "monetary", "avg_ticket",
+               "spend_30d", "spend_90d", "spend_365d", "spend_trend", "refund_rate"]
+RFM_SCHEMA = T.StructType([
+    T.StructField("customer_id", T.StringType()),
+    T.StructField("tenure_days", T.LongType()),
+    T.StructField("recency_days", T.LongType()),
+    T.StructField("frequency", T.LongType()),
+    T.StructField("monetary", T.DoubleType()),
+    T.StructField("avg_ticket", T.DoubleType()),
+    T.StructField("spend_30d", T.DoubleType()),
+    T.StructField("spend_90d", T.DoubleType()),
+    T.StructField("spend_365d", T.DoubleType()),
+    T.StructField("spend_trend", T.DoubleType()),
+    T.StructField("refund_rate", T.DoubleType()),
+])
+
+BEHAVIOUR_COLUMNS = ["customer_id", "gap_mean_days", "gap_std_days", "active_months", "n_categories",
+                     "top_category_share", "digital_share"]
+BEHAVIOUR_SCHEMA = T.StructType([
+    T.StructField("customer_id", T.StringType()),
+    T.StructField("gap_mean_days", T.DoubleType()),
+    T.StructField("gap_std_days", T.DoubleType()),
+    T.StructField("active_months", T.LongType()),
+    T.StructField("n_categories", T.LongType()),
+    T.StructField("top_category_share", T.DoubleType()),
+    T.StructField("digital_share", T.DoubleType()),
+])
+
+
+def features(spark, **kwargs):
+    return build_features(customers(spark), transactions(spark), AS_OF, lookback_days=365, trend_days=90, **kwargs)
+
+
+def test_rfm_features_by_hand(spark):
+    expected = spark.createDataFrame([
+        # A: purchases 100 + 50 + 30 in the window, one refund of 20; last purchase the day before.
+        ("A", 2192, 1, 3, 160.0, 60.0, 150.0, 180.0, 180.0, 1.0, 0.25),
+        # B: the only purchase is 396 days old: outside the window, but it sets recency.
+        ("B", 731, 396, 0, 0.0, None, 0.0, 0.0, 0.0, 0.0, None),
+        # C: one purchase 92 days ago, in the prior trend window: trend -1.
+        ("C", 214, 92, 1, 10.0, 10.0, 0.0, 0.0, 10.0, -1.0, 0.0),
+        # D: never bought: recency falls back to tenure.
+        ("D", 31, 31, 0, 0.0, None, 0.0, 0.0, 0.0, 0.0, None),
+    ], RFM_SCHEMA)
+    assert_approx_df_equality(features(spark).select(RFM_COLUMNS), expected, precision=1e-9, ignore_nullable=True,
+                              ignore_row_order=True)
+
+
+def test_gap_and_mix_features_by_hand(spark):
+    expected = spark.createDataFrame([
+        # A: purchases on Nov 29, Dec 29, Dec 31 at 10:00 -> gaps 30 and 2 days.
+        ("A", 16.0, 19.798989873223331, 2, 2, 150.0 / 180.0, 2.0 / 3.0),
+        ("B", None, None, 0, 0, None, None),
+        ("C", None, None, 1, 1, 1.0, 0.0),
+        ("D", None, None, 0, 0, None, None),
+    ], BEHAVIOUR_SCHEMA)
+    assert_approx_df_equality(features(spark).select(BEHAVIOUR_COLUMNS), expected, precision=1e-9, ignore_nullable=True,
+                              ignore_row_order=True)
+
+
+def test_feature_table_has_documented_columns_and_no_protected_attributes(spark):
+    df = features(spark)
+    assert df.columns == ["customer_id", "as_of_date", *FEATURES, "region", "employment_status"]
+    assert "birth_date" not in df.columns
+    assert {r["as_of_date"] for r in df.select("as_of_date").distinct().collect()} == {AS_OF}
+
+
+LOAN_SCHEMA = T.StructType([
+    T.StructField("loan_id", T.StringType()),
+    T.StructField("customer_id", T.StringType()),
+    T.StructField("origination_date", T.DateType()),
+    T.StructField("principal", T.DoubleType()),
+    T.StructField("status", T.StringType()),
+])
+PAYMENT_SCHEMA = T.StructType([
+    T.StructField("loan_id", T.StringType()),
+    T.StructField("customer_id", T.StringType()),
+    T.StructField("due_date", T.DateType()),
+    T.StructField("amount_due", T.DoubleType()),
+    T.StructField("paid_date", T.DateType()),
+    T.StructField("amount_paid", T.DoubleType()),
+])
+LOAN_FEATURE_SCHEMA = T.StructType([
+    T.StructField("customer_id", T.StringType()),
+    T.StructField("n_loans", T.LongType()),
+    T.StructField("total_principal", T.DoubleType()),
+    T.StructField("utilisation", T.DoubleType()),
+    T.StructField("on_time_rate", T.DoubleType()),
+    T.StructField("max_dpd", T.LongType()),
+    T.StructField("current_dpd", T.LongType()),
+    T.StructField("late_payments_12m", T.LongType()),
+    T.StructField("has_default", T.LongType()),
+])
+
+
+def loans(spark):
+    return spark.createDataFrame([
+        ("L1", "A", dt.date(2025, 1, 15), 1200.0, "current"),
+        ("L2", "B", dt.date(2023, 1, 1), 500.0, "default"),
+        ("L3", "A", dt.date(2026, 2, 1), 900.0, "current"),   # originated after the as-of date
+        ("L4", "C", dt.date(2025, 12, 20), 300.0, "current"),  # no payment due yet
+    ], LOAN_SCHEMA)
+
+
+def payments(spark):
+    d = dt.date
+    return spark.createDataFrame([
+        ("L1", "A", d(2025, 2, 15), 100.0, d(2025, 2, 10), 100.0),  # on time
+        ("L1", "A", d(2025, 3, 15), 100.0, d(2025, 4, 4), 100.0),   # 20 days late
+        ("L1", "A", d(2025, 11, 15), 100.0, None, None),            # unpaid: 47 days past due
+        ("L1", "A", d(2025, 12, 15), 100.0, d(2026, 1, 5), 100.0),  # paid after the as-of date: 17 dpd then
+        ("L1", "A", d(2026, 1, 15), 100.0, None, None),             # not due yet
+        ("L2", "B", d(2023, 6, 1), 100.0, None, None),              # unpaid for 945 days
+    ], PAYMENT_SCHEMA)
+
+
+def test_loan_features_by_hand(spark):
+    expected = spark.createDataFrame([
+        ("A", 1, 1200.0, 1000.0 / 1200.0, 0.25, 47, 47, 3, 0),
+        ("B", 1, 500.0, 1.0, 0.0, 945, 945, 0, 1),
+        ("C", 1, 300.0, 1.0, None, 0, 0, 0, 0),
+    ], LOAN_FEATURE_SCHEMA)
+    actual = loan_features(loans(spark), payments(spark), AS_OF, late_window_days=365, default_dpd=90)
+    assert_approx_df_equality(actual, expected, precision=1e-9, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_customers_without_loans_get_zeros_and_null_rates(spark):
+    df = features(spark, loans_df=loans(spark), payments_df=payments(spark))
+    actual = df.select("customer_id", "n_loans", "on_time_rate", "max_dpd", "has_default")
+    expected = spark.createDataFrame([
+        ("A", 1, 0.25, 47, 0), ("B", 1, 0.0, 945, 1), ("C", 1, None, 0, 0), ("D", 0, None, 0, 0),
+    ], "customer_id string, n_loans long, on_time_rate double, max_dpd long, has_default long")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
