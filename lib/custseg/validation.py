@@ -73,7 +73,7 @@ def _parse(src: SparkColumn, source_type: T.DataType, column: Column, conf: Inpu
         return number.cast(column.type) if column.type == "double" else F.round(number).cast("int")
     if column.type == "date":
         if isinstance(source_type, T.StringType):
-            return F.coalesce(F.try_to_date(text, F.lit(conf.date_format)), text.try_cast("date"))
+            return F.coalesce(F.try_to_date(text, conf.date_format), text.try_cast("date"))
         return src.cast("date")
     if isinstance(source_type, T.StringType):
         return F.coalesce(F.try_to_timestamp(text, F.lit(conf.timestamp_format)), text.try_cast("timestamp"))

@@ -1,0 +1,93 @@
+"""The Spark ML pipeline: Imputer -> signed log1p -> VectorAssembler -> StandardScaler -> KMeans."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.clustering import KMeans, KMeansModel
+from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+RAW_VECTOR = "features_raw"
+SCALED = "features_scaled"
+PREDICTION = "segment_id"
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    features: tuple[str, ...]
+    log1p_features: tuple[str, ...]
+    k: int
+    seed: int
+    max_iter: int = 40
+    tol: float = 1e-6
+
+
+def imputed_name(feature: str) -> str:
+    return f"{feature}__imputed"
+
+
+def prepared_name(feature: str, log1p_features: tuple[str, ...]) -> str:
+    """The column that enters the assembler for a feature: logged or only imputed."""
+    return f"{feature}__log1p" if feature in log1p_features else imputed_name(feature)
+
+
+def log1p_statement(features: tuple[str, ...], log1p_features: tuple[str, ...]) -> str:
+    """SQL for the skew stage: sign(x) * ln(1 + |x|), defined for refunds (negative net spend) too."""
+    logged = [f"SIGNUM({imputed_name(f)}) * LN(1 + ABS({imputed_name(f)})) AS {prepared_name(f, log1p_features)}"
+              for f in features if f in log1p_features]
+    return "SELECT *" + "".join(f", {expr}" for expr in logged) + " FROM __THIS__"
+
+
+def preprocessing_stages(params: PipelineParams) -> list:
+    """Every stage before KMeans, wired output to input."""
+    imputer = Imputer(strategy="median", inputCols=list(params.features),
+                      outputCols=[imputed_name(f) for f in params.features])
+    skew = SQLTransformer(statement=log1p_statement(params.features, params.log1p_features))
+    assembler = VectorAssembler(inputCols=[prepared_name(f, params.log1p_features) for f in params.features],
+                                outputCol=RAW_VECTOR, handleInvalid="error")
+    scaler = StandardScaler(inputCol=assembler.getOutputCol(), outputCol=SCALED, withMean=True, withStd=True)
+    return [imputer, skew, assembler, scaler]
+
+
+def kmeans_stage(params: PipelineParams, features_col: str = SCALED) -> KMeans:
+    return KMeans(k=params.k, seed=params.seed, featuresCol=features_col, predictionCol=PREDICTION,
+                  initMode="k-means||", maxIter=params.max_iter, tol=params.tol)
+
+
+def build_pipeline(params: PipelineParams) -> Pipeline:
+    """The unfitted pipeline, all stages in order."""
+    return Pipeline(stages=[*preprocessing_stages(params), kmeans_stage(params)])
+
+
+def fit_preprocessing(features_df: DataFrame, params: PipelineParams) -> PipelineModel:
+    """Fit imputation and scaling once on all customers; the K sweep and the final fit reuse them."""
+    return Pipeline(stages=preprocessing_stages(params)).fit(features_df)
+
+
+def compose(preprocessing: PipelineModel, kmeans_model: KMeansModel) -> PipelineModel:
+    """The full fitted pipeline, saved with the run and used to score new customers."""
+    return PipelineModel(stages=[*preprocessing.stages, kmeans_model])
+
+
+def fitted_kmeans(model: PipelineModel) -> KMeansModel:
+    return model.stages[-1]
+
+
+def scaler_stats(model: PipelineModel) -> tuple[list[float], list[float]]:
+    """Mean and standard deviation of the scaler, per feature (in the prepared units)."""
+    scaler = model.stages[-2]
+    return list(scaler.mean.toArray()), list(scaler.std.toArray())
+
+
+def with_distance_to_centroid(scored_df: DataFrame, centers: list[list[float]]) -> DataFrame:
+    """Euclidean distance (scaled space) from each customer to its segment's centroid, without a UDF."""
+    from pyspark.ml.functions import vector_to_array
+
+    centers_col = F.array(*[F.array(*[F.lit(float(v)) for v in c]) for c in centers])
+    point = vector_to_array(F.col(SCALED))
+    center = F.element_at(centers_col, F.col(PREDICTION) + 1)
+    squared = F.aggregate(F.zip_with(point, center, lambda a, b: (a - b) * (a - b)), F.lit(0.0),
+                          lambda acc, x: acc + x)
+    return scored_df.withColumn("distance_to_centroid", F.sqrt(squared))

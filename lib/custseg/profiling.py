@@ -1,0 +1,166 @@
+"""Describe each segment: size, feature statistics against all customers, risk, a name, a strategy.
+
+Statistics are Spark aggregations; only k x features rows come to the driver, where the naming and
+tier rules (documented in docs/model.md, thresholds in the config's segment_rules) are applied.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+STAT_COLUMNS = ("n", "mean", "stddev", "min", "q1", "median", "q3", "max")
+DEFAULT_RULES: dict[str, Any] = {
+    "high_risk": {"default_rate": 0.10, "late_payment_rate": 0.30, "credit_score_below": 600},
+    "medium_risk": {"default_rate": 0.03, "late_payment_rate": 0.10, "credit_score_below": 680},
+    "credit_action": {"low": "pre-approve: offer best rates and higher limits",
+                      "medium": "standard underwriting and pricing",
+                      "high": "manual review: tighten limits, risk-based pricing, collections watch"},
+    "z_high": 0.5,
+    "z_dormant": 0.75,
+    "z_new": -1.0,
+}
+PROFILE_KEY_STATS = ("recency_days", "frequency", "monetary", "avg_ticket", "tenure_days", "annual_income",
+                     "credit_score")
+
+
+def tidy_values(scored_df: DataFrame, features: list[str]) -> DataFrame:
+    """segment_id, feature, value: one row per customer and feature (the long format BI tools like)."""
+    return scored_df.select(
+        "segment_id", *[F.col(f).cast("double").alias(f) for f in features]
+    ).unpivot("segment_id", features, "feature", "value")
+
+
+def feature_stats(scored_df: DataFrame, features: list[str]) -> DataFrame:
+    """Per segment and feature: distribution in original units, z-score and lift against all customers."""
+    long_df = tidy_values(scored_df, features)
+    quartiles = F.percentile_approx("value", [0.25, 0.5, 0.75], 10000)
+    by_segment_df = long_df.groupBy("segment_id", "feature").agg(
+        F.count("value").alias("n"), F.avg("value").alias("mean"), F.stddev("value").alias("stddev"),
+        F.min("value").alias("min"), quartiles.alias("q"), F.max("value").alias("max"),
+    )
+    population_df = long_df.groupBy("feature").agg(
+        F.avg("value").alias("population_mean"), F.stddev("value").alias("population_stddev"))
+    z = F.try_divide(F.col("mean") - F.col("population_mean"), F.col("population_stddev"))
+    return by_segment_df.join(population_df, on="feature", how="left").select(
+        "segment_id", "feature", "n", "mean", "stddev", "min",
+        F.col("q")[0].alias("q1"), F.col("q")[1].alias("median"), F.col("q")[2].alias("q3"), "max",
+        "population_mean", "population_stddev",
+        F.coalesce(z, F.lit(0.0)).alias("z_score"),
+        F.try_divide(F.col("mean"), F.col("population_mean")).alias("lift"),
+    )
+
+
+def segment_risk(scored_df: DataFrame) -> DataFrame:
+    """Per segment: size and risk measures over its borrowers (customers with a loan)."""
+    is_borrower = F.col("n_loans") > 0
+    total = scored_df.count()
+    return scored_df.groupBy("segment_id").agg(
+        F.count("*").alias("size"),
+        F.avg(is_borrower.cast("double")).alias("borrower_share"),
+        F.avg(F.when(is_borrower, (F.col("late_payments_12m") > 0).cast("double"))).alias("late_payment_rate"),
+        F.avg(F.when(is_borrower, F.col("has_default").cast("double"))).alias("default_rate"),
+        F.max("max_dpd").alias("max_dpd"),
+        F.avg("credit_score").alias("mean_credit_score"),
+        F.avg("distance_to_centroid").alias("mean_distance_to_centroid"),
+    ).withColumn("share", F.col("size") / F.lit(total))
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    segment_id: int
+    z: dict[str, float]           # z-score of the segment mean per feature
+    risk: dict[str, Any]
+
+
+def risk_tier(risk: dict[str, Any], rules: dict[str, Any]) -> str:
+    """low / medium / high from default rate, late-payment rate and mean credit score."""
+    def breaches(level: dict[str, float]) -> bool:
+        score = risk.get("mean_credit_score")
+        return ((risk.get("default_rate") or 0.0) >= level["default_rate"]
+                or (risk.get("late_payment_rate") or 0.0) >= level["late_payment_rate"]
+                or (score is not None and score < level["credit_score_below"]))
+
+    if breaches(rules["high_risk"]):
+        return "high"
+    if breaches(rules["medium_risk"]):
+        return "medium"
+    return "low"
+
+
+def segment_name(z: dict[str, float], tier: str, rules: dict[str, Any]) -> str:
+    """A readable name from the segment's z-scores: value, activity, tenure and risk."""
+    high = rules["z_high"]
+    monetary = z.get("monetary", 0.0)
+    value = "High value" if monetary >= high else "Low value" if monetary <= -high else "Mid value"
+    if z.get("recency_days", 0.0) >= rules["z_dormant"]:
+        activity = "dormant"
+    elif z.get("frequency", 0.0) >= high:
+        activity = "frequent"
+    else:
+        activity = "occasional"
+    parts = [value, activity]
+    if z.get("tenure_days", 0.0) <= rules["z_new"]:
+        parts.append("new")
+    parts.append(f"{tier} risk")
+    return ", ".join(parts)
+
+
+def marketing_strategy(name: str, z: dict[str, float]) -> str:
+    if "dormant" in name:
+        return "reactivation: win-back offer and a reason to return"
+    if ", new" in name:
+        return "onboarding: welcome journey, first product cross-sell"
+    if name.startswith("High value"):
+        return "retention and upsell: premium products, relationship manager"
+    if "frequent" in name:
+        return "cross-sell: rewards card, savings round-ups"
+    return "nurture: targeted offers to grow engagement"
+
+
+def distinguishing(z: dict[str, float], top: int = 3) -> str:
+    """The features whose segment mean is furthest from the population's, e.g. 'frequency +1.8 sd'."""
+    ranked = sorted(z.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[:top]
+    return "; ".join(f"{name} {value:+.1f} sd" for name, value in ranked)
+
+
+def unique_names(names: dict[int, str], z_by_segment: dict[int, dict[str, float]]) -> dict[int, str]:
+    """Make names unique, deterministically: add the top distinguishing feature, then the id."""
+    result = dict(names)
+    for name in sorted(set(names.values())):
+        clashing = sorted(s for s, n in names.items() if n == name)
+        if len(clashing) < 2:
+            continue
+        for segment in clashing:
+            feature, value = sorted(z_by_segment[segment].items(), key=lambda kv: (-abs(kv[1]), kv[0]))[0]
+            result[segment] = f"{name} ({'high' if value > 0 else 'low'} {feature})"
+        if len({result[s] for s in clashing}) < len(clashing):
+            for segment in clashing:
+                result[segment] = f"{result[segment]} #{segment}"
+    return result
+
+
+def describe_segments(risk_rows: list[dict[str, Any]], z_rows: list[tuple[int, str, float]],
+                      clustering_features: list[str], rules: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Names, tiers, strategies and distinguishing features for the (small) per-segment results."""
+    rules = {**DEFAULT_RULES, **(rules or {})}
+    z_all: dict[int, dict[str, float]] = {}
+    for segment, feature, z in z_rows:
+        z_all.setdefault(segment, {})[feature] = z
+    z_clustering = {s: {f: v for f, v in zs.items() if f in clustering_features} for s, zs in z_all.items()}
+    tiers = {r["segment_id"]: risk_tier(r, rules) for r in risk_rows}
+    names = unique_names({s: segment_name(z_all.get(s, {}), tiers[s], rules) for s in tiers}, z_clustering)
+    described = []
+    for r in sorted(risk_rows, key=lambda row: row["segment_id"]):
+        s = r["segment_id"]
+        described.append({
+            **r,
+            "segment_name": names[s],
+            "risk_tier": tiers[s],
+            "credit_action": rules["credit_action"][tiers[s]],
+            "marketing_strategy": marketing_strategy(names[s], z_all.get(s, {})),
+            "distinguishing_features": distinguishing(z_clustering.get(s, {})),
+        })
+    return described

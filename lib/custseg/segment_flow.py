@@ -1,0 +1,214 @@
+"""The train_segments and score_customers flows: features -> K -> fit -> profiles -> Delta outputs."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from custseg import tables
+from custseg.config import Config
+from custseg.feature_flow import FEATURES_TABLE, recorded_run
+from custseg.features import FEATURES
+from custseg.io import read_delta, with_comments, write_for_date
+from custseg.kselect import KChoice, sample_for_selection, select_k
+from custseg.model import (PREDICTION, SCALED, PipelineParams, compose, fit_preprocessing, fitted_kmeans,
+                           kmeans_stage, scaler_stats, with_distance_to_centroid)
+from custseg.profiling import PROFILE_KEY_STATS, describe_segments, feature_stats, segment_risk
+from custseg.runs import RunRecord, latest_run_id
+
+log = logging.getLogger(__name__)
+
+
+class NoFeaturesError(RuntimeError):
+    """There are no customer features for the requested as-of date."""
+
+
+def features_for_date(spark: SparkSession, conf: Config, as_of: dt.date) -> DataFrame:
+    df = read_delta(spark, conf.table_path(FEATURES_TABLE)).filter(F.col("as_of_date") == F.lit(as_of))
+    if df.limit(1).count() == 0:
+        raise NoFeaturesError(f"customer_features has no rows for as_of_date {as_of}: run build_features first")
+    return df
+
+
+def usable_features(features_df: DataFrame, wanted: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Drop features that are all null or constant (they cannot be imputed or carry no information)."""
+    row = features_df.agg(*[F.countDistinct(f).alias(f) for f in wanted]).first()
+    dropped = {f: ("all null" if row[f] == 0 else "constant") for f in wanted if row[f] <= 1}
+    return tuple(f for f in wanted if f not in dropped), dropped
+
+
+def model_path(conf: Config, run_id: str) -> str:
+    return str(Path(conf.output_path) / tables.MODELS_DIR / run_id)
+
+
+def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
+    """Choose K, fit on all customers of conf.as_of_date, and write every segment output."""
+    as_of = conf.as_of_date
+    m = conf.model
+    with recorded_run(spark, conf, "train_segments", as_of) as record:
+        features_df = features_for_date(spark, conf, as_of).persist(StorageLevel.MEMORY_AND_DISK)
+        used, dropped = usable_features(features_df, m.features)
+        if not used:
+            raise ValueError(f"no usable clustering feature: {dropped}")
+        params = PipelineParams(features=used, log1p_features=tuple(f for f in m.log1p_features if f in used),
+                                k=2, seed=conf.seed, max_iter=m.max_iter)
+        preprocessing = fit_preprocessing(features_df, params)
+        scaled_df = (preprocessing.transform(features_df).select("customer_id", SCALED)
+                     .persist(StorageLevel.MEMORY_AND_DISK))
+        record.stage_done("preprocess")
+        sample_df = sample_for_selection(scaled_df, m.sample_size, conf.seed).cache()
+        choice = select_k(sample_df, m.k_min, m.k_max, conf.seed, m.max_iter, m.stability_runs,
+                          m.min_segment_share, m.min_stability, m.k)
+        sample_rows = sample_df.count()
+        sample_df.unpersist()
+        record.stage_done("k_selection")
+
+        # KMeans needs k >= 2; on identical customers it returns a single centre anyway.
+        kmeans_model = kmeans_stage(replace(params, k=max(choice.k, 2))).fit(scaled_df)
+        model = compose(preprocessing, kmeans_model)
+        model.write().overwrite().save(model_path(conf, record.run_id))
+        record.stage_done("final_fit")
+
+        scored_df = score(model, scaled_df).persist(StorageLevel.MEMORY_AND_DISK)
+        outputs = segment_outputs(features_df, scored_df, model, params, conf, record.run_id)
+        write_segment_outputs(outputs, choice, sample_rows, conf, record.run_id, as_of)
+        record.stage_done("profiles_and_writes")
+        record.metrics = {
+            "chosen_k": choice.k, "segments": len(outputs["described"]), "reason": choice.reason,
+            "features_used": list(used), "features_dropped": dropped,
+            "k_results": [r.as_row() for r in choice.results],
+        }
+        record.counts = {"customers": scored_df.count(), "k_selection_sample": sample_rows}
+        for df in (scored_df, scaled_df, features_df):
+            df.unpersist()
+    return record
+
+
+def score(model: PipelineModel, scaled_df: DataFrame) -> DataFrame:
+    """customer_id, segment_id, distance_to_centroid for already scaled features."""
+    kmeans_model = fitted_kmeans(model)
+    centers = [list(map(float, c)) for c in kmeans_model.clusterCenters()]
+    predicted_df = kmeans_model.transform(scaled_df)
+    return with_distance_to_centroid(predicted_df, centers).select(
+        "customer_id", F.col(PREDICTION).cast("int").alias("segment_id"), "distance_to_centroid")
+
+
+def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: PipelineModel, params: PipelineParams,
+                    conf: Config, run_id: str) -> dict:
+    """Profiles, feature statistics and centroids for a fitted model (small results, k x features)."""
+    joined_df = features_df.join(scored_df, on="customer_id", how="inner")
+    stats_df = feature_stats(joined_df, list(FEATURES)).cache()
+    z_rows = [(r["segment_id"], r["feature"], r["z_score"]) for r in stats_df.select(
+        "segment_id", "feature", "z_score").collect()]
+    risk_rows = [r.asDict() for r in segment_risk(joined_df).collect()]
+    described = describe_segments(risk_rows, z_rows, list(params.features), conf.segment_rules)
+    means = {(r["segment_id"], r["feature"]): r["mean"] for r in stats_df.select(
+        "segment_id", "feature", "mean").filter(F.col("feature").isin(*PROFILE_KEY_STATS)).collect()}
+    for row in described:
+        for feature in PROFILE_KEY_STATS:
+            row[f"mean_{feature}"] = means.get((row["segment_id"], feature))
+    return {"described": described, "stats_df": stats_df, "scored_df": scored_df,
+            "centroids": centroid_rows(model, params)}
+
+
+def centroid_rows(model: PipelineModel, params: PipelineParams) -> list[tuple]:
+    """(segment_id, feature, scaled, original, is_log1p): centroids mapped back through scaler and log1p."""
+    mean, std = scaler_stats(model)
+    rows = []
+    for segment, center in enumerate(fitted_kmeans(model).clusterCenters()):
+        for j, feature in enumerate(params.features):
+            prepared = float(center[j]) * std[j] + mean[j]
+            is_log = feature in params.log1p_features
+            original = math.copysign(math.expm1(abs(prepared)), prepared) if is_log else prepared
+            rows.append((segment, feature, float(center[j]), original, is_log))
+    return rows
+
+
+PROFILE_SCHEMA = T.StructType([
+    T.StructField("segment_id", T.IntegerType()),
+    T.StructField("segment_name", T.StringType()),
+    T.StructField("size", T.LongType()),
+    T.StructField("share", T.DoubleType()),
+    *[T.StructField(f"mean_{f}", T.DoubleType()) for f in PROFILE_KEY_STATS],
+    T.StructField("borrower_share", T.DoubleType()),
+    T.StructField("late_payment_rate", T.DoubleType()),
+    T.StructField("default_rate", T.DoubleType()),
+    T.StructField("max_dpd", T.LongType()),
+    T.StructField("mean_credit_score", T.DoubleType()),
+    T.StructField("mean_distance_to_centroid", T.DoubleType()),
+    T.StructField("risk_tier", T.StringType()),
+    T.StructField("credit_action", T.StringType()),
+    T.StructField("marketing_strategy", T.StringType()),
+    T.StructField("distinguishing_features", T.StringType()),
+])
+CENTROID_SCHEMA = "segment_id int, feature string, centroid_scaled double, centroid_original double, is_log1p boolean"
+
+
+def _stamped(df: DataFrame, run_id: str, as_of: dt.date) -> DataFrame:
+    return df.select(F.lit(run_id).alias("run_id"), "*", F.lit(as_of).alias("as_of_date"))
+
+
+def _write(df: DataFrame, table: str, conf: Config, as_of: dt.date) -> None:
+    write_for_date(with_comments(df, tables.comments_for(table)), conf.table_path(table), as_of,
+                   tables.TABLE_COMMENTS[table])
+
+
+def names_df(spark: SparkSession, described: list[dict]) -> DataFrame:
+    return spark.createDataFrame([(r["segment_id"], r["segment_name"]) for r in described],
+                                 "segment_id int, segment_name string")
+
+
+def write_segment_outputs(outputs: dict, choice: KChoice, sample_rows: int, conf: Config, run_id: str,
+                          as_of: dt.date) -> None:
+    spark = outputs["stats_df"].sparkSession
+    described = outputs["described"]
+    profiles_df = spark.createDataFrame(
+        [tuple(row.get(f.name) for f in PROFILE_SCHEMA.fields) for row in described], PROFILE_SCHEMA)
+    assignments_df = outputs["scored_df"].join(F.broadcast(names_df(spark, described)), on="segment_id", how="left")
+    _write(_stamped(assignments_df.select("customer_id", "segment_id", "segment_name", "distance_to_centroid"),
+                    run_id, as_of), tables.SEGMENT_ASSIGNMENTS, conf, as_of)
+    _write(_stamped(profiles_df, run_id, as_of), tables.SEGMENT_PROFILES, conf, as_of)
+    _write(_stamped(outputs["stats_df"], run_id, as_of), tables.SEGMENT_FEATURE_STATS, conf, as_of)
+    centroids_df = spark.createDataFrame(outputs["centroids"], CENTROID_SCHEMA)
+    _write(_stamped(centroids_df, run_id, as_of), tables.SEGMENT_CENTROIDS, conf, as_of)
+    _write(_stamped(k_selection_df(spark, choice, sample_rows), run_id, as_of), tables.K_SELECTION, conf, as_of)
+    outputs["stats_df"].unpersist()
+
+
+def k_selection_df(spark: SparkSession, choice: KChoice, sample_rows: int) -> DataFrame:
+    schema = ("k int, segments int, silhouette double, sse double, davies_bouldin double, calinski_harabasz double, "
+              "min_share double, stability double, is_eligible boolean, is_chosen boolean, reason string, "
+              "sample_rows long")
+    rows = [(r.k, r.segments, r.silhouette, r.sse, r.davies_bouldin, r.calinski_harabasz, r.min_share,
+             r.stability, r.is_eligible, r.k == choice.k, choice.reason if r.k == choice.k else None, sample_rows)
+            for r in choice.results]
+    if not rows:  # degenerate data: no sweep was possible
+        rows = [(choice.k, choice.k, None, 0.0, None, None, 1.0, 1.0, True, True, choice.reason, sample_rows)]
+    return spark.createDataFrame(rows, schema)
+
+
+def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = None) -> RunRecord:
+    """Apply a saved model (a run id, default the latest training run) to conf.as_of_date's features."""
+    as_of = conf.as_of_date
+    with recorded_run(spark, conf, "score_customers", as_of) as record:
+        model_run = run_id or latest_run_id(spark, conf.output_path)
+        model = PipelineModel.load(model_path(conf, model_run))
+        features_df = features_for_date(spark, conf, as_of)
+        preprocessing = PipelineModel(stages=model.stages[:-1])
+        scored_df = score(model, preprocessing.transform(features_df).select("customer_id", SCALED))
+        profiles_df = (read_delta(spark, conf.table_path(tables.SEGMENT_PROFILES))
+                       .filter(F.col("run_id") == model_run).select("segment_id", "segment_name").distinct())
+        assignments_df = scored_df.join(F.broadcast(profiles_df), on="segment_id", how="left")
+        _write(_stamped(assignments_df.select("customer_id", "segment_id", "segment_name", "distance_to_centroid"),
+                        model_run, as_of), tables.SEGMENT_ASSIGNMENTS, conf, as_of)
+        record.metrics = {"model_run_id": model_run}
+        record.counts = {"customers": scored_df.count()}
+    return record

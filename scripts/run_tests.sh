@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: set up the environment on a fresh machine, then run the whole suite.
+# Extra arguments go to pytest, e.g. scripts/run_tests.sh -k features
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+bash "$ROOT/scripts/setup_env.sh"
+cd "$ROOT"
+exec "${CUSTSEG_VENV:-$ROOT/.venv}/bin/python" -m pytest tests "$@"

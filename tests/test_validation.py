@@ -1,0 +1,158 @@
+"""Validation: one test per rejection reason, schema errors name the column, reconciliation holds."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from chispa import assert_df_equality
+
+from custseg import validation as V
+from custseg.config import InputConf
+from custseg.contract import CUSTOMERS, LOAN_PAYMENTS, LOANS, TRANSACTIONS
+from custseg.ingest import ReconciliationError, reconcile
+from custseg.io import InputError
+
+AS_OF = dt.date(2026, 1, 1)
+PII = ("email", "name")
+
+
+def csv_conf(name: str, columns: dict[str, str] | None = None) -> InputConf:
+    return InputConf(name=name, path="unused", format="csv", columns=columns or {})
+
+
+def check(df, contract, conf, parents=()):
+    checked_df = V.with_rejection_reason(V.conform(df, contract, conf, PII), contract)
+    for key, parent_df, reason in parents:
+        checked_df = V.with_reference_check(checked_df, parent_df, key, reason)
+    return checked_df
+
+
+def reasons(checked_df, key):
+    return checked_df.select(key, V.REASON, V.DETAIL)
+
+
+TXN_COLUMNS = "transaction_id string, customer_id string, transaction_ts string, amount string, email string"
+
+
+def test_each_transaction_rejection_reason(spark):
+    raw_df = spark.createDataFrame([
+        ("t1", "C1", "2025-12-01 10:00:00", "12.50", "a@x.com"),  # good
+        ("t2", "C1", "not-a-date", "12.50", None),                 # unparseable timestamp
+        ("t3", "C1", "2025-12-01 10:00:00", "n/a", None),          # unparseable amount
+        ("t4", None, "2025-12-01 10:00:00", "5", None),            # missing customer
+        ("t5", "C1", "2025-12-01 10:00:00", "0", None),            # zero amount
+        ("t6", "C1", "2025-12-01 10:00:00", "-3", None),           # refund: valid
+        ("t6", "C1", "2025-12-02 10:00:00", "-3", None),           # duplicate id: the later JSON loses
+        ("t7", "C9", "2025-12-01 10:00:00", "5", None),            # unknown customer
+        ("t8", "C1", "  ", "5", None),                             # blank timestamp = missing
+    ], TXN_COLUMNS)
+    known_df = spark.createDataFrame([("C1",)], "customer_id string")
+    checked_df = check(raw_df, TRANSACTIONS, csv_conf("transactions"),
+                       [("customer_id", known_df, "unknown_customer")])
+    expected = spark.createDataFrame([
+        ("t1", None, None),
+        ("t2", "unparseable_value", "transaction_ts"),
+        ("t3", "unparseable_value", "amount"),
+        ("t4", "missing_required_value", "customer_id"),
+        ("t5", "zero_amount", "amount"),
+        ("t6", None, None),
+        ("t6", "duplicate_key", "transaction_id"),
+        ("t7", "unknown_customer", "customer_id"),
+        ("t8", "missing_required_value", "transaction_ts"),
+    ], "transaction_id string, _reason string, _detail string")
+    assert_df_equality(reasons(checked_df, "transaction_id"), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+    kept = checked_df.filter("transaction_id = 't6' AND _reason IS NULL").collect()[0]
+    assert kept["transaction_ts"] == dt.datetime(2025, 12, 1, 10)
+
+
+def test_customer_rules_and_pii_never_in_record(spark):
+    raw_df = spark.createDataFrame([
+        ("C1", "2020-01-01", "50000", "700", "Ann", "ann@x.com"),
+        ("C2", "2020-01-01", "50000", "900", "Bob", "bob@x.com"),   # credit score out of range
+        ("C3", "2020-01-01", "-1", "700", "Cy", "cy@x.com"),        # negative income
+        ("C4", None, "50000", "700", "Di", "di@x.com"),             # missing signup date
+        ("C5", "2020-01-01", None, None, None, None),              # optional values null: fine
+    ], "cust string, joined string, income string, score string, name string, email string")
+    conf = csv_conf("customers", {"customer_id": "cust", "signup_date": "joined", "annual_income": "income",
+                                  "credit_score": "score"})
+    checked_df = check(raw_df, CUSTOMERS, conf)
+    expected = spark.createDataFrame([
+        ("C1", None, None),
+        ("C2", "out_of_range", "credit_score"),
+        ("C3", "out_of_range", "annual_income"),
+        ("C4", "missing_required_value", "signup_date"),
+        ("C5", None, None),
+    ], "customer_id string, _reason string, _detail string")
+    assert_df_equality(reasons(checked_df, "customer_id"), expected, ignore_row_order=True, ignore_nullable=True)
+    records = [json.loads(r[V.RECORD]) for r in checked_df.collect()]
+    assert all("name" not in rec and "email" not in rec for rec in records)
+    assert {rec["cust"] for rec in records} == {"C1", "C2", "C3", "C4", "C5"}
+
+
+def test_loan_status_and_unknown_loan(spark):
+    loans_df = spark.createDataFrame([
+        ("L1", "C1", dt.date(2025, 1, 1), 1000.0, "Current"),
+        ("L2", "C1", dt.date(2025, 1, 1), 1000.0, "frozen"),   # not a contract status
+    ], "loan_id string, customer_id string, origination_date date, principal double, status string")
+    checked_loans_df = check(loans_df, LOANS, InputConf("loans", "unused", "delta"))
+    expected_loans = spark.createDataFrame([("L1", None, None), ("L2", "invalid_value", "status")],
+                                           "loan_id string, _reason string, _detail string")
+    assert_df_equality(reasons(checked_loans_df, "loan_id"), expected_loans, ignore_row_order=True,
+                       ignore_nullable=True)
+    assert V.accepted(checked_loans_df, LOANS).collect()[0]["status"] == "current"
+
+    payments_df = spark.createDataFrame([
+        ("L1", "C1", dt.date(2025, 2, 1), 100.0),
+        ("L2", "C1", dt.date(2025, 2, 1), 100.0),  # its loan was rejected
+        ("L1", "C1", None, 100.0),                 # missing due date
+    ], "loan_id string, customer_id string, due_date date, amount_due double")
+    accepted_loans_df = V.accepted(checked_loans_df, LOANS)
+    checked_df = check(payments_df, LOAN_PAYMENTS, InputConf("loan_payments", "unused", "delta"),
+                       [("loan_id", accepted_loans_df, "unknown_loan")])
+    expected = spark.createDataFrame([
+        ("L1", dt.date(2025, 2, 1), None),
+        ("L2", dt.date(2025, 2, 1), "unknown_loan"),
+        ("L1", None, "missing_required_value"),
+    ], "loan_id string, due_date date, _reason string")
+    assert_df_equality(checked_df.select("loan_id", "due_date", V.REASON), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+
+
+def test_missing_required_column_names_table_and_column(spark):
+    raw_df = spark.createDataFrame([("t1", "C1", "5")], "transaction_id string, customer_id string, amount string")
+    with pytest.raises(InputError, match=r"'transactions'.*'transaction_ts'"):
+        V.check_schema(raw_df, TRANSACTIONS, csv_conf("transactions"))
+
+
+def test_mapped_column_missing_names_the_source_column(spark):
+    raw_df = spark.createDataFrame([("C1", "2020-01-01")], "id string, signup_date string")
+    conf = csv_conf("customers", {"customer_id": "cust_no"})
+    with pytest.raises(InputError, match=r"'customers'.*'customer_id'.*'cust_no'"):
+        V.check_schema(raw_df, CUSTOMERS, conf)
+
+
+def test_wrong_column_type_is_refused(spark):
+    raw_df = spark.createDataFrame([("t1", "C1", True, 5.0)],
+                                   "transaction_id string, customer_id string, transaction_ts boolean, amount double")
+    with pytest.raises(InputError, match=r"'transactions'.*'transaction_ts'.*boolean"):
+        V.check_schema(raw_df, TRANSACTIONS, InputConf("transactions", "unused", "parquet"))
+
+
+def test_rejected_rows_carry_table_reason_and_json(spark):
+    raw_df = spark.createDataFrame([("t1", "C1", "2025-12-01 10:00:00", "0", "x@y.z")], TXN_COLUMNS)
+    checked_df = check(raw_df, TRANSACTIONS, csv_conf("transactions"))
+    row = V.rejected(checked_df, "transactions", "run-1", AS_OF).collect()[0]
+    assert (row["run_id"], row["source_table"], row["reason"], row["detail"], row["as_of_date"]) == (
+        "run-1", "transactions", "zero_amount", "amount", AS_OF)
+    assert json.loads(row["record_json"]) == {"transaction_id": "t1", "customer_id": "C1",
+                                              "transaction_ts": "2025-12-01 10:00:00", "amount": "0"}
+
+
+def test_reconcile_counts_and_refuses_a_lost_row():
+    counts = reconcile("transactions", 10, {None: 7, "zero_amount": 2, "duplicate_key": 1})
+    assert counts == {"read": 10, "accepted": 7, "rejected": 3, "rejected_duplicate_key": 1,
+                      "rejected_zero_amount": 2}
+    with pytest.raises(ReconciliationError, match="transactions.*read 10.*accepted 7.*rejected 2"):
+        reconcile("transactions", 10, {None: 7, "zero_amount": 2})
