@@ -250,6 +250,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         key, value = item.split("=", 1)
         node = result
         parts = key.strip().split(".")
+        if parts[:2] == ["spark", "conf"] and len(parts) > 3:  # Spark keys contain dots themselves
+            parts = [*parts[:2], ".".join(parts[2:])]
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):

@@ -78,7 +78,7 @@ def fitted_kmeans(model: PipelineModel) -> KMeansModel:
 def scaler_stats(model: PipelineModel) -> tuple[list[float], list[float]]:
     """Mean and standard deviation of the scaler, per feature (in the prepared units)."""
     scaler = model.stages[-2]
-    return list(scaler.mean.toArray()), list(scaler.std.toArray())
+    return [float(v) for v in scaler.mean.toArray()], [float(v) for v in scaler.std.toArray()]
 
 
 def with_distance_to_centroid(scored_df: DataFrame, centers: list[list[float]]) -> DataFrame:

@@ -22,8 +22,8 @@ DEFAULT_RULES: dict[str, Any] = {
     "z_dormant": 0.75,
     "z_new": -1.0,
 }
-PROFILE_KEY_STATS = ("recency_days", "frequency", "monetary", "avg_ticket", "tenure_days", "annual_income",
-                     "credit_score")
+# Means shown on the profile row (credit score is there already as mean_credit_score).
+PROFILE_KEY_STATS = ("recency_days", "frequency", "monetary", "avg_ticket", "tenure_days", "annual_income")
 
 
 def tidy_values(scored_df: DataFrame, features: list[str]) -> DataFrame:

@@ -1,0 +1,745 @@
+"""Seeded synthetic bank data with planted personas, for development, tests and benchmarks.
+
+Everything is built with Spark DataFrame expressions (no UDFs, no RDDs, nothing collected), so the same
+code writes a thousand or a hundred million transactions. Randomness never comes from `F.rand`: every
+draw is a hash of (row key, seed, salt) turned into a uniform in (0, 1), normal draws use Box-Muller.
+The same arguments therefore give the same rows whatever the partitioning.
+
+Days are counted back from `as_of` (day 1 = the day before); every clean event is strictly before
+`as_of`, not before the customer's signup date and at most 730 days back. Timestamps are UTC instants.
+
+Personas (the ground truth is a separate `truth` table, never part of the inputs):
+
+- affluent_loyal (20%): tenure 3-10 years, income 120k-250k, credit score 740-830; about 1.2x the
+  average transaction count spread over the whole year, last purchase 1-7 days ago, high tickets
+  (median 250, mostly 150-400), 1% refunds; 75% hold one loan, always paid on time (current / paid_off).
+- young_frequent (25%): tenure 1.1-4 years, income 25k-50k, credit 600-700; about 2.5x the average count,
+  small tickets (median 14, mostly 7-28), 30% of purchases on the same day as the previous one, last
+  purchase 1-3 days ago, 8% refunds; no loans.
+- dormant (20%): tenure 3-12 years, income 50k-90k, credit 650-750; 1-4 transactions in total, all
+  201-730 days ago (so 0-4 in the 365-day lookback and none in the last 200 days); no loans.
+- credit_stressed (20%): tenure 2-6 years, income 30k-60k, credit 480-600; average count and mid tickets
+  (median 60), spending declining: 40% of purchases 91-180 days ago against 12% in the last 90 days;
+  1-3 loans in status late or default, about 20% of due payments on time, 55% paid 30-120 days late,
+  the rest unpaid (default loans: the last 4 dues unpaid).
+- new_customer (15%): signed up 20-90 days ago, a handful of purchases (0.25x the average count) all
+  after signup, income 40k-80k, credit 620-720; no loans.
+
+Dirt, injected only when `dirt_rate` > 0 (r below); clean rows are kept, so the dirty data is the
+clean data plus injected rows and a few damaged customer attributes:
+
+- transactions, one extra row for a share r of the generated rows, split into: exact duplicates
+  (0.3 r, same transaction_id), duplicates with a different amount (0.2 r, same transaction_id), and
+  with a new transaction_id (0.125 r each): null customer_id, zero amount, a customer_id that is not in
+  customers, a transaction_ts on or up to 30 days after `as_of`.
+- customers: null annual_income (r), null credit_score (r), credit_score outside 300-850 (r / 2:
+  0, 250, 900 or 999), duplicate customer rows (r; half exact copies, half with another region and income).
+- loan_payments: an extra copy of a share r of the payment rows with a null due_date.
+- CSV output only: a share r / 2 of the values of some columns replaced by unparseable text
+  (see `CSV_JUNK`), e.g. amount "n/a", transaction_ts "not-a-date".
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, TimestampType
+
+from custseg.contract import CREDIT_SCORE_RANGE, LOAN_STATUSES
+
+log = logging.getLogger(__name__)
+
+PERSONAS = ("affluent_loyal", "young_frequent", "dormant", "credit_stressed", "new_customer")
+FORMATS = ("delta", "parquet", "csv")
+INPUT_TABLES = ("customers", "transactions", "loans", "loan_payments")
+TRUTH_TABLE = "truth"
+
+REGIONS = ("north", "south", "east", "west", "central")
+SEXES = ("F", "M")
+LOAN_TERMS_MONTHS = (12, 24, 36, 48, 60)
+MAX_LOANS_PER_CUSTOMER = 3
+FUTURE_DUE_MONTHS = 3  # payment schedules run this many months past as_of
+DEFAULT_UNPAID_DUES = 4  # a loan in default has its last 4 past dues unpaid (90+ days past due)
+RECENT_DUE_DAYS = 120  # only dues this recent may still be unpaid; older ones were paid, on time or late
+TX_COUNT_SPREAD = 0.15  # transaction count = multiplier * average * (1 +- spread)
+LOOKBACK_LIMIT_DAYS = 730
+CSV_DATE_FORMAT = "yyyy-MM-dd"
+CSV_TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
+CSV_JUNK = {
+    "customers": {"signup_date": "not-a-date", "credit_score": "n/a"},
+    "transactions": {"amount": "n/a", "transaction_ts": "not-a-date"},
+    "loan_payments": {"amount_due": "n/a"},
+}
+CUSTOMER_ID_DIGITS = 8  # C00000001
+TRANSACTION_ID_DIGITS = 12  # T000000000001
+LOAN_ID_DIGITS = 7  # L0000001
+ROWS_PER_PARTITION = 1_000_000  # generated transactions per partition of the customer range
+
+_HASH_BITS = 47
+_HASH_MASK = (1 << _HASH_BITS) - 1
+_SECONDS_PER_DAY = 86_400
+_PERSONA = "persona"
+_BAD_CREDIT_SCORES = (0, 250, 900, 999)
+
+assert {"current", "late", "default", "paid_off"} <= set(LOAN_STATUSES)
+
+
+@dataclass(frozen=True)
+class LoanSpec:
+    """How a persona borrows and repays."""
+
+    probability: float  # share of the persona's customers with loans
+    count: tuple[int, int]
+    principal: tuple[float, float]
+    interest_rate: tuple[float, float]
+    age_months: tuple[int, int]  # origination, months before as_of
+    on_time: float  # share of past dues paid on time
+    late: float  # share paid late; the rest stays unpaid
+    late_days: tuple[int, int]
+    default_share: float  # delinquent personas: share of loans in default, the others are late
+    is_delinquent: bool
+
+
+@dataclass(frozen=True)
+class PersonaSpec:
+    """The planted behaviour of one persona; ranges are (low, high), uniform."""
+
+    name: str
+    share: float
+    tenure_days: tuple[int, int]
+    income: tuple[float, float]
+    credit_score: tuple[int, int]
+    age_years: tuple[float, float]
+    employment: tuple[str, ...]
+    tx_multiplier: float  # transactions relative to transactions_per_customer
+    tx_count: tuple[int, int] | None  # absolute count range instead of the multiplier
+    last_purchase_days: tuple[int, int] | None  # window of the most recent purchase
+    windows: tuple[tuple[int, int, float], ...]  # (first day back, last day back, weight) of the other purchases
+    same_day_repeat: float
+    ticket_median: float
+    ticket_sigma: float  # of log(ticket)
+    refund_prob: float
+    categories: tuple[str, ...]
+    channels: tuple[str, ...]
+    loans: LoanSpec | None
+
+
+SPECS = (
+    PersonaSpec(
+        name="affluent_loyal", share=0.20, tenure_days=(1095, 3650), income=(120_000, 250_000),
+        credit_score=(740, 830), age_years=(35, 65), employment=("employed", "self_employed"),
+        tx_multiplier=1.2, tx_count=None, last_purchase_days=(1, 7), windows=((1, 365, 0.9), (366, 730, 0.1)),
+        same_day_repeat=0.05, ticket_median=250.0, ticket_sigma=0.25, refund_prob=0.01,
+        categories=("travel", "electronics", "dining", "fashion", "groceries"), channels=("online", "pos", "branch"),
+        loans=LoanSpec(probability=0.85, count=(1, 1), principal=(20_000, 80_000), interest_rate=(0.03, 0.06),
+                       age_months=(6, 60), on_time=1.0, late=0.0, late_days=(0, 0), default_share=0.0,
+                       is_delinquent=False),
+    ),
+    PersonaSpec(
+        name="young_frequent", share=0.25, tenure_days=(400, 1460), income=(25_000, 50_000),
+        credit_score=(600, 700), age_years=(18, 30), employment=("student", "employed"),
+        tx_multiplier=2.5, tx_count=None, last_purchase_days=(1, 3), windows=((1, 365, 0.9), (366, 730, 0.1)),
+        same_day_repeat=0.3, ticket_median=14.0, ticket_sigma=0.35, refund_prob=0.08,
+        categories=("dining", "groceries", "fashion", "fuel"), channels=("mobile", "online"),
+        loans=None,
+    ),
+    PersonaSpec(
+        name="dormant", share=0.20, tenure_days=(1460, 3650), income=(50_000, 90_000),
+        credit_score=(650, 750), age_years=(45, 80), employment=("retired", "employed"),
+        tx_multiplier=0.0, tx_count=(1, 3), last_purchase_days=(201, 300),
+        windows=((201, 365, 0.5), (366, 730, 0.5)),
+        same_day_repeat=0.0, ticket_median=45.0, ticket_sigma=0.4, refund_prob=0.0,
+        categories=("groceries", "utilities", "fuel"), channels=("branch", "pos"),
+        loans=None,
+    ),
+    PersonaSpec(
+        name="credit_stressed", share=0.20, tenure_days=(730, 2190), income=(30_000, 60_000),
+        credit_score=(480, 600), age_years=(25, 55), employment=("employed", "unemployed", "self_employed"),
+        tx_multiplier=1.0, tx_count=None, last_purchase_days=(3, 20),
+        windows=((1, 90, 0.12), (91, 180, 0.40), (181, 365, 0.38), (366, 730, 0.10)),
+        same_day_repeat=0.05, ticket_median=60.0, ticket_sigma=0.3, refund_prob=0.02,
+        categories=("groceries", "utilities", "fuel", "dining"), channels=("pos", "online", "mobile"),
+        loans=LoanSpec(probability=1.0, count=(1, 3), principal=(2_000, 20_000), interest_rate=(0.12, 0.25),
+                       age_months=(9, 30), on_time=0.15, late=0.6, late_days=(30, 120), default_share=0.4,
+                       is_delinquent=True),
+    ),
+    PersonaSpec(
+        name="new_customer", share=0.15, tenure_days=(20, 90), income=(40_000, 80_000),
+        credit_score=(620, 720), age_years=(20, 60), employment=("employed", "self_employed", "student"),
+        tx_multiplier=0.25, tx_count=None, last_purchase_days=(1, 10), windows=((1, 90, 1.0),),
+        same_day_repeat=0.1, ticket_median=50.0, ticket_sigma=0.35, refund_prob=0.02,
+        categories=("groceries", "dining", "electronics", "fashion"), channels=("mobile", "online", "pos"),
+        loans=None,
+    ),
+)
+assert tuple(s.name for s in SPECS) == PERSONAS and math.isclose(sum(s.share for s in SPECS), 1.0)
+
+
+@dataclass(frozen=True)
+class GeneratedData:
+    """The four input tables, the ground truth, and what `write_dataset` needs to dirty CSV output."""
+
+    customers: DataFrame
+    transactions: DataFrame
+    loans: DataFrame
+    loan_payments: DataFrame
+    truth: DataFrame  # customer_id, persona: kept separate, never in the inputs
+    dirt_rate: float = 0.0
+    seed: int = 0
+
+    def inputs(self) -> dict[str, DataFrame]:
+        return {"customers": self.customers, "transactions": self.transactions,
+                "loans": self.loans, "loan_payments": self.loan_payments}
+
+
+# ---------------------------------------------------------------- deterministic draws
+
+
+def uniform(seed: int, salt: str, *keys: Column) -> Column:
+    """A uniform in (0, 1) from a hash of the keys: the same for the same row whatever the partitioning."""
+    bits = F.xxhash64(*keys, F.lit(seed), F.lit(salt)).bitwiseAND(F.lit(_HASH_MASK))
+    return (bits + F.lit(0.5)) / F.lit(float(1 << _HASH_BITS))
+
+
+def standard_normal(seed: int, salt: str, *keys: Column) -> Column:
+    """A N(0, 1) draw by Box-Muller from two hashed uniforms."""
+    u1 = uniform(seed, salt + ":1", *keys)
+    u2 = uniform(seed, salt + ":2", *keys)
+    return F.sqrt(F.lit(-2.0) * F.log(u1)) * F.cos(F.lit(2 * math.pi) * u2)
+
+
+def _by_persona(value: Callable[[PersonaSpec], Column], specs: tuple[PersonaSpec, ...] = SPECS) -> Column:
+    """CASE persona WHEN ... THEN value(spec): one branch per persona (null for the personas not in specs)."""
+    expr: Column | None = None
+    for spec in specs:
+        is_persona = F.col(_PERSONA) == spec.name
+        expr = F.when(is_persona, value(spec)) if expr is None else expr.when(is_persona, value(spec))
+    assert expr is not None
+    return expr
+
+
+def _persona_literal(pick: Callable[[PersonaSpec], object], specs: tuple[PersonaSpec, ...] = SPECS) -> Column:
+    return _by_persona(lambda s: F.lit(pick(s)), specs)
+
+
+def _persona_uniform(u: Column, pick: Callable[[PersonaSpec], tuple[float, float]],
+                     specs: tuple[PersonaSpec, ...] = SPECS) -> Column:
+    """A uniform on the persona's (low, high); the draw u is written once, only the bounds depend on the persona."""
+    low = _persona_literal(lambda s: float(pick(s)[0]), specs)
+    high = _persona_literal(lambda s: float(pick(s)[1]), specs)
+    return low + u * (high - low)
+
+
+def _persona_int(u: Column, pick: Callable[[PersonaSpec], tuple[int, int]],
+                 specs: tuple[PersonaSpec, ...] = SPECS) -> Column:
+    """An integer uniform on the persona's [low, high], both inclusive."""
+    low = _persona_literal(lambda s: int(pick(s)[0]), specs)
+    high = _persona_literal(lambda s: int(pick(s)[1]), specs)
+    return (low + F.floor(u * (high - low + F.lit(1)))).cast("int")
+
+
+def _persona_array(pick: Callable[[PersonaSpec], tuple[str, ...]]) -> Column:
+    return _by_persona(lambda s: F.array(*[F.lit(o) for o in pick(s)]))
+
+
+def _pick(options: Column, u: Column) -> Column:
+    """One element of an array column, uniformly."""
+    return F.element_at(options, (F.floor(u * F.size(options)) + F.lit(1)).cast("int"))
+
+
+def _int_in_range(u: Column, bounds: tuple[int, int]) -> Column:
+    """An integer uniform on [low, high], both inclusive."""
+    low, high = bounds
+    return (F.lit(low) + F.floor(u * F.lit(high - low + 1))).cast("int")
+
+
+def _choice(u: Column, options: tuple[str, ...] | tuple[int, ...]) -> Column:
+    return _pick(F.array(*[F.lit(o) for o in options]), u)
+
+
+def padded_id(prefix: str, number: Column, width: int) -> Column:
+    """prefix + number zero-padded to width digits (longer numbers are kept whole, never truncated)."""
+    digits = number.cast("string")
+    padded = F.when(F.length(digits) < width, F.lpad(digits, width, "0")).otherwise(digits)
+    return F.concat(F.lit(prefix), padded)
+
+
+def _epoch_seconds(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+
+
+# ---------------------------------------------------------------- customers
+
+
+def _persona_of(u: Column) -> Column:
+    expr: Column | None = None
+    cumulative = 0.0
+    for spec in SPECS[:-1]:
+        cumulative += spec.share
+        expr = F.when(u < cumulative, spec.name) if expr is None else expr.when(u < cumulative, spec.name)
+    assert expr is not None
+    return expr.otherwise(SPECS[-1].name)
+
+
+def _transaction_count(u: Column, transactions_per_customer: int) -> Column:
+    """The persona's tx_count range, or multiplier * average * (1 +- TX_COUNT_SPREAD), at least 1."""
+    def bounds(spec: PersonaSpec) -> tuple[int, int]:
+        if spec.tx_count is not None:
+            return spec.tx_count
+        mean = transactions_per_customer * spec.tx_multiplier
+        return (max(1, round(mean * (1 - TX_COUNT_SPREAD))), max(1, round(mean * (1 + TX_COUNT_SPREAD))))
+
+    return _persona_int(u, bounds)
+
+
+def max_transactions_per_customer(transactions_per_customer: int) -> int:
+    """Upper bound of the generated (clean) transactions of one customer."""
+    return max(
+        spec.tx_count[1] if spec.tx_count else max(1, round(transactions_per_customer * spec.tx_multiplier
+                                                            * (1 + TX_COUNT_SPREAD)))
+        for spec in SPECS
+    )
+
+
+def _customer_plan(spark: SparkSession, n_customers: int, transactions_per_customer: int, as_of: date, seed: int,
+                   num_partitions: int) -> DataFrame:
+    """One row per customer: the public columns plus idx, persona, tenure_days and n_tx used downstream."""
+    idx = F.col("idx")
+
+    def u(salt: str) -> Column:
+        return uniform(seed, salt, idx)
+
+    tenure_days = _persona_int(u("tenure"), lambda s: s.tenure_days)
+    age_days = F.floor(_persona_uniform(u("age"), lambda s: s.age_years) * F.lit(365.25)).cast("int")
+    return (
+        spark.range(1, n_customers + 1, 1, num_partitions)
+        .select(F.col("id").alias("idx"))
+        .withColumn(_PERSONA, _persona_of(u("persona")))
+        .withColumn("tenure_days", tenure_days)
+        .select(
+            "idx",
+            _PERSONA,
+            "tenure_days",
+            padded_id("C", idx, CUSTOMER_ID_DIGITS).alias("customer_id"),
+            F.date_sub(F.lit(as_of), F.col("tenure_days")).alias("signup_date"),
+            F.round(_persona_uniform(u("income"), lambda s: s.income)).cast("double").alias("annual_income"),
+            _persona_int(u("credit"), lambda s: s.credit_score).alias("credit_score"),
+            _choice(u("region"), REGIONS).alias("region"),
+            _pick(_persona_array(lambda s: s.employment), u("employment")).alias("employment_status"),
+            F.date_sub(F.lit(as_of), age_days).alias("birth_date"),
+            _choice(u("sex"), SEXES).alias("sex"),
+            F.concat(F.lit("Name "), idx.cast("string")).alias("name"),
+            F.concat(F.lit("c"), idx.cast("string"), F.lit("@example.com")).alias("email"),
+            padded_id("+1-555-", idx, 7).alias("phone"),
+            _transaction_count(u("n_tx"), transactions_per_customer).alias("n_tx"),
+        )
+    )
+
+
+CUSTOMER_COLUMNS = ("customer_id", "signup_date", "annual_income", "credit_score", "region", "employment_status",
+                    "birth_date", "sex", "name", "email", "phone")
+
+
+def with_customer_dirt(plan_df: DataFrame, dirt_rate: float, seed: int) -> DataFrame:
+    """Null incomes and scores, out-of-range scores and duplicate rows (half exact, half conflicting)."""
+    idx = F.col("idx")
+    is_duplicated = uniform(seed, "dirt:dup_customer", idx) < dirt_rate
+    is_conflicting_copy = (F.col("copy") == 1) & (uniform(seed, "dirt:dup_customer_kind", idx) < 0.5)
+    bad_score = _choice(uniform(seed, "dirt:bad_score_value", idx), _BAD_CREDIT_SCORES)
+    return (
+        plan_df
+        .withColumn("copy", F.explode(F.sequence(F.lit(0), F.when(is_duplicated, 1).otherwise(0))))
+        .withColumn("annual_income", F.when(uniform(seed, "dirt:null_income", idx) < dirt_rate, F.lit(None))
+                    .when(is_conflicting_copy, F.round(F.col("annual_income") * 1.1))
+                    .otherwise(F.col("annual_income")))
+        .withColumn("credit_score", F.when(uniform(seed, "dirt:null_score", idx) < dirt_rate, F.lit(None))
+                    .when(uniform(seed, "dirt:bad_score", idx) < dirt_rate / 2, bad_score)
+                    .otherwise(F.col("credit_score")).cast("int"))
+        .withColumn("region", F.when(is_conflicting_copy, _choice(uniform(seed, "dirt:region", idx), REGIONS))
+                    .otherwise(F.col("region")))
+    )
+
+
+# ---------------------------------------------------------------- transactions
+
+
+MAX_WINDOWS = 4  # purchase windows per persona
+
+
+def _padded_windows(spec: PersonaSpec) -> tuple[list[int], list[int], list[float]]:
+    """Window lows, highs and cumulative weights, padded to MAX_WINDOWS with windows never picked."""
+    total = sum(w for _, _, w in spec.windows)
+    lows, highs, cumulative, running = [], [], [], 0.0
+    for low, high, weight in spec.windows:
+        running += weight / total
+        lows.append(low)
+        highs.append(high)
+        cumulative.append(running)
+    cumulative[-1] = 1.0
+    padding = MAX_WINDOWS - len(spec.windows)
+    return lows + [lows[-1]] * padding, highs + [highs[-1]] * padding, cumulative + [2.0] * padding
+
+
+def with_purchase_params(plan_df: DataFrame) -> DataFrame:
+    """Per-customer purchase parameters of the persona, so that the per-transaction code has no persona CASE.
+
+    Keeping the per-row expressions small matters: a generated method over 8000 bytes is not JIT-compiled.
+    """
+    def windows(part: int) -> Callable[[PersonaSpec], Column]:
+        return lambda s: F.array(*[F.lit(v) for v in _padded_windows(s)[part]])
+
+    def last_purchase(part: int) -> Callable[[PersonaSpec], Column]:
+        return lambda s: F.lit(s.last_purchase_days[part] if s.last_purchase_days else None).cast("int")
+
+    return plan_df.select(
+        "idx", "customer_id", "tenure_days", "n_tx",
+        _by_persona(windows(0)).alias("window_lo"),
+        _by_persona(windows(1)).alias("window_hi"),
+        _by_persona(windows(2)).alias("window_cum"),
+        _by_persona(last_purchase(0)).alias("last_lo"),
+        _by_persona(last_purchase(1)).alias("last_hi"),
+        _persona_literal(lambda s: s.same_day_repeat).alias("repeat_prob"),
+        _persona_literal(lambda s: math.log(s.ticket_median)).alias("ticket_mu"),
+        _persona_literal(lambda s: s.ticket_sigma).alias("ticket_sigma"),
+        _persona_literal(lambda s: s.refund_prob).alias("refund_prob"),
+        _persona_array(lambda s: s.categories).alias("categories"),
+        _persona_array(lambda s: s.channels).alias("channels"),
+    )
+
+
+def _days_back(seed: int) -> Column:
+    """Days before as_of of a purchase: a window picked by weight (the last purchase has its own window),
+    clipped to the tenure, then a uniform day in it.
+
+    Draws are keyed on the purchase "day" (day_num), which a same-day repeat shares with the purchase
+    before it, so repeats land on the same date.
+    """
+    day_num = F.col("day_num")
+    u_window = uniform(seed, "window", day_num)
+    index = F.lit(1)
+    for j in range(1, MAX_WINDOWS):
+        index = index + (u_window >= F.element_at(F.col("window_cum"), j)).cast("int")
+    is_last_purchase = (F.col("day_k") == 1) & F.col("last_lo").isNotNull()
+    low = F.when(is_last_purchase, F.col("last_lo")).otherwise(F.element_at(F.col("window_lo"), index))
+    high = F.when(is_last_purchase, F.col("last_hi")).otherwise(F.element_at(F.col("window_hi"), index))
+    low, high = F.least(low, F.col("tenure_days")), F.least(high, F.col("tenure_days"))
+    return low + F.floor(uniform(seed, "day", day_num) * (high - low + F.lit(1))).cast("int")
+
+
+def _amount(seed: int, tx_num: Column) -> Column:
+    z = standard_normal(seed, "ticket", tx_num)
+    ticket = F.exp(F.col("ticket_mu") + F.col("ticket_sigma") * z)
+    is_refund = uniform(seed, "refund", tx_num) < F.col("refund_prob")
+    amount = F.round(F.greatest(ticket, F.lit(0.5)), 2)
+    return F.when(is_refund, -amount).otherwise(amount)
+
+
+def _base_transactions(plan_df: DataFrame, as_of: date, seed: int, stride: int) -> DataFrame:
+    """Clean transactions; tx_num = (idx - 1) * stride + k is unique and keys every draw of the row."""
+    k = F.col("k")
+    tx_num = F.col("tx_num")
+    is_repeat = (k > 1) & (uniform(seed, "repeat", tx_num) < F.col("repeat_prob"))
+    seconds = F.lit(_epoch_seconds(as_of)) - F.col("days_back") * F.lit(_SECONDS_PER_DAY) + F.floor(
+        uniform(seed, "second", tx_num) * F.lit(_SECONDS_PER_DAY))
+    return (
+        plan_df
+        .filter(F.col("n_tx") > 0)
+        .transform(with_purchase_params)
+        .withColumn("k", F.explode(F.sequence(F.lit(1), F.col("n_tx"))))
+        .withColumn("tx_num", (F.col("idx") - F.lit(1)) * F.lit(stride) + k)
+        .withColumn("day_k", F.when(is_repeat, k - 1).otherwise(k))
+        .withColumn("day_num", tx_num - (k - F.col("day_k")))
+        .withColumn("days_back", _days_back(seed))
+        .select(
+            "tx_num",
+            "customer_id",
+            F.timestamp_seconds(seconds).alias("transaction_ts"),
+            _amount(seed, tx_num).alias("amount"),
+            _pick(F.col("categories"), uniform(seed, "category", tx_num)).alias("category"),
+            _pick(F.col("channels"), uniform(seed, "channel", tx_num)).alias("channel"),
+        )
+    )
+
+
+TRANSACTION_DIRT = (  # (kind, share of dirt_rate)
+    ("duplicate_exact", 0.3),
+    ("duplicate_other_amount", 0.2),
+    ("null_customer", 0.125),
+    ("zero_amount", 0.125),
+    ("unknown_customer", 0.125),
+    ("after_as_of", 0.125),
+)
+
+
+def _transaction_dirt_kind(u: Column, dirt_rate: float) -> Column:
+    expr: Column | None = None
+    cumulative = 0.0
+    for kind, share in TRANSACTION_DIRT:
+        cumulative += share * dirt_rate
+        expr = F.when(u < cumulative, kind) if expr is None else expr.when(u < cumulative, kind)
+    assert expr is not None
+    return expr
+
+
+def with_transaction_dirt(tx_df: DataFrame, n_customers: int, stride: int, as_of: date, dirt_rate: float,
+                          seed: int) -> DataFrame:
+    """Adds one damaged copy of a share dirt_rate of the rows (kinds in TRANSACTION_DIRT)."""
+    tx_num = F.col("tx_num")
+    kind = F.col("dirt_kind")
+    is_copy = F.col("copy") == 1
+    keeps_id = kind.isin("duplicate_exact", "duplicate_other_amount")
+    new_num = F.lit(n_customers * stride) + tx_num
+    after_seconds = F.lit(_epoch_seconds(as_of)) + F.floor(
+        uniform(seed, "dirt:after", tx_num) * F.lit(30 * _SECONDS_PER_DAY))
+    unknown_id = padded_id("C", F.lit(n_customers + 1) + tx_num % F.lit(1000), CUSTOMER_ID_DIGITS)
+    return (
+        tx_df
+        .withColumn("dirt_kind", _transaction_dirt_kind(uniform(seed, "dirt:transaction", tx_num), dirt_rate))
+        .withColumn("copy", F.explode(F.sequence(F.lit(0), F.when(kind.isNull(), 0).otherwise(1))))
+        .select(
+            F.when(is_copy & ~keeps_id, new_num).otherwise(tx_num).alias("tx_num"),
+            F.when(is_copy & (kind == "null_customer"), F.lit(None).cast("string"))
+            .when(is_copy & (kind == "unknown_customer"), unknown_id)
+            .otherwise(F.col("customer_id")).alias("customer_id"),
+            F.when(is_copy & (kind == "after_as_of"), F.timestamp_seconds(after_seconds))
+            .otherwise(F.col("transaction_ts")).alias("transaction_ts"),
+            F.when(is_copy & (kind == "zero_amount"), F.lit(0.0))
+            .when(is_copy & (kind == "duplicate_other_amount"), F.round(F.col("amount") * 1.1 + 1.0, 2))
+            .otherwise(F.col("amount")).alias("amount"),
+            "category",
+            "channel",
+        )
+    )
+
+
+# ---------------------------------------------------------------- loans and payments
+
+
+LENDERS = tuple(s for s in SPECS if s.loans is not None)
+
+
+def _loan_spec(spec: PersonaSpec) -> LoanSpec:
+    assert spec.loans is not None
+    return spec.loans
+
+
+def _loan_plan(plan_df: DataFrame, as_of: date, seed: int) -> DataFrame:
+    """One row per loan: the public columns plus the schedule and repayment parameters of its persona."""
+    idx, j = F.col("idx"), F.col("j")
+
+    def u(salt: str) -> Column:
+        return uniform(seed, salt, F.col("loan_num"))
+
+    def loan_literal(pick: Callable[[LoanSpec], object]) -> Column:
+        return _persona_literal(lambda s: pick(_loan_spec(s)), LENDERS)
+
+    has_loans = uniform(seed, "has_loan", idx) < loan_literal(lambda ls: ls.probability)
+    n_loans = F.when(has_loans, _persona_int(uniform(seed, "n_loans", idx), lambda s: _loan_spec(s).count, LENDERS))
+    age_months = F.least(_persona_int(u("age"), lambda s: _loan_spec(s).age_months, LENDERS),
+                         F.floor(F.col("tenure_days") / F.lit(31)).cast("int"))
+    principal = _persona_uniform(u("principal"), lambda s: _loan_spec(s).principal, LENDERS)
+    interest_rate = _persona_uniform(u("rate"), lambda s: _loan_spec(s).interest_rate, LENDERS)
+    monthly_rate = F.col("interest_rate") / F.lit(12.0)
+    monthly = F.col("principal") * monthly_rate / (F.lit(1.0) - F.pow(F.lit(1.0) + monthly_rate,
+                                                                      -F.col("term_months")))
+    is_delinquent = F.col("is_delinquent")
+    status = (F.when(is_delinquent & (u("status") < loan_literal(lambda ls: ls.default_share)), "default")
+              .when(is_delinquent, "late")
+              .when(F.col("age_months") >= F.col("term_months"), "paid_off")
+              .otherwise("current"))
+    paid_share = F.least(F.col("age_months") / F.col("term_months"), F.lit(1.0)) * F.when(
+        is_delinquent, 0.5).otherwise(1.0)
+    return (
+        plan_df
+        .filter(F.col(_PERSONA).isin([s.name for s in LENDERS]))
+        .withColumn("n_loans", F.coalesce(n_loans, F.lit(0)))
+        .filter(F.col("n_loans") > 0)
+        .select("idx", "customer_id", _PERSONA, "tenure_days",
+                F.explode(F.sequence(F.lit(1), F.col("n_loans"))).alias("j"))
+        .withColumn("loan_num", (idx - F.lit(1)) * F.lit(MAX_LOANS_PER_CUSTOMER) + j)
+        .withColumn("age_months", age_months)
+        .withColumn("term_months", _choice(u("term"), LOAN_TERMS_MONTHS).cast("int"))
+        .withColumn("principal", F.round(principal, -2))
+        .withColumn("interest_rate", F.round(interest_rate, 4))
+        .withColumn("is_delinquent", loan_literal(lambda ls: ls.is_delinquent))
+        .withColumn("status", status)
+        .select(
+            "loan_num", "customer_id", "age_months", "term_months", "principal", "interest_rate", "status",
+            padded_id("L", F.col("loan_num"), LOAN_ID_DIGITS).alias("loan_id"),
+            F.add_months(F.lit(as_of), -F.col("age_months")).alias("origination_date"),
+            F.when(F.col("status") == "paid_off", F.lit(0.0))
+            .otherwise(F.round(F.col("principal") * (F.lit(1.0) - paid_share), 2)).alias("outstanding_balance"),
+            F.round(monthly, 2).alias("amount_due"),
+            loan_literal(lambda ls: ls.on_time).alias("on_time_share"),
+            loan_literal(lambda ls: ls.late).alias("late_share"),
+            loan_literal(lambda ls: ls.late_days[0]).alias("late_days_lo"),
+            loan_literal(lambda ls: ls.late_days[1]).alias("late_days_hi"),
+        )
+    )
+
+
+LOAN_COLUMNS = ("loan_id", "customer_id", "origination_date", "principal", "status", "outstanding_balance",
+                "interest_rate", "term_months")
+
+
+def _payment_behaviour(u: Column, is_recent: Column) -> Column:
+    """on_time / late / unpaid with the loan's shares; dues older than RECENT_DUE_DAYS are never unpaid."""
+    on_time, late = F.col("on_time_share"), F.col("late_share")
+    return (F.when(is_recent & (u < on_time), "on_time")
+            .when(is_recent & (u < on_time + late), "late")
+            .when(is_recent, "unpaid")
+            .when(u < on_time / (on_time + late), "on_time")
+            .otherwise("late"))
+
+
+def _loan_payments(loan_plan_df: DataFrame, as_of: date, seed: int) -> DataFrame:
+    """Monthly dues from origination up to maturity or as_of + FUTURE_DUE_MONTHS; paid only if before as_of."""
+    m = F.col("m")
+
+    def u(salt: str) -> Column:
+        return uniform(seed, salt, F.col("loan_num"), m)
+
+    n_dues = F.least(F.col("term_months"), F.col("age_months") + F.lit(FUTURE_DUE_MONTHS))
+    is_past_due = F.col("due_date") < F.lit(as_of)
+    is_recent = F.col("due_date") >= F.date_sub(F.lit(as_of), RECENT_DUE_DAYS)
+    is_stopped = (F.col("status") == "default") & (m >= F.col("age_months") - F.lit(DEFAULT_UNPAID_DUES))
+    behaviour = F.when(~is_past_due | is_stopped, "unpaid").otherwise(_payment_behaviour(u("behaviour"), is_recent))
+    late_lo, late_hi = F.col("late_days_lo"), F.col("late_days_hi")
+    late_days = (late_lo + F.floor(u("late_days") * (late_hi - late_lo + F.lit(1)))).cast("int")
+    paid_date = (F.when(F.col("behaviour") == "on_time",
+                        F.date_sub(F.col("due_date"), _int_in_range(u("early_days"), (0, 4))))
+                 .when(F.col("behaviour") == "late", F.date_add(F.col("due_date"), late_days)))
+    return (
+        loan_plan_df
+        .withColumn("m", F.explode(F.sequence(F.lit(1), n_dues)))
+        .withColumn("due_date", F.add_months(F.col("origination_date"), m))
+        .withColumn("behaviour", behaviour)
+        .withColumn("paid_date", paid_date)
+        .withColumn("paid_date", F.when(F.col("paid_date") < F.lit(as_of), F.col("paid_date")))
+        .select(
+            "loan_num", "m", "loan_id", "customer_id", "due_date", "amount_due", "paid_date",
+            F.when(F.col("paid_date").isNotNull(), F.col("amount_due")).alias("amount_paid"),
+        )
+    )
+
+
+def with_payment_dirt(payments_df: DataFrame, dirt_rate: float, seed: int) -> DataFrame:
+    """Adds a copy with a null due_date of a share dirt_rate of the payment rows."""
+    is_dirty = uniform(seed, "dirt:payment", F.col("loan_num"), F.col("m")) < dirt_rate
+    return (
+        payments_df
+        .withColumn("copy", F.explode(F.sequence(F.lit(0), F.when(is_dirty, 1).otherwise(0))))
+        .withColumn("due_date", F.when(F.col("copy") == 1, F.lit(None).cast("date")).otherwise(F.col("due_date")))
+    )
+
+
+PAYMENT_COLUMNS = ("loan_id", "customer_id", "due_date", "amount_due", "paid_date", "amount_paid")
+TRANSACTION_COLUMNS = ("transaction_id", "customer_id", "transaction_ts", "amount", "category", "channel")
+
+
+# ---------------------------------------------------------------- public API
+
+
+def _validate(n_customers: int, transactions_per_customer: int, dirt_rate: float) -> None:
+    if n_customers < 1:
+        raise ValueError(f"datagen: n_customers must be >= 1, got {n_customers}")
+    if transactions_per_customer < 1:
+        raise ValueError(f"datagen: transactions_per_customer must be >= 1, got {transactions_per_customer}")
+    if not 0.0 <= dirt_rate <= 0.5:
+        raise ValueError(f"datagen: dirt_rate must be in [0, 0.5], got {dirt_rate}")
+
+
+def default_partitions(n_customers: int, transactions_per_customer: int) -> int:
+    """Partitions of the customer range: about ROWS_PER_PARTITION generated transactions each, at least 2."""
+    return max(2, math.ceil(n_customers * transactions_per_customer * 1.2 / ROWS_PER_PARTITION))
+
+
+def generate(spark: SparkSession, n_customers: int, transactions_per_customer: int, as_of: date, seed: int,
+             dirt_rate: float = 0.0, num_partitions: int | None = None) -> GeneratedData:
+    """Lazily define the synthetic tables; nothing runs until they are written or counted.
+
+    `num_partitions` (default: `default_partitions`) only changes parallelism, never the rows.
+    """
+    _validate(n_customers, transactions_per_customer, dirt_rate)
+    partitions = num_partitions or default_partitions(n_customers, transactions_per_customer)
+    stride = 10 ** len(str(max_transactions_per_customer(transactions_per_customer)))
+    plan_df = _customer_plan(spark, n_customers, transactions_per_customer, as_of, seed, partitions)
+    tx_df = _base_transactions(plan_df, as_of, seed, stride)
+    loan_plan_df = _loan_plan(plan_df, as_of, seed)
+    payments_df = _loan_payments(loan_plan_df, as_of, seed)
+    customers_df = plan_df
+    if dirt_rate > 0:
+        customers_df = with_customer_dirt(plan_df, dirt_rate, seed)
+        tx_df = with_transaction_dirt(tx_df, n_customers, stride, as_of, dirt_rate, seed)
+        payments_df = with_payment_dirt(payments_df, dirt_rate, seed)
+    transactions_df = tx_df.select(padded_id("T", F.col("tx_num"), TRANSACTION_ID_DIGITS).alias("transaction_id"),
+                                   *TRANSACTION_COLUMNS[1:])
+    return GeneratedData(
+        customers=customers_df.select(*CUSTOMER_COLUMNS),
+        transactions=transactions_df,
+        loans=loan_plan_df.select(*LOAN_COLUMNS),
+        loan_payments=payments_df.select(*PAYMENT_COLUMNS),
+        truth=plan_df.select("customer_id", _PERSONA),
+        dirt_rate=dirt_rate,
+        seed=seed,
+    )
+
+
+def with_csv_junk(df: DataFrame, junk: dict[str, str], rate: float, seed: int) -> DataFrame:
+    """Dates and timestamps as formatted text, and a share `rate` of the `junk` columns' values replaced."""
+    row_key = [F.col(c).cast("string") for c in df.columns]
+    columns = []
+    for field in df.schema.fields:
+        column = F.col(field.name)
+        if isinstance(field.dataType, TimestampType):
+            column = F.date_format(column, CSV_TIMESTAMP_FORMAT)
+        elif isinstance(field.dataType, DateType):
+            column = F.date_format(column, CSV_DATE_FORMAT)
+        if field.name in junk:
+            is_junk = uniform(seed, f"csv:{field.name}", *row_key) < rate
+            column = F.when(is_junk, F.lit(junk[field.name])).otherwise(column.cast("string"))
+        columns.append(column.alias(field.name))
+    return df.select(*columns)
+
+
+def _write(df: DataFrame, path: str, fmt: str) -> None:
+    writer = df.write.mode("overwrite")
+    if fmt == "delta":
+        writer.format("delta").option("overwriteSchema", "true").save(path)
+    elif fmt == "parquet":
+        writer.parquet(path)
+    else:
+        (writer.option("header", "true").option("dateFormat", CSV_DATE_FORMAT)
+         .option("timestampFormat", CSV_TIMESTAMP_FORMAT).csv(path))
+
+
+def write_dataset(data: GeneratedData, out_dir: str, fmt: str) -> None:
+    """Write out_dir/<table> for the four inputs and out_dir/truth, all in `fmt`, replacing what was there.
+
+    CSV has a header, dates yyyy-MM-dd and timestamps yyyy-MM-dd HH:mm:ss; with dirt, some CSV values are junk
+    (CSV_JUNK). The truth table is written in the same format, never with junk.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"datagen: format must be one of {FORMATS}, got {fmt!r}")
+    base = out_dir.rstrip("/")
+    for table, df in data.inputs().items():
+        if fmt == "csv" and data.dirt_rate > 0:
+            df = with_csv_junk(df, CSV_JUNK.get(table, {}), data.dirt_rate / 2, data.seed)
+        _write(df, f"{base}/{table}", fmt)
+        log.info("wrote %s/%s (%s)", base, table, fmt)
+    _write(data.truth, f"{base}/{TRUTH_TABLE}", fmt)
+    log.info("wrote %s/%s (%s)", base, TRUTH_TABLE, fmt)
+
+
+def read_table(spark: SparkSession, path: str, fmt: str) -> DataFrame:
+    """Read back one table written by `write_dataset` (CSV: every column as text, as written)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"datagen: format must be one of {FORMATS}, got {fmt!r}")
+    if fmt == "csv":
+        return spark.read.option("header", "true").csv(path)
+    return spark.read.format(fmt).load(path)

@@ -1,0 +1,28 @@
+"""The built-in sample data: generated once from the conf's sample_data section when missing."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from custseg.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def ensure_sample_data(spark: SparkSession, conf: Config) -> bool:
+    """Generate the sample inputs (and the hidden personas under <path>/truth) unless already there."""
+    sample = conf.sample_data
+    if sample is None:
+        raise ValueError("config: --generate-sample needs a 'sample_data' section")
+    if (Path(sample.path) / "customers").exists():
+        log.info("sample data already at %s", sample.path)
+        return False
+    from custseg.datagen import generate, write_dataset
+
+    data = generate(spark, sample.customers, sample.transactions_per_customer, conf.as_of_date, conf.seed,
+                    sample.dirt_rate)
+    write_dataset(data, sample.path, sample.format)
+    log.info("generated sample data for %d customers at %s", sample.customers, sample.path)
+    return True
