@@ -84,6 +84,7 @@ _HASH_BITS = 47
 _HASH_MASK = (1 << _HASH_BITS) - 1
 _SECONDS_PER_DAY = 86_400
 _PERSONA = "persona"
+_ROW_KEY = "_row_key"
 _BAD_CREDIT_SCORES = (0, 250, 900, 999)
 
 assert {"current", "late", "default", "paid_off"} <= set(LOAN_STATUSES)
@@ -692,7 +693,7 @@ def generate(spark: SparkSession, n_customers: int, transactions_per_customer: i
 
 def with_csv_junk(df: DataFrame, junk: dict[str, str], rate: float, seed: int) -> DataFrame:
     """Dates and timestamps as formatted text, and a share `rate` of the `junk` columns' values replaced."""
-    row_key = [F.col(c).cast("string") for c in df.columns]
+    row_key = F.xxhash64(*[F.col(c).cast("string") for c in df.columns])
     columns = []
     for field in df.schema.fields:
         column = F.col(field.name)
@@ -701,10 +702,10 @@ def with_csv_junk(df: DataFrame, junk: dict[str, str], rate: float, seed: int) -
         elif isinstance(field.dataType, DateType):
             column = F.date_format(column, CSV_DATE_FORMAT)
         if field.name in junk:
-            is_junk = uniform(seed, f"csv:{field.name}", *row_key) < rate
+            is_junk = uniform(seed, f"csv:{field.name}", F.col(_ROW_KEY)) < rate
             column = F.when(is_junk, F.lit(junk[field.name])).otherwise(column.cast("string"))
         columns.append(column.alias(field.name))
-    return df.select(*columns)
+    return df.withColumn(_ROW_KEY, row_key).select(*columns)
 
 
 def _write(df: DataFrame, path: str, fmt: str) -> None:

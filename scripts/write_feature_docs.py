@@ -1,0 +1,38 @@
+"""Write docs/features.md from custseg.features.FEATURES (the single source of the definitions)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from custseg.features import DESCRIPTIVE_COLUMNS, FEATURES  # noqa: E402
+
+HEADER = """# Customer features
+
+One row per customer signed up before the as-of date, in the Delta table `customer_features`
+(partitioned by `as_of_date`). Only events strictly before the as-of date count (transactions by
+`transaction_ts` < as-of 00:00 UTC, loans by `origination_date`, payments by `due_date`; a payment paid
+on or after the as-of date counts as unpaid then). The lookback window (`features.lookback_days`, default
+365), the trend window (`features.trend_window_days`, 90), the late-payment window (365) and the default
+threshold (90 days past due) come from the config. A purchase is a transaction with amount > 0, a refund
+one with amount < 0 (zero amounts are rejected at validation).
+
+How it is computed: transactions are scanned once; a lag window (partitioned by customer, ordered by
+time) gives the inter-purchase gaps, then a two-level grouped aggregation (customer x category, then
+customer) gives every other transaction feature with conditional sums, including the category mix.
+Loans and payments are aggregated separately and joined. No Python UDFs.
+
+Customers without transactions get 0 for counts and amounts, `recency_days` = `tenure_days` and null
+for ratios and gaps; customers without loans get 0 for loan counts and days past due and null rates.
+Nulls are imputed with the median in the model pipeline. Protected attributes (birth date, sex...) are
+never features.
+
+| feature | definition | unit |
+|---|---|---|
+"""
+
+rows = [f"| `{name}` | {definition} | {unit} |" for name, (definition, unit) in FEATURES.items()]
+rows += [f"| `{name}` | {comment} | text |" for name, comment in DESCRIPTIVE_COLUMNS.items()]
+(ROOT / "docs" / "features.md").write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
