@@ -201,3 +201,33 @@ def test_missing_required_column_stops_before_writing(spark, tmp_path):
     with pytest.raises(InputError, match=r"'transactions'.*'transaction_ts'"):
         run_build_features(spark, conf)
     assert not (tmp_path / "out").exists()
+
+
+RENAMES = {
+    "customers": {"customer_id": "cust_no", "signup_date": "opened_on", "annual_income": "income"},
+    "transactions": {"transaction_id": "txn_ref", "customer_id": "cust_no", "transaction_ts": "booked_at",
+                     "amount": "amt"},
+    "loans": {"customer_id": "cust_no", "principal": "loan_amount"},
+    "loan_payments": {"customer_id": "cust_no", "due_date": "due_on"},
+}
+
+
+def test_features_from_csv_with_other_column_names_match(spark, generated, trained, tmp_path):
+    conf, _, _ = trained
+    csv_dir = tmp_path / "csv"
+    for table, renames in RENAMES.items():
+        df = spark.read.format("delta").load(str(generated / table))
+        df = df.select([F.col(c).alias(renames.get(c, c)) for c in df.columns])
+        (df.write.option("header", "true").option("timestampFormat", "yyyy-MM-dd HH:mm:ss")
+         .option("dateFormat", "dd/MM/yyyy").csv(str(csv_dir / table)))
+    overrides = []
+    for table, renames in RENAMES.items():
+        overrides += [f"inputs.{table}.format=csv", f"inputs.{table}.date_format=dd/MM/yyyy"]
+        overrides += [f"inputs.{table}.columns.{contract}={mine}" for contract, mine in renames.items()]
+    mapped = make_conf(csv_dir, tmp_path / "out", overrides)
+    record = run_build_features(spark, mapped)
+    expected_df = read(spark, conf, "customer_features").filter(F.col("as_of_date") == AS_OF)
+    actual_df = read(spark, mapped, "customer_features")
+    assert_df_equality(actual_df, expected_df, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+    original = read(spark, conf, "runs").filter("job = 'build_features'").first()
+    assert record.counts["inputs"] == json.loads(original["counts_json"])["inputs"]
