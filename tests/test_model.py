@@ -52,7 +52,7 @@ def blobs(seed: int = 3, n: int = 60):
 
 def test_davies_bouldin_and_calinski_harabasz_match_scikit_learn(spark):
     points, labels = blobs()
-    df = spark.createDataFrame([(Vectors.dense(p.tolist()), int(lab)) for p, lab in zip(points, labels)],
+    df = spark.createDataFrame([(Vectors.dense(p.tolist()), int(lab)) for p, lab in zip(points, labels, strict=False)],
                                VECTOR_AND_LABEL)
     stats = metrics.cluster_stats(df, SCALED, "label")
     assert metrics.davies_bouldin(stats) == pytest.approx(davies_bouldin_score(points, labels), rel=1e-6)
@@ -64,7 +64,7 @@ def test_davies_bouldin_and_calinski_harabasz_match_scikit_learn(spark):
 def test_adjusted_rand_index_matches_scikit_learn(spark):
     a = [0, 0, 1, 1, 2, 2, 2, 0, 1, 2]
     b = [1, 1, 0, 0, 2, 2, 0, 1, 0, 2]
-    df = spark.createDataFrame(list(zip(a, b)), "a int, b int")
+    df = spark.createDataFrame(list(zip(a, b, strict=False)), "a int, b int")
     assert metrics.adjusted_rand_index(df, "a", "b") == pytest.approx(adjusted_rand_score(a, b), rel=1e-9)
     relabelled = spark.createDataFrame([(x, (x + 1) % 3) for x in a], "a int, b int")
     assert metrics.adjusted_rand_index(relabelled, "a", "b") == pytest.approx(1.0)
@@ -105,3 +105,15 @@ def test_fewer_distinct_points_than_k_caps_k(spark):
     choice = select_k(df, 2, 8, seed=1, max_iter=10, stability_runs=1, min_share=0.05, min_stability=0.5)
     assert [r.k for r in choice.results] == [2, 3]
     assert choice.k == 3 and "only 3 distinct customers" in choice.reason
+
+
+def test_best_of_several_starts_never_has_a_higher_sse(spark):
+    from custseg.kselect import kmeans
+    from custseg.model import fit_best_of
+
+    points, _ = blobs(n=120)
+    df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], VECTOR_ONLY)
+    single = kmeans(4, 5, 10).fit(df).summary.trainingCost
+    best = fit_best_of(kmeans(4, 5, 10), df, n_init=3)
+    assert best.summary.trainingCost <= single
+    assert fit_best_of(kmeans(4, 5, 10), df, n_init=3).clusterCenters()[0].tolist() == best.clusterCenters()[0].tolist()

@@ -61,6 +61,7 @@ class ModelConf:
     k_max: int
     sample_size: int
     max_iter: int
+    n_init: int
     stability_runs: int
     min_segment_share: float
     min_stability: float
@@ -235,6 +236,7 @@ def _model(raw: dict[str, Any]) -> ModelConf:
         k_max=k_max,
         sample_size=_positive_int(raw, "sample_size", where, 100_000),
         max_iter=_positive_int(raw, "max_iter", where, 40),
+        n_init=_positive_int(raw, "n_init", where, 2),
         stability_runs=_positive_int(raw, "stability_runs", where, 2),
         min_segment_share=float(_get(raw, "min_segment_share", where, (int, float), 0.02)),
         min_stability=float(_get(raw, "min_stability", where, (int, float), 0.7)),

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from custseg import metrics
-from custseg.model import PREDICTION, SCALED
+from custseg.model import PREDICTION, SCALED, fit_best_of
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,8 @@ def distinct_points(scaled_df: DataFrame, at_most: int) -> int:
 
 
 def evaluate_k(sample_df: DataFrame, k: int, seed: int, max_iter: int, stability_runs: int,
-               min_share: float, min_stability: float) -> KResult:
-    model = kmeans(k, seed, max_iter).fit(sample_df)
+               min_share: float, min_stability: float, n_init: int = 1) -> KResult:
+    model = fit_best_of(kmeans(k, seed, max_iter), sample_df, n_init)
     labelled_df = model.transform(sample_df).select(SCALED, PREDICTION).cache()
     stats = metrics.cluster_stats(labelled_df, SCALED, PREDICTION)
     n = float(stats.sizes.sum())
@@ -124,7 +124,7 @@ def _finite(value: float) -> float:
 
 
 def select_k(sample_df: DataFrame, k_min: int, k_max: int, seed: int, max_iter: int, stability_runs: int,
-             min_share: float, min_stability: float, fixed_k: int | None = None) -> KChoice:
+             min_share: float, min_stability: float, fixed_k: int | None = None, n_init: int = 1) -> KChoice:
     """Sweep K over the sample and choose one; degenerate data gives a documented smaller answer."""
     distinct = distinct_points(sample_df, k_max + 1)
     if distinct < 2:
@@ -133,7 +133,7 @@ def select_k(sample_df: DataFrame, k_min: int, k_max: int, seed: int, max_iter: 
     ks = list(range(min(k_min, top), top + 1))
     results = []
     for k in ks:
-        result = evaluate_k(sample_df, k, seed, max_iter, stability_runs, min_share, min_stability)
+        result = evaluate_k(sample_df, k, seed, max_iter, stability_runs, min_share, min_stability, n_init)
         log.info("K=%d: %s", k, result)
         results.append(result)
     k, reason = choose_k(results, fixed_k)

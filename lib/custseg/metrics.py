@@ -34,7 +34,7 @@ def cluster_stats(df: DataFrame, features_col: str, label_col: str) -> ClusterSt
     sizes = np.array([r["n"] for r in sums], dtype=float)
     centroids = np.array([[r[f"s{j}"] for j in range(dim)] for r in sums], dtype=float) / sizes[:, None]
 
-    centroid_map = F.create_map(*[item for label, c in zip(labels, centroids)
+    centroid_map = F.create_map(*[item for label, c in zip(labels, centroids, strict=False)
                                   for item in (F.lit(label), F.array(*[F.lit(float(v)) for v in c]))])
     squared = F.aggregate(F.zip_with(F.col("x"), F.element_at(centroid_map, F.col("label")),
                                      lambda a, b: (a - b) * (a - b)), F.lit(0.0), lambda acc, v: acc + v)

@@ -56,6 +56,19 @@ def kmeans_stage(params: PipelineParams, features_col: str = SCALED) -> KMeans:
                   initMode="k-means||", maxIter=params.max_iter, tol=params.tol)
 
 
+def fit_best_of(kmeans: KMeans, df: DataFrame, n_init: int) -> KMeansModel:
+    """Fit with seeds seed, seed+1, ... and keep the lowest SSE (first on ties), like scikit-learn's n_init.
+
+    One k-means|| start can land in a poor local optimum; a few starts cost little on the bounded data.
+    """
+    best = None
+    for offset in range(max(n_init, 1)):
+        model = kmeans.copy().setSeed(kmeans.getSeed() + offset).fit(df)
+        if best is None or model.summary.trainingCost < best.summary.trainingCost:
+            best = model
+    return best
+
+
 def build_pipeline(params: PipelineParams) -> Pipeline:
     """The unfitted pipeline, all stages in order."""
     return Pipeline(stages=[*preprocessing_stages(params), kmeans_stage(params)])

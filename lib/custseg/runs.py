@@ -73,7 +73,7 @@ class RunRecord:
     counts: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
     _stage_start: float = field(default_factory=time.perf_counter)
 
     def stage_done(self, stage: str) -> None:
@@ -84,7 +84,7 @@ class RunRecord:
 
     def write(self, spark: SparkSession, output_path: str, status: str, error: str | None = None) -> None:
         row = (self.run_id, self.job, status, error, self.started_at,
-               dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+               dt.datetime.now(dt.UTC).replace(tzinfo=None),
                json.dumps(self.params, sort_keys=True, default=str), json.dumps(self.counts, sort_keys=True),
                json.dumps(self.metrics, sort_keys=True, default=str), json.dumps(self.timings, sort_keys=True),
                json.dumps(versions(spark), sort_keys=True), self.as_of)

@@ -19,8 +19,18 @@ from custseg.feature_flow import FEATURES_TABLE, recorded_run
 from custseg.features import FEATURES
 from custseg.io import read_delta, with_comments, write_for_date
 from custseg.kselect import KChoice, sample_for_selection, select_k
-from custseg.model import (PREDICTION, SCALED, PipelineParams, compose, fit_preprocessing, fitted_kmeans,
-                           kmeans_stage, scaler_stats, with_distance_to_centroid)
+from custseg.model import (
+    PREDICTION,
+    SCALED,
+    PipelineParams,
+    compose,
+    fit_best_of,
+    fit_preprocessing,
+    fitted_kmeans,
+    kmeans_stage,
+    scaler_stats,
+    with_distance_to_centroid,
+)
 from custseg.profiling import PROFILE_KEY_STATS, describe_segments, feature_stats, segment_risk
 from custseg.runs import RunRecord, latest_run_id
 
@@ -66,13 +76,13 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         record.stage_done("preprocess")
         sample_df = sample_for_selection(scaled_df, m.sample_size, conf.seed).cache()
         choice = select_k(sample_df, m.k_min, m.k_max, conf.seed, m.max_iter, m.stability_runs,
-                          m.min_segment_share, m.min_stability, m.k)
+                          m.min_segment_share, m.min_stability, m.k, m.n_init)
         sample_rows = sample_df.count()
         sample_df.unpersist()
         record.stage_done("k_selection")
 
         # KMeans needs k >= 2; on identical customers it returns a single centre anyway.
-        kmeans_model = kmeans_stage(replace(params, k=max(choice.k, 2))).fit(scaled_df)
+        kmeans_model = fit_best_of(kmeans_stage(replace(params, k=max(choice.k, 2))), scaled_df, m.n_init)
         model = compose(preprocessing, kmeans_model)
         model.write().overwrite().save(model_path(conf, record.run_id))
         record.stage_done("final_fit")
