@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -41,6 +43,8 @@ def build_session(conf: SparkConf) -> SparkSession:
     With `use_delta_pip` the Delta jars are resolved from Maven Central through
     `spark.jars.packages` (cached by Ivy); on a cluster they come from `spark-submit --packages`.
     """
+    # Python workers must use this interpreter (the virtualenv), not whatever python3 is on the PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(conf.app_name)
     if conf.master:
         builder = builder.master(conf.master)
