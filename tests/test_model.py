@@ -117,3 +117,13 @@ def test_best_of_several_starts_never_has_a_higher_sse(spark):
     best = fit_best_of(kmeans(4, 5, 10), df, n_init=3)
     assert best.summary.trainingCost <= single
     assert fit_best_of(kmeans(4, 5, 10), df, n_init=3).clusterCenters()[0].tolist() == best.clusterCenters()[0].tolist()
+
+
+def test_namesakes_are_told_apart_by_what_differs_between_them():
+    from custseg.profiling import unique_names
+
+    names = {0: "High value, occasional, low risk", 1: "High value, occasional, low risk", 2: "Low value, dormant"}
+    z = {0: {"monetary": 1.9, "n_loans": 0.5}, 1: {"monetary": 1.9, "n_loans": -0.6}, 2: {"monetary": -1.0}}
+    assert unique_names(names, z) == {0: "High value, occasional, low risk (higher n_loans)",
+                                      1: "High value, occasional, low risk (lower n_loans)",
+                                      2: "Low value, dormant"}

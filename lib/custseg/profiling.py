@@ -127,15 +127,17 @@ def distinguishing(z: dict[str, float], top: int = 3) -> str:
 
 
 def unique_names(names: dict[int, str], z_by_segment: dict[int, dict[str, float]]) -> dict[int, str]:
-    """Make names unique, deterministically: add the top distinguishing feature, then the id."""
+    """Make names unique, deterministically: add the feature that sets a segment apart from its namesakes."""
     result = dict(names)
     for name in sorted(set(names.values())):
         clashing = sorted(s for s, n in names.items() if n == name)
         if len(clashing) < 2:
             continue
         for segment in clashing:
-            feature, value = sorted(z_by_segment[segment].items(), key=lambda kv: (-abs(kv[1]), kv[0]))[0]
-            result[segment] = f"{name} ({'high' if value > 0 else 'low'} {feature})"
+            others = [z_by_segment[o] for o in clashing if o != segment]
+            gaps = {f: v - sum(o.get(f, 0.0) for o in others) / len(others) for f, v in z_by_segment[segment].items()}
+            feature, gap = sorted(gaps.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[0]
+            result[segment] = f"{name} ({'higher' if gap > 0 else 'lower'} {feature})"
         if len({result[s] for s in clashing}) < len(clashing):
             for segment in clashing:
                 result[segment] = f"{result[segment]} #{segment}"
