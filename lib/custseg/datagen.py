@@ -8,22 +8,28 @@ The same arguments therefore give the same rows whatever the partitioning.
 Days are counted back from `as_of` (day 1 = the day before); every clean event is strictly before
 `as_of`, not before the customer's signup date and at most 730 days back. Timestamps are UTC instants.
 
-Personas (the ground truth is a separate `truth` table, never part of the inputs):
+Personas (the ground truth is a separate `truth` table, never part of the inputs). "avg" below is
+`transactions_per_customer`; counts vary +-15% within a persona; tickets are log-normal:
 
-- affluent_loyal (20%): tenure 3-10 years, income 120k-250k, credit score 740-830; about 1.2x the
-  average transaction count spread over the whole year, last purchase 1-7 days ago, high tickets
-  (median 250, mostly 150-400), 1% refunds; 75% hold one loan, always paid on time (current / paid_off).
-- young_frequent (25%): tenure 1.1-4 years, income 25k-50k, credit 600-700; about 2.5x the average count,
-  small tickets (median 14, mostly 7-28), 30% of purchases on the same day as the previous one, last
-  purchase 1-3 days ago, 8% refunds; no loans.
-- dormant (20%): tenure 3-12 years, income 50k-90k, credit 650-750; 1-4 transactions in total, all
-  201-730 days ago (so 0-4 in the 365-day lookback and none in the last 200 days); no loans.
-- credit_stressed (20%): tenure 2-6 years, income 30k-60k, credit 480-600; average count and mid tickets
-  (median 60), spending declining: 40% of purchases 91-180 days ago against 12% in the last 90 days;
-  1-3 loans in status late or default, about 20% of due payments on time, 55% paid 30-120 days late,
-  the rest unpaid (default loans: the last 4 dues unpaid).
-- new_customer (15%): signed up 20-90 days ago, a handful of purchases (0.25x the average count) all
-  after signup, income 40k-80k, credit 620-720; no loans.
+- affluent_loyal (20%): tenure 3-10 years, income 120k-250k, credit score 740-830; about 1.2 x avg
+  purchases, 90% spread over the last year and 10% one to two years back, the last one 1-7 days ago;
+  high tickets (median 250, mostly 150-400), 1% refunds; 85% hold one loan (20k-80k at 3-6%), every due
+  paid 0-4 days early, status current or paid_off.
+- young_frequent (25%): tenure 400-1460 days, income 25k-50k, credit 600-700; about 2.5 x avg purchases,
+  small tickets (median 14, mostly 7-28), 30% of purchases on the same day as the one before, the last one
+  1-3 days ago, 8% refunds; no loans.
+- dormant (20%): tenure 4-10 years, income 50k-90k, credit 650-750; 2-4 purchases: two in the lookback year,
+  201-240 and 280-330 days ago, the others 366-730 days ago; median ticket 45, no refunds; no loans.
+- credit_stressed (20%): tenure 2-6 years, income 30k-60k, credit 480-600; about 1 x avg purchases of mid
+  tickets (median 60), declining: 12% in the last 90 days against 40% in the 90 days before (38% 181-365
+  days, 10% older), the last one 3-20 days ago; 1-3 loans (2k-20k at 12-25%, 9-30 months old), status
+  default (40%) or late; of the past dues 15% are paid on time, 60% 30-120 days late, 25% not at all (only
+  dues of the last 120 days stay unpaid; a loan in default has its last 4 past dues unpaid).
+- new_customer (15%): signed up 20-90 days ago, about 0.25 x avg purchases, all since signup, the last one
+  1-10 days ago, median ticket 50, no refunds; income 40k-80k, credit 620-720; no loans.
+
+Loan payments: one due a month from origination to maturity or `as_of` + 3 months, whichever is first;
+a payment made on or after `as_of` is not known yet, so paid_date and amount_paid are null.
 
 Dirt, injected only when `dirt_rate` > 0 (r below); clean rows are kept, so the dirty data is the
 clean data plus injected rows and a few damaged customer attributes:
@@ -44,7 +50,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -67,6 +73,7 @@ FUTURE_DUE_MONTHS = 3  # payment schedules run this many months past as_of
 DEFAULT_UNPAID_DUES = 4  # a loan in default has its last 4 past dues unpaid (90+ days past due)
 RECENT_DUE_DAYS = 120  # only dues this recent may still be unpaid; older ones were paid, on time or late
 TX_COUNT_SPREAD = 0.15  # transaction count = multiplier * average * (1 +- spread)
+MAX_WINDOWS = 4  # weighted purchase windows per persona
 LOOKBACK_LIMIT_DAYS = 730
 CSV_DATE_FORMAT = "yyyy-MM-dd"
 CSV_TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
@@ -85,7 +92,7 @@ _HASH_MASK = (1 << _HASH_BITS) - 1
 _SECONDS_PER_DAY = 86_400
 _PERSONA = "persona"
 _ROW_KEY = "_row_key"
-_BAD_CREDIT_SCORES = (0, 250, 900, 999)
+_BAD_CREDIT_SCORES = (0, CREDIT_SCORE_RANGE[0] - 50, CREDIT_SCORE_RANGE[1] + 50, 999)
 
 assert {"current", "late", "default", "paid_off"} <= set(LOAN_STATUSES)
 
@@ -119,7 +126,7 @@ class PersonaSpec:
     employment: tuple[str, ...]
     tx_multiplier: float  # transactions relative to transactions_per_customer
     tx_count: tuple[int, int] | None  # absolute count range instead of the multiplier
-    last_purchase_days: tuple[int, int] | None  # window of the most recent purchase
+    leading_days: tuple[tuple[int, int], ...]  # fixed (first, last day back) windows of purchases 1, 2, ...
     windows: tuple[tuple[int, int, float], ...]  # (first day back, last day back, weight) of the other purchases
     same_day_repeat: float
     ticket_median: float
@@ -134,7 +141,7 @@ SPECS = (
     PersonaSpec(
         name="affluent_loyal", share=0.20, tenure_days=(1095, 3650), income=(120_000, 250_000),
         credit_score=(740, 830), age_years=(35, 65), employment=("employed", "self_employed"),
-        tx_multiplier=1.2, tx_count=None, last_purchase_days=(1, 7), windows=((1, 365, 0.9), (366, 730, 0.1)),
+        tx_multiplier=1.2, tx_count=None, leading_days=((1, 7),), windows=((1, 365, 0.9), (366, 730, 0.1)),
         same_day_repeat=0.05, ticket_median=250.0, ticket_sigma=0.25, refund_prob=0.01,
         categories=("travel", "electronics", "dining", "fashion", "groceries"), channels=("online", "pos", "branch"),
         loans=LoanSpec(probability=0.85, count=(1, 1), principal=(20_000, 80_000), interest_rate=(0.03, 0.06),
@@ -144,7 +151,7 @@ SPECS = (
     PersonaSpec(
         name="young_frequent", share=0.25, tenure_days=(400, 1460), income=(25_000, 50_000),
         credit_score=(600, 700), age_years=(18, 30), employment=("student", "employed"),
-        tx_multiplier=2.5, tx_count=None, last_purchase_days=(1, 3), windows=((1, 365, 0.9), (366, 730, 0.1)),
+        tx_multiplier=2.5, tx_count=None, leading_days=((1, 3),), windows=((1, 365, 0.9), (366, 730, 0.1)),
         same_day_repeat=0.3, ticket_median=14.0, ticket_sigma=0.35, refund_prob=0.08,
         categories=("dining", "groceries", "fashion", "fuel"), channels=("mobile", "online"),
         loans=None,
@@ -152,8 +159,8 @@ SPECS = (
     PersonaSpec(
         name="dormant", share=0.20, tenure_days=(1460, 3650), income=(50_000, 90_000),
         credit_score=(650, 750), age_years=(45, 80), employment=("retired", "employed"),
-        tx_multiplier=0.0, tx_count=(1, 3), last_purchase_days=(201, 300),
-        windows=((201, 365, 0.5), (366, 730, 0.5)),
+        tx_multiplier=0.0, tx_count=(2, 4), leading_days=((201, 240), (280, 330)),
+        windows=((366, 730, 1.0),),
         same_day_repeat=0.0, ticket_median=45.0, ticket_sigma=0.4, refund_prob=0.0,
         categories=("groceries", "utilities", "fuel"), channels=("branch", "pos"),
         loans=None,
@@ -161,9 +168,9 @@ SPECS = (
     PersonaSpec(
         name="credit_stressed", share=0.20, tenure_days=(730, 2190), income=(30_000, 60_000),
         credit_score=(480, 600), age_years=(25, 55), employment=("employed", "unemployed", "self_employed"),
-        tx_multiplier=1.0, tx_count=None, last_purchase_days=(3, 20),
+        tx_multiplier=1.0, tx_count=None, leading_days=((3, 20),),
         windows=((1, 90, 0.12), (91, 180, 0.40), (181, 365, 0.38), (366, 730, 0.10)),
-        same_day_repeat=0.05, ticket_median=60.0, ticket_sigma=0.3, refund_prob=0.02,
+        same_day_repeat=0.05, ticket_median=60.0, ticket_sigma=0.3, refund_prob=0.01,
         categories=("groceries", "utilities", "fuel", "dining"), channels=("pos", "online", "mobile"),
         loans=LoanSpec(probability=1.0, count=(1, 3), principal=(2_000, 20_000), interest_rate=(0.12, 0.25),
                        age_months=(9, 30), on_time=0.15, late=0.6, late_days=(30, 120), default_share=0.4,
@@ -172,13 +179,14 @@ SPECS = (
     PersonaSpec(
         name="new_customer", share=0.15, tenure_days=(20, 90), income=(40_000, 80_000),
         credit_score=(620, 720), age_years=(20, 60), employment=("employed", "self_employed", "student"),
-        tx_multiplier=0.25, tx_count=None, last_purchase_days=(1, 10), windows=((1, 90, 1.0),),
-        same_day_repeat=0.1, ticket_median=50.0, ticket_sigma=0.35, refund_prob=0.02,
+        tx_multiplier=0.25, tx_count=None, leading_days=((1, 10),), windows=((1, 90, 1.0),),
+        same_day_repeat=0.1, ticket_median=50.0, ticket_sigma=0.35, refund_prob=0.0,
         categories=("groceries", "dining", "electronics", "fashion"), channels=("mobile", "online", "pos"),
         loans=None,
     ),
 )
 assert tuple(s.name for s in SPECS) == PERSONAS and math.isclose(sum(s.share for s in SPECS), 1.0)
+assert all(1 <= len(s.windows) <= MAX_WINDOWS for s in SPECS)
 
 
 @dataclass(frozen=True)
@@ -271,7 +279,7 @@ def padded_id(prefix: str, number: Column, width: int) -> Column:
 
 
 def _epoch_seconds(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
 # ---------------------------------------------------------------- customers
@@ -369,9 +377,6 @@ def with_customer_dirt(plan_df: DataFrame, dirt_rate: float, seed: int) -> DataF
 # ---------------------------------------------------------------- transactions
 
 
-MAX_WINDOWS = 4  # purchase windows per persona
-
-
 def _padded_windows(spec: PersonaSpec) -> tuple[list[int], list[int], list[float]]:
     """Window lows, highs and cumulative weights, padded to MAX_WINDOWS with windows never picked."""
     total = sum(w for _, _, w in spec.windows)
@@ -394,16 +399,16 @@ def with_purchase_params(plan_df: DataFrame) -> DataFrame:
     def windows(part: int) -> Callable[[PersonaSpec], Column]:
         return lambda s: F.array(*[F.lit(v) for v in _padded_windows(s)[part]])
 
-    def last_purchase(part: int) -> Callable[[PersonaSpec], Column]:
-        return lambda s: F.lit(s.last_purchase_days[part] if s.last_purchase_days else None).cast("int")
+    def leading(part: int) -> Callable[[PersonaSpec], Column]:
+        return lambda s: F.array(*[F.lit(w[part]) for w in s.leading_days]).cast("array<int>")
 
     return plan_df.select(
         "idx", "customer_id", "tenure_days", "n_tx",
         _by_persona(windows(0)).alias("window_lo"),
         _by_persona(windows(1)).alias("window_hi"),
         _by_persona(windows(2)).alias("window_cum"),
-        _by_persona(last_purchase(0)).alias("last_lo"),
-        _by_persona(last_purchase(1)).alias("last_hi"),
+        _by_persona(leading(0)).alias("leading_lo"),
+        _by_persona(leading(1)).alias("leading_hi"),
         _persona_literal(lambda s: s.same_day_repeat).alias("repeat_prob"),
         _persona_literal(lambda s: math.log(s.ticket_median)).alias("ticket_mu"),
         _persona_literal(lambda s: s.ticket_sigma).alias("ticket_sigma"),
@@ -414,8 +419,8 @@ def with_purchase_params(plan_df: DataFrame) -> DataFrame:
 
 
 def _days_back(seed: int) -> Column:
-    """Days before as_of of a purchase: a window picked by weight (the last purchase has its own window),
-    clipped to the tenure, then a uniform day in it.
+    """Days before as_of of a purchase: purchase k <= len(leading_days) in its leading window, the others in a
+    window picked by weight; the window clipped to the tenure, then a uniform day in it.
 
     Draws are keyed on the purchase "day" (day_num), which a same-day repeat shares with the purchase
     before it, so repeats land on the same date.
@@ -425,9 +430,12 @@ def _days_back(seed: int) -> Column:
     index = F.lit(1)
     for j in range(1, MAX_WINDOWS):
         index = index + (u_window >= F.element_at(F.col("window_cum"), j)).cast("int")
-    is_last_purchase = (F.col("day_k") == 1) & F.col("last_lo").isNotNull()
-    low = F.when(is_last_purchase, F.col("last_lo")).otherwise(F.element_at(F.col("window_lo"), index))
-    high = F.when(is_last_purchase, F.col("last_hi")).otherwise(F.element_at(F.col("window_hi"), index))
+    day_k = F.col("day_k")
+    is_leading = day_k <= F.size(F.col("leading_lo"))
+    low = F.when(is_leading, F.element_at(F.col("leading_lo"), day_k)).otherwise(
+        F.element_at(F.col("window_lo"), index))
+    high = F.when(is_leading, F.element_at(F.col("leading_hi"), day_k)).otherwise(
+        F.element_at(F.col("window_hi"), index))
     low, high = F.least(low, F.col("tenure_days")), F.least(high, F.col("tenure_days"))
     return low + F.floor(uniform(seed, "day", day_num) * (high - low + F.lit(1))).cast("int")
 
@@ -693,7 +701,7 @@ def generate(spark: SparkSession, n_customers: int, transactions_per_customer: i
 
 def with_csv_junk(df: DataFrame, junk: dict[str, str], rate: float, seed: int) -> DataFrame:
     """Dates and timestamps as formatted text, and a share `rate` of the `junk` columns' values replaced."""
-    row_key = F.xxhash64(*[F.col(c).cast("string") for c in df.columns])
+    row_key = F.xxhash64(*[F.col(c) for c in df.columns])
     columns = []
     for field in df.schema.fields:
         column = F.col(field.name)

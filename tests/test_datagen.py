@@ -1,0 +1,301 @@
+"""Tests of the synthetic data generator: determinism, schema, planted personas, dirt, writers."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import date, timedelta
+
+import pytest
+from chispa import assert_column_equality, assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+from custseg import datagen
+from custseg.contract import CONTRACTS, CREDIT_SCORE_RANGE
+
+AS_OF = date(2024, 6, 30)
+N_CUSTOMERS = 300
+TX_PER_CUSTOMER = 10
+SEED = 11
+DIRT_RATE = 0.05
+
+
+def _cached(data: datagen.GeneratedData) -> datagen.GeneratedData:
+    frames = {f.name: getattr(data, f.name).cache() for f in dataclasses.fields(data)
+              if f.name not in ("dirt_rate", "seed")}
+    return dataclasses.replace(data, **frames)
+
+
+def _unpersist(data: datagen.GeneratedData) -> None:
+    for df in (*data.inputs().values(), data.truth):
+        df.unpersist()
+
+
+@pytest.fixture(scope="module")
+def clean(spark):
+    data = _cached(datagen.generate(spark, N_CUSTOMERS, TX_PER_CUSTOMER, AS_OF, SEED))
+    yield data
+    _unpersist(data)
+
+
+@pytest.fixture(scope="module")
+def dirty(spark):
+    data = _cached(datagen.generate(spark, N_CUSTOMERS, TX_PER_CUSTOMER, AS_OF, SEED, dirt_rate=DIRT_RATE))
+    yield data
+    _unpersist(data)
+
+
+def _sorted_rows(df):
+    return sorted(df.collect(), key=lambda row: tuple("" if v is None else str(v) for v in row))
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+def test_uniform_is_a_pure_function_of_its_keys(spark):
+    schema = StructType([StructField("id", LongType(), True)])
+    df = spark.createDataFrame([(1,), (2,), (1,), (None,)], schema)
+    values = [r["u"] for r in df.select(datagen.uniform(7, "salt", F.col("id")).alias("u")).collect()]
+    assert values[0] == values[2]
+    assert values[0] != values[1]
+    assert all(0.0 < v < 1.0 for v in values)
+    other_salt = df.select(datagen.uniform(7, "other", F.col("id")).alias("u")).first()["u"]
+    assert other_salt != values[0]
+
+
+def test_padded_id_pads_and_never_truncates(spark):
+    schema = StructType([StructField("n", LongType(), True), StructField("expected", StringType(), True)])
+    df = spark.createDataFrame(
+        [(1, "C00000001"), (12345678, "C12345678"), (123456789, "C123456789"), (None, None)], schema
+    ).withColumn("id", datagen.padded_id("C", F.col("n"), 8))
+    assert_column_equality(df, "id", "expected")
+
+
+# ---------------------------------------------------------------- determinism and schema
+
+
+def test_same_arguments_give_identical_rows_whatever_the_partitioning(spark):
+    first = datagen.generate(spark, 200, TX_PER_CUSTOMER, AS_OF, SEED, dirt_rate=DIRT_RATE, num_partitions=1)
+    second = datagen.generate(spark, 200, TX_PER_CUSTOMER, AS_OF, SEED, dirt_rate=DIRT_RATE, num_partitions=3)
+    for table, df in first.inputs().items():
+        assert _sorted_rows(df) == _sorted_rows(second.inputs()[table]), table
+    assert_df_equality(first.truth, second.truth, ignore_row_order=True)
+
+
+def test_a_different_seed_gives_different_rows(spark, clean):
+    other = datagen.generate(spark, N_CUSTOMERS, TX_PER_CUSTOMER, AS_OF, SEED + 1)
+    assert _sorted_rows(other.truth) != _sorted_rows(clean.truth)
+    assert _sorted_rows(other.transactions.limit(50)) != _sorted_rows(clean.transactions.limit(50))
+
+
+def test_tables_follow_the_contract(clean):
+    for name, contract in CONTRACTS.items():
+        types = dict(clean.inputs()[name].dtypes)
+        for column in contract.columns:
+            assert types.get(column.name) == column.type, f"{name}.{column.name}: {types.get(column.name)}"
+    assert {"sex", "name", "email", "phone"} <= set(clean.customers.columns)
+    assert clean.truth.columns == ["customer_id", "persona"]
+
+
+def test_ids_are_zero_padded(clean):
+    assert clean.customers.orderBy("customer_id").first()["customer_id"] == "C00000001"
+    assert clean.transactions.orderBy("transaction_id").first()["transaction_id"] == "T000000000001"
+    assert re.fullmatch(r"L\d{7}", clean.loans.first()["loan_id"])
+
+
+def test_truth_has_one_persona_per_customer_and_all_personas(clean):
+    truth = clean.truth
+    assert truth.count() == N_CUSTOMERS
+    assert truth.select("customer_id").distinct().count() == N_CUSTOMERS
+    assert {r["persona"] for r in truth.select("persona").distinct().collect()} == set(datagen.PERSONAS)
+    unmatched = truth.join(clean.customers, on="customer_id", how="left_anti").count()
+    assert unmatched == 0
+
+
+# ---------------------------------------------------------------- clean data
+
+
+def test_clean_transactions_have_no_dirt(clean):
+    tx = clean.transactions
+    n_rows = tx.count()
+    assert n_rows > N_CUSTOMERS
+    assert tx.select("transaction_id").distinct().count() == n_rows
+    assert tx.filter(F.col("customer_id").isNull()).count() == 0
+    assert tx.filter(F.col("amount") == 0).count() == 0
+    assert tx.filter(F.col("transaction_ts") >= F.lit(AS_OF).cast("timestamp")).count() == 0
+    too_old = F.lit(AS_OF - timedelta(days=datagen.LOOKBACK_LIMIT_DAYS)).cast("timestamp")
+    assert tx.filter(F.col("transaction_ts") < too_old).count() == 0
+    assert tx.join(clean.customers, on="customer_id", how="left_anti").count() == 0
+    before_signup = (tx.join(clean.customers, on="customer_id", how="inner")
+                     .filter(F.to_date("transaction_ts") < F.col("signup_date")).count())
+    assert before_signup == 0
+
+
+def test_clean_customers_and_payments_have_no_dirt(clean):
+    customers = clean.customers
+    assert customers.select("customer_id").distinct().count() == customers.count() == N_CUSTOMERS
+    low, high = CREDIT_SCORE_RANGE
+    assert customers.filter(F.col("annual_income").isNull() | F.col("credit_score").isNull()).count() == 0
+    assert customers.filter(~F.col("credit_score").between(low, high)).count() == 0
+    payments = clean.loan_payments
+    assert payments.filter(F.col("due_date").isNull()).count() == 0
+    assert payments.filter(F.col("paid_date") >= F.lit(AS_OF)).count() == 0
+    assert payments.filter(F.col("paid_date").isNull() != F.col("amount_paid").isNull()).count() == 0
+    assert payments.groupBy("loan_id", "due_date").count().filter(F.col("count") > 1).count() == 0
+
+
+# ---------------------------------------------------------------- personas
+
+
+def _with_persona(df, data):
+    return df.join(data.truth, on="customer_id", how="inner")
+
+
+def test_credit_and_income_follow_the_personas(clean):
+    stats = {r["persona"]: r for r in _with_persona(clean.customers, clean).groupBy("persona").agg(
+        F.avg("credit_score").alias("credit"), F.min("annual_income").alias("min_income"),
+        F.max("annual_income").alias("max_income")).collect()}
+    assert stats["credit_stressed"]["credit"] < 600 < 740 < stats["affluent_loyal"]["credit"]
+    assert stats["affluent_loyal"]["min_income"] >= 120_000
+    assert stats["young_frequent"]["max_income"] <= 50_000
+
+
+def test_purchase_behaviour_follows_the_personas(clean):
+    tx = _with_persona(clean.transactions, clean)
+    per_customer = tx.groupBy("persona", "customer_id").agg(
+        F.count("*").alias("n"), F.avg(F.abs("amount")).alias("ticket"),
+        F.min(F.datediff(F.lit(AS_OF), F.to_date("transaction_ts"))).alias("recency"))
+    stats = {r["persona"]: r for r in per_customer.groupBy("persona").agg(
+        F.avg("n").alias("n"), F.avg("ticket").alias("ticket"), F.max("recency").alias("max_recency")).collect()}
+    assert stats["young_frequent"]["n"] > 2 * stats["affluent_loyal"]["n"]
+    assert stats["affluent_loyal"]["ticket"] > 3 * stats["credit_stressed"]["ticket"] > 9 * stats[
+        "young_frequent"]["ticket"]
+    assert stats["affluent_loyal"]["max_recency"] <= 7
+    assert stats["young_frequent"]["max_recency"] <= 3
+
+
+def test_dormant_customers_have_no_recent_transactions(clean):
+    dormant = _with_persona(clean.transactions, clean).filter(F.col("persona") == "dormant")
+    days_back = F.datediff(F.lit(AS_OF), F.to_date("transaction_ts"))
+    assert dormant.count() > 0
+    assert dormant.filter(days_back <= 200).count() == 0
+    in_last_year = dormant.filter(days_back <= 365).groupBy("customer_id").count()
+    assert in_last_year.filter(F.col("count") > 3).count() == 0
+
+
+def test_new_customers_signed_up_recently_and_bought_since(clean):
+    new = _with_persona(clean.customers, clean).filter(F.col("persona") == "new_customer")
+    tenure = F.datediff(F.lit(AS_OF), F.col("signup_date"))
+    assert new.count() > 0
+    assert new.filter(~tenure.between(20, 90)).count() == 0
+    new_tx = _with_persona(clean.transactions, clean).filter(F.col("persona") == "new_customer")
+    assert new_tx.filter(F.col("transaction_ts") < F.lit(AS_OF - timedelta(days=90)).cast("timestamp")).count() == 0
+
+
+def test_credit_stressed_spending_declines(clean):
+    days_back = F.datediff(F.lit(AS_OF), F.to_date("transaction_ts"))
+    stressed = _with_persona(clean.transactions, clean).filter(F.col("persona") == "credit_stressed")
+    row = stressed.agg(F.sum(F.when(days_back <= 90, F.col("amount"))).alias("last"),
+                       F.sum(F.when((days_back > 90) & (days_back <= 180), F.col("amount"))).alias("prior")).first()
+    assert row["last"] < 0.5 * row["prior"]
+
+
+def test_only_affluent_and_stressed_borrow_and_only_stressed_pay_late(clean):
+    loans = _with_persona(clean.loans, clean)
+    assert {r["persona"] for r in loans.select("persona").distinct().collect()} == {
+        "affluent_loyal", "credit_stressed"}
+    statuses = {r["persona"]: {r2 for r2 in r["statuses"]} for r in loans.groupBy("persona").agg(
+        F.collect_set("status").alias("statuses")).collect()}
+    assert statuses["credit_stressed"] <= {"late", "default"}
+    assert statuses["affluent_loyal"] <= {"current", "paid_off"}
+    past = _with_persona(clean.loan_payments, clean).filter(F.col("due_date") < F.lit(AS_OF))
+    on_time = past.groupBy("persona").agg(
+        F.avg((F.col("paid_date") <= F.col("due_date")).cast("double")).alias("on_time"),
+        F.max(F.coalesce(F.datediff("paid_date", "due_date"), F.datediff(F.lit(AS_OF), "due_date"))).alias("dpd"))
+    stats = {r["persona"]: r for r in on_time.collect()}
+    assert stats["affluent_loyal"]["on_time"] == 1.0
+    assert stats["credit_stressed"]["on_time"] < 0.5
+    assert stats["credit_stressed"]["dpd"] >= 30
+
+
+# ---------------------------------------------------------------- dirt
+
+
+def test_every_kind_of_transaction_dirt_appears(dirty):
+    tx = dirty.transactions
+    duplicated = tx.groupBy("transaction_id").agg(F.count("*").alias("n"),
+                                                  F.countDistinct("amount").alias("amounts"))
+    assert duplicated.filter((F.col("n") > 1) & (F.col("amounts") == 1)).count() > 0
+    assert duplicated.filter((F.col("n") > 1) & (F.col("amounts") > 1)).count() > 0
+    assert tx.filter(F.col("customer_id").isNull()).count() > 0
+    assert tx.filter(F.col("amount") == 0).count() > 0
+    assert tx.filter(F.col("transaction_ts") >= F.lit(AS_OF).cast("timestamp")).count() > 0
+    unknown = tx.filter(F.col("customer_id").isNotNull()).join(dirty.customers, on="customer_id", how="left_anti")
+    assert unknown.count() > 0
+
+
+def test_every_kind_of_customer_and_payment_dirt_appears(dirty):
+    customers = dirty.customers
+    low, high = CREDIT_SCORE_RANGE
+    assert customers.count() > customers.select("customer_id").distinct().count()
+    assert customers.filter(F.col("annual_income").isNull()).count() > 0
+    assert customers.filter(F.col("credit_score").isNull()).count() > 0
+    assert customers.filter(~F.col("credit_score").between(low, high)).count() > 0
+    assert dirty.loan_payments.filter(F.col("due_date").isNull()).count() > 0
+
+
+def test_dirt_stays_a_small_share(clean, dirty):
+    clean_rows, dirty_rows = clean.transactions.count(), dirty.transactions.count()
+    assert clean_rows < dirty_rows < clean_rows * (1 + 2 * DIRT_RATE)
+    assert_df_equality(clean.truth, dirty.truth, ignore_row_order=True)
+
+
+# ---------------------------------------------------------------- writers
+
+
+def test_csv_output_has_header_formats_and_junk(spark, tmp_path):
+    data = datagen.generate(spark, 120, TX_PER_CUSTOMER, AS_OF, SEED, dirt_rate=0.1)
+    out = str(tmp_path / "csv")
+    datagen.write_dataset(data, out, "csv")
+    tx = datagen.read_table(spark, f"{out}/transactions", "csv")
+    assert tx.columns == list(datagen.TRANSACTION_COLUMNS)
+    assert tx.filter(F.col("amount") == "n/a").count() > 0
+    assert tx.filter(F.col("transaction_ts") == "not-a-date").count() > 0
+    timestamp_ok = F.col("transaction_ts").rlike(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+    assert tx.filter(~timestamp_ok & (F.col("transaction_ts") != "not-a-date")).count() == 0
+    assert tx.count() == data.transactions.count()
+    customers = datagen.read_table(spark, f"{out}/customers", "csv")
+    assert customers.filter(~F.col("birth_date").rlike(r"^\d{4}-\d{2}-\d{2}$")).count() == 0
+    truth = datagen.read_table(spark, f"{out}/truth", "csv")
+    assert truth.count() == 120
+
+
+@pytest.mark.parametrize("fmt", ["delta", "parquet"])
+def test_binary_formats_round_trip(spark, tmp_path, fmt):
+    data = datagen.generate(spark, 60, 5, AS_OF, SEED, dirt_rate=DIRT_RATE)
+    out = str(tmp_path / fmt)
+    datagen.write_dataset(data, out, fmt)
+    for table, df in (*data.inputs().items(), ("truth", data.truth)):
+        assert_df_equality(datagen.read_table(spark, f"{out}/{table}", fmt), df, ignore_row_order=True,
+                           ignore_nullable=True)
+
+
+def test_writing_again_replaces_the_tables(spark, tmp_path):
+    out = str(tmp_path / "parquet")
+    datagen.write_dataset(datagen.generate(spark, 40, 5, AS_OF, SEED), out, "parquet")
+    datagen.write_dataset(datagen.generate(spark, 25, 5, AS_OF, SEED), out, "parquet")
+    assert datagen.read_table(spark, f"{out}/truth", "parquet").count() == 25
+    assert datagen.read_table(spark, f"{out}/customers", "parquet").count() == 25
+
+
+@pytest.mark.parametrize("kwargs", [{"n_customers": 0}, {"transactions_per_customer": 0}, {"dirt_rate": -0.1},
+                                    {"dirt_rate": 0.9}])
+def test_invalid_arguments_are_rejected(spark, kwargs):
+    args = {"n_customers": 10, "transactions_per_customer": 5, "as_of": AS_OF, "seed": 1, **kwargs}
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        datagen.generate(spark, **args)
+
+
+def test_unknown_format_is_rejected(clean, tmp_path):
+    with pytest.raises(ValueError, match="format"):
+        datagen.write_dataset(clean, str(tmp_path), "json")

@@ -1,0 +1,193 @@
+"""The segment report on a small trained run: every file written, images that decode, one self-contained page."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import importlib.util
+from argparse import Namespace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from pyspark.ml import PipelineModel
+
+from custseg import tables
+from custseg.config import apply_overrides, parse_config
+from custseg.datagen import generate, write_dataset
+from custseg.feature_flow import run_build_features
+from custseg.io import read_delta
+from custseg.report import FIGURES, REPORT_FILE, RunData, bounded_sample, population_rate, render_html, scatter_data
+from custseg.segment_flow import features_for_date, model_path, run_train_segments
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = dt.date(2026, 1, 1)
+INPUTS = ("customers", "transactions", "loans", "loan_payments")
+
+
+def make_conf(data_dir: Path, out_dir: Path):
+    raw = yaml.safe_load((ROOT / "conf" / "test.yaml").read_text())
+    overrides = [f"output.path={out_dir}", *[f"inputs.{t}.path={data_dir / t}" for t in INPUTS],
+                 "model.k_min=4", "model.k_max=5", "model.stability_runs=1"]
+    return parse_config(apply_overrides(raw, overrides))
+
+
+def report_job():
+    """jobs/segment_report.py as a module: its run() takes the test session (main() would stop it)."""
+    spec = importlib.util.spec_from_file_location("segment_report_job", ROOT / "jobs" / "segment_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def reported(spark, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("data")
+    write_dataset(generate(spark, 200, 20, AS_OF, seed=11, dirt_rate=0.03), str(data_dir), "delta")
+    conf = make_conf(data_dir, tmp_path_factory.mktemp("out"))
+    run_build_features(spark, conf)
+    record = run_train_segments(spark, conf)
+    path = report_job().run(spark, conf, Namespace(run_id=None))  # default: the latest training run
+    return conf, record, Path(path)
+
+
+class Collector(HTMLParser):
+    """Every start tag with its attributes, every table row's cell texts and all text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.rows: list[list[str]] = []
+        self.text: list[str] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(text: str) -> Collector:
+    collector = Collector()
+    collector.feed(text)
+    collector.close()
+    return collector
+
+
+def test_job_writes_every_file_of_the_latest_run(reported):
+    conf, record, path = reported
+    assert path == Path(conf.output_path) / "reports" / record.run_id / REPORT_FILE
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([*FIGURES, REPORT_FILE])
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_each_png_decodes_at_a_readable_size(reported, name):
+    _, _, path = reported
+    with Image.open(path.parent / name) as image:
+        assert image.format == "PNG"
+        width, height = image.size
+        pixels = np.asarray(image.convert("L"), dtype=float)
+        dpi = image.info.get("dpi", (0, 0))[0]
+    assert width > 300 and height > 300
+    assert pixels.std() > 10  # something is drawn, not a blank canvas
+    assert dpi == pytest.approx(110, abs=1)
+
+
+def test_html_is_self_contained_with_every_segment_and_all_figures(spark, reported):
+    conf, record, path = reported
+    page = parse(path.read_text(encoding="utf-8"))
+    tags = [t for t, _ in page.tags]
+    assert "script" not in tags and "link" not in tags and "iframe" not in tags
+    for _, attrs in page.tags:
+        for key in ("src", "href"):
+            value = (attrs.get(key) or "").lower()
+            assert "http://" not in value and "https://" not in value, (key, value[:80])
+    images = [attrs["src"] for tag, attrs in page.tags if tag == "img"]
+    assert len(images) == 5
+    prefix = "data:image/png;base64,"
+    assert all(src.startswith(prefix) for src in images)
+    embedded = {base64.b64decode(src[len(prefix):]) for src in images}
+    assert embedded == {(path.parent / name).read_bytes() for name in FIGURES}
+
+    profiles = (read_delta(spark, conf.table_path(tables.SEGMENT_PROFILES))
+                .filter(f"run_id = '{record.run_id}'").select("segment_name", "size").collect())
+    assert len(profiles) == record.metrics["segments"]
+    for profile in profiles:
+        assert any(row[:2] == [profile["segment_name"], f"{profile['size']:,}"] for row in page.rows), profile
+    text = " ".join(page.text)
+    assert record.run_id in text and record.metrics["reason"] in text
+    assert any(row[0] == "Chosen K" and row[1] == str(record.metrics["chosen_k"]) for row in page.rows)
+    assert any(row[0] == "transactions" for row in page.rows)  # input counts from the build_features run
+
+
+@pytest.fixture(scope="module")
+def model(reported):
+    conf, record, _ = reported
+    return PipelineModel.load(model_path(conf, record.run_id))
+
+
+def test_scatter_sample_is_bounded_and_seeded(spark, reported, model):
+    conf, _, _ = reported
+    features_df = features_for_date(spark, conf, AS_OF)
+    first = scatter_data(model, features_df, 50, conf.seed)
+    second = scatter_data(model, features_df, 50, conf.seed)
+    assert first.points.shape == (50, 2)
+    np.testing.assert_array_equal(first.points, second.points)
+    np.testing.assert_array_equal(first.segments, second.segments)
+
+    def ids(seed: int, total: int | None = None) -> list[str]:
+        return [r["customer_id"] for r in bounded_sample(features_df, 50, seed, total).collect()]
+
+    assert ids(conf.seed) == ids(conf.seed) == ids(conf.seed, total=200)  # the hash pre-filter changes nothing
+    assert ids(conf.seed) != ids(conf.seed + 1)
+
+
+def test_projected_centroids_sit_at_their_segments_mean(spark, reported, model):
+    conf, _, _ = reported
+    everyone = scatter_data(model, features_for_date(spark, conf, AS_OF), 10_000, conf.seed)
+    assert len(everyone.segments) == read_delta(spark, conf.table_path("customer_features")).count()
+    assert 0 < everyone.explained[1] <= everyone.explained[0] and sum(everyone.explained) <= 1 + 1e-9
+    for segment in np.unique(everyone.segments):
+        mean = everyone.points[everyone.segments == segment].mean(axis=0)
+        np.testing.assert_allclose(everyone.centers[int(segment)], mean, atol=0.05)
+
+
+def test_population_rate_weights_segments_by_their_borrowers():
+    profiles = [
+        {"size": 100, "borrower_share": 0.5, "default_rate": 0.2},
+        {"size": 300, "borrower_share": 0.1, "default_rate": 0.5},
+        {"size": 50, "borrower_share": None, "default_rate": None},   # no loans table rows: no weight
+        {"size": 10, "borrower_share": 0.0, "default_rate": None},
+    ]
+    assert population_rate(profiles, "default_rate") == pytest.approx((0.2 * 50 + 0.5 * 30) / 80)
+    assert population_rate(profiles[2:], "default_rate") is None
+
+
+def test_html_escapes_every_text():
+    hostile = '<script src="https://evil.example/x.js"></script> & "Co"'
+    data = RunData(
+        run_id="r<1>", as_of=AS_OF, run={}, metrics={"reason": hostile}, params={},
+        inputs={"customers": {"read": 3, "accepted": 2, "rejected": 1}},
+        rejected=[{"source_table": "customers", "reason": "<b>bad</b>", "rows": 1}],
+        profiles=[{"segment_id": 0, "segment_name": hostile, "size": 3, "share": 1.0, "risk_tier": "low"}],
+        k_rows=[], features=["monetary"], z={},
+    )
+    text = render_html(data, {name: b"\x89PNG" for name in FIGURES})
+    page = parse(text)
+    assert [t for t, _ in page.tags if t in ("script", "b")] == []
+    assert "https://" not in " ".join(str(v) for _, attrs in page.tags for v in attrs.values())
+    assert any(row[:2] == [hostile, "3"] for row in page.rows)
