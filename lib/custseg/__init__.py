@@ -1,0 +1,1 @@
+"""custseg: customer segmentation with K-means on Spark, Delta outputs for BI."""
