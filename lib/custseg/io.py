@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession
@@ -77,7 +78,9 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
     writer.save(path)
     if table_comment and not exists:
         escaped = table_comment.replace("'", "\\'")
-        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('comment' = '{escaped}')")
+        # delta.`path` in SQL needs an absolute location; local relative paths are made absolute.
+        location = path if "://" in path else os.path.abspath(path)
+        spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ('comment' = '{escaped}')")
     log.info("wrote %s for %s", path, as_of)
 
 
