@@ -8,7 +8,7 @@ setup(
     python_requires=">=3.11",
     package_dir={"": "lib"},
     packages=find_packages("lib"),
-    package_data={"custseg": ["py.typed"]},
+    package_data={"custseg": ["py.typed", "sql/*.sql"]},
     install_requires=[
         # Spark 4.2 + Delta 4.4.0: the newest pair whose Delta jar
         # (io.delta:delta-spark_4.2_2.13:4.4.0) resolves from Maven Central.

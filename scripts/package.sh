@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build dist/custseg_lib.zip: the custseg package for spark-submit --py-files, which takes .py/.zip/.egg
 # but not wheels. The zip has custseg/ at its root so `import custseg` works on the driver and executors;
-# the BI views (sql/*.sql) go in as custseg/sql/ so custseg.bi finds them when run from the zip.
+# the BI views (custseg/sql/*.sql) are package data, so custseg.bi finds them inside the zip too.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${CUSTSEG_VENV:-$ROOT/.venv}/bin/python"
@@ -19,7 +19,6 @@ root, out = Path(sys.argv[1]), Path(sys.argv[2])
 package = root / "lib" / "custseg"
 files = sorted(p for p in package.rglob("*")
                if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
-sql_files = sorted((root / "sql").glob("*.sql"))
 tmp = out.with_suffix(".zip.tmp")
 with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
     for path in files:
@@ -28,8 +27,6 @@ with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
     # `import custseg` fails on any executor whose Python does not have the library installed.
     if not (package / "__init__.py").exists():
         archive.writestr("custseg/__init__.py", '"""Customer segmentation on Spark (packaged for --py-files)."""\n')
-    for path in sql_files:
-        archive.write(path, f"custseg/sql/{path.name}")
 tmp.replace(out)  # never leave a half-written zip where submit.sh would pick it up
-print(f"{out}: {len(files)} package files, {len(sql_files)} SQL views")
+print(f"{out}: {len(files)} package files")
 PY

@@ -23,7 +23,7 @@ cd "$ROOT"
 
 # Rebuild the zip when it is missing or older than any library file, so executors never run stale code.
 ZIP="dist/custseg_lib.zip"
-newer="$(find lib/custseg sql -newer "$ZIP" -type f ! -name '*.pyc' 2>/dev/null | head -n 1 || true)"
+newer="$(find lib/custseg -newer "$ZIP" -type f ! -name '*.pyc' 2>/dev/null | head -n 1 || true)"
 if [ ! -f "$ZIP" ] || [ -n "$newer" ]; then
   bash scripts/package.sh
 fi

@@ -9,18 +9,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from chispa import assert_df_equality
 
 from custseg import bi, tables
-from custseg.config import apply_overrides, parse_config
+from custseg.catalog import OUTPUT_TABLES
 from custseg.datagen import generate, write_dataset
 from custseg.feature_flow import run_build_features
 from custseg.io import read_delta
 from custseg.segment_flow import run_score_customers, run_train_segments
+from helpers import make_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 JAN, FEB = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
-INPUTS = ("customers", "transactions", "loans", "loan_payments")
+DATABASE = "custseg_views_test"
 
 COLUMNS = {
     "segment_overview": [
@@ -41,24 +42,18 @@ COLUMNS = {
 }
 
 
-def make_conf(data_dir: Path, out_dir: Path, extra: list[str] | None = None):
-    raw = yaml.safe_load((ROOT / "conf" / "test.yaml").read_text())
-    overrides = [f"output.path={out_dir}", *[f"inputs.{t}.path={data_dir / t}" for t in INPUTS],
-                 "model.k_min=4", "model.k_max=5", "model.stability_runs=1", *(extra or [])]
-    return parse_config(apply_overrides(raw, overrides))
-
 
 @pytest.fixture(scope="module")
 def run(spark, tmp_path_factory):
     """Train on January, create the views, then score February: the views must show both dates."""
     data_dir, out_dir = tmp_path_factory.mktemp("views_data"), tmp_path_factory.mktemp("views_out")
     write_dataset(generate(spark, 150, 20, JAN, seed=5, dirt_rate=0.0), str(data_dir), "delta")
-    conf = make_conf(data_dir, out_dir)
+    conf = make_conf(data_dir, out_dir, [f"output.database={DATABASE}"])
     run_build_features(spark, conf)
     record = run_train_segments(spark, conf)
     created = bi.create_views(spark, str(out_dir))
     dates_before_scoring = spark.table("segment_history").select("as_of_date").distinct().count()
-    feb = make_conf(data_dir, out_dir, ["as_of_date=2026-02-01"])
+    feb = make_conf(data_dir, out_dir, ["as_of_date=2026-02-01", f"output.database={DATABASE}"])
     run_build_features(spark, feb)
     run_score_customers(spark, feb, record.run_id)
     return {"conf": conf, "record": record, "created": created, "dates_before_scoring": dates_before_scoring}
@@ -166,3 +161,20 @@ def test_render_sql_works_from_the_packaged_zip(tmp_path):
                             check=True, capture_output=True, text=True, cwd=tmp_path)
     assert result.stdout.splitlines()[0].endswith("custseg_lib.zip/custseg/bi.py")
     assert "delta.`/data/out/segment_assignments`" in result.stdout
+
+
+def test_every_output_is_registered_in_the_configured_database_with_its_comments(spark, run):
+    shown = spark.sql(f"SHOW TABLES IN {DATABASE}").collect()
+    registered = {r["tableName"] for r in shown if not r["isTemporary"]}  # the BI views are temporary
+    assert registered == set(OUTPUT_TABLES)
+    conf = run["conf"]
+    for name in (tables.SEGMENT_ASSIGNMENTS, tables.SEGMENT_PROFILES, "customer_features"):
+        # The catalog table is the path-based table under a name: same rows, both dates included.
+        assert_df_equality(spark.table(f"{DATABASE}.{name}"), read_delta(spark, conf.table_path(name)),
+                           ignore_row_order=True, ignore_nullable=True)
+    described = {r["col_name"]: r["data_type"] for r in
+                 spark.sql(f"DESCRIBE TABLE EXTENDED {DATABASE}.{tables.SEGMENT_PROFILES}").collect()}
+    assert described["Comment"] == tables.TABLE_COMMENTS[tables.SEGMENT_PROFILES]
+    profile_columns = spark.sql(f"DESCRIBE {DATABASE}.{tables.SEGMENT_PROFILES}").collect()
+    columns = {r["col_name"]: r["comment"] for r in profile_columns}
+    assert columns["risk_tier"] == tables.COLUMN_COMMENTS[tables.SEGMENT_PROFILES]["risk_tier"]

@@ -153,9 +153,6 @@ def test_cluster_and_local_put_every_customer_in_the_same_named_segment(spark, b
     assert_df_equality(cluster_df, local_df, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
 
 
-@pytest.mark.xfail(reason="segment ids follow K-means' k-means|| initialisation, which depends on how the rows are "
-                          "partitioned (8 files on the cluster, 2 locally); fix proposed to the lead: a fixed "
-                          "hash layout of the features before fitting (see docs/cluster.md)", strict=False)
 def test_cluster_and_local_assign_identical_segment_ids(spark, both_runs):
     columns = ["customer_id", "segment_id", "segment_name"]
     cluster_df, local_df = read_both(spark, both_runs, tables.SEGMENT_ASSIGNMENTS, columns)

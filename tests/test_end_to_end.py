@@ -7,30 +7,27 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from chispa import assert_df_equality
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from custseg import tables
-from custseg.config import apply_overrides, parse_config
 from custseg.datagen import generate, write_dataset
 from custseg.feature_flow import run_build_features
 from custseg.io import InputError, read_delta
 from custseg.metrics import adjusted_rand_index
 from custseg.segment_flow import model_path, run_score_customers, run_train_segments
+from helpers import INPUTS
+from helpers import make_conf as make_test_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 1, 1)
-INPUTS = ("customers", "transactions", "loans", "loan_payments")
 PII_MARKERS = ("@example.com", '"email"', '"name"', '"phone"')
 
 
+
 def make_conf(data_dir: Path, out_dir: Path, extra: list[str] | None = None):
-    raw = yaml.safe_load((ROOT / "conf" / "test.yaml").read_text())
-    overrides = [f"output.path={out_dir}", *[f"inputs.{t}.path={data_dir / t}" for t in INPUTS],
-                 "model.k_min=4", "model.k_max=6", "model.stability_runs=1", *(extra or [])]
-    return parse_config(apply_overrides(raw, overrides))
+    return make_test_conf(data_dir, out_dir, extra, k_max=6)  # the five planted personas need K up to 6
 
 
 @pytest.fixture(scope="module")

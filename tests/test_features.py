@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from custseg.features import FEATURES, build_features, loan_features
+from custseg.features import FEATURES, as_of_start, build_features, days_before, loan_features
 
 AS_OF = dt.date(2026, 1, 1)
 TS = dt.datetime
@@ -186,4 +188,30 @@ def test_customers_without_loans_get_zeros_and_null_rates(spark):
     expected = spark.createDataFrame([
         ("A", 1, 0.25, 47, 0), ("B", 1, 0.0, 945, 1), ("C", 1, None, 0, 0), ("D", 0, None, 0, 0),
     ], "customer_id string, n_loans long, on_time_rate double, max_dpd long, has_default long")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_cut_offs_do_not_depend_on_the_driver_time_zone(spark, monkeypatch):
+    # PySpark turns a naive Python datetime into an instant with the driver's local zone; the
+    # cut-offs must stay at midnight UTC (the session zone) wherever the driver runs.
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        row = spark.range(1).select(
+            F.date_format(as_of_start(dt.date(2026, 1, 1)), "yyyy-MM-dd HH:mm:ss").alias("as_of"),
+            F.date_format(days_before(dt.date(2026, 1, 1), 90), "yyyy-MM-dd HH:mm:ss").alias("window")).first()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert (row["as_of"], row["window"]) == ("2026-01-01 00:00:00", "2025-10-03 00:00:00")
+
+
+def test_loans_without_a_payments_table_still_count_as_loans(spark):
+    df = features(spark, loans_df=loans(spark), payments_df=None)
+    actual = df.select("customer_id", "n_loans", "total_principal", "utilisation", "on_time_rate", "max_dpd")
+    expected = spark.createDataFrame([
+        ("A", 1, 1200.0, 1.0, None, 0), ("B", 1, 500.0, 1.0, None, 0), ("C", 1, 300.0, 1.0, None, 0),
+        ("D", 0, 0.0, None, None, 0),
+    ], "customer_id string, n_loans long, total_principal double, utilisation double, on_time_rate double, "
+       "max_dpd long")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)

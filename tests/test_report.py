@@ -10,28 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 from pyspark.ml import PipelineModel
 
 from custseg import tables
-from custseg.config import apply_overrides, parse_config
 from custseg.datagen import generate, write_dataset
 from custseg.feature_flow import run_build_features
 from custseg.io import read_delta
 from custseg.report import FIGURES, REPORT_FILE, RunData, bounded_sample, population_rate, render_html, scatter_data
 from custseg.segment_flow import features_for_date, model_path, run_train_segments
+from helpers import make_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 1, 1)
-INPUTS = ("customers", "transactions", "loans", "loan_payments")
 
-
-def make_conf(data_dir: Path, out_dir: Path):
-    raw = yaml.safe_load((ROOT / "conf" / "test.yaml").read_text())
-    overrides = [f"output.path={out_dir}", *[f"inputs.{t}.path={data_dir / t}" for t in INPUTS],
-                 "model.k_min=4", "model.k_max=5", "model.stability_runs=1"]
-    return parse_config(apply_overrides(raw, overrides))
 
 
 def report_job():

@@ -1,4 +1,4 @@
-"""BI views over the Delta outputs: the SELECTs in sql/*.sql, rendered for one output location.
+"""BI views over the Delta outputs: the SELECTs in custseg/sql/*.sql, rendered for one output location.
 
 The SQL files read path-based tables (delta.`${output}/segment_profiles`), so any Spark SQL endpoint
 (Spark Thrift server, Databricks SQL with paths) can use them as they are once `${output}` is filled in.
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import pkgutil
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -15,22 +14,14 @@ log = logging.getLogger(__name__)
 
 VIEWS = ("segment_overview", "customer_lookup", "segment_history", "k_selection_record")
 PLACEHOLDER = "${output}"
-# In a checkout the views live in <repo>/sql; scripts/package.sh also puts them in the zip as custseg/sql.
-REPO_SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
 def sql_text(name: str) -> str:
     """The unrendered SELECT of one view."""
     if name not in VIEWS:
         raise ValueError(f"unknown BI view {name!r}; known views: {', '.join(VIEWS)}")
-    filename = f"{name}.sql"
-    try:
-        packaged = pkgutil.get_data(__package__ or "custseg", f"sql/{filename}")
-    except OSError:
-        packaged = None
-    if packaged is not None:
-        return packaged.decode("utf-8")
-    return (REPO_SQL_DIR / filename).read_text(encoding="utf-8")
+    # Package data: found the same way in a checkout, an installed wheel and the --py-files zip.
+    return pkgutil.get_data(__package__ or "custseg", f"sql/{name}.sql").decode("utf-8")
 
 
 def render_sql(name: str, output_path: str) -> str:

@@ -62,6 +62,7 @@ class ModelConf:
     sample_size: int
     max_iter: int
     n_init: int
+    fit_partitions: int
     stability_runs: int
     min_segment_share: float
     min_stability: float
@@ -237,6 +238,7 @@ def _model(raw: dict[str, Any]) -> ModelConf:
         sample_size=_positive_int(raw, "sample_size", where, 100_000),
         max_iter=_positive_int(raw, "max_iter", where, 40),
         n_init=_positive_int(raw, "n_init", where, 2),
+        fit_partitions=_positive_int(raw, "fit_partitions", where, 8),
         stability_runs=_positive_int(raw, "stability_runs", where, 2),
         min_segment_share=float(_get(raw, "min_segment_share", where, (int, float), 0.02)),
         min_stability=float(_get(raw, "min_stability", where, (int, float), 0.7)),

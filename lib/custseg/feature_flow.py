@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from pyspark.sql import SparkSession
 
+from custseg.catalog import register_outputs
 from custseg.config import Config
 from custseg.features import FEATURE_TABLE_COMMENT, build_features, feature_comments
 from custseg.ingest import ingest
@@ -47,6 +48,7 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date) ->
             record.write(spark, conf.output_path, "failed", f"{type(err).__name__}: {err}")
         raise
     record.write(spark, conf.output_path, "succeeded")
+    register_outputs(spark, conf)
 
 
 def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:

@@ -12,6 +12,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from custseg.contract import LOAN_PAYMENTS
+
 SECONDS_PER_DAY = 86400.0
 DIGITAL_CHANNELS = ("online", "mobile")
 
@@ -65,12 +67,16 @@ ZERO_WHEN_NO_ACTIVITY = (
 
 
 def as_of_start(as_of: dt.date) -> Column:
-    """The as-of date's first instant (UTC session): events at or after it are in the future."""
-    return F.lit(dt.datetime.combine(as_of, dt.time())).cast("timestamp")
+    """The as-of date's first instant in the session time zone (UTC): events at or after it are in the future.
+
+    A date literal cast in SQL, not a Python datetime: PySpark converts naive datetimes with the
+    driver process's local time zone, which would move every cut-off on a driver not set to UTC.
+    """
+    return F.lit(as_of).cast("timestamp")
 
 
 def days_before(as_of: dt.date, days: int) -> Column:
-    return F.lit(dt.datetime.combine(as_of - dt.timedelta(days=days), dt.time())).cast("timestamp")
+    return as_of_start(as_of - dt.timedelta(days=days))
 
 
 def filter_before(df: DataFrame, ts_column: str, as_of: dt.date) -> DataFrame:
@@ -231,6 +237,11 @@ def customers_as_of(customers_df: DataFrame, as_of: dt.date) -> DataFrame:
     )
 
 
+def empty_payments(spark) -> DataFrame:
+    schema = ", ".join(f"{c.name} {c.type}" for c in LOAN_PAYMENTS.columns)
+    return spark.createDataFrame([], schema)
+
+
 def build_features(customers_df: DataFrame, txn_df: DataFrame, as_of: dt.date, lookback_days: int = 365,
                    trend_days: int = 90, loans_df: DataFrame | None = None, payments_df: DataFrame | None = None,
                    late_window_days: int = 365, default_dpd: int = 90) -> DataFrame:
@@ -238,7 +249,9 @@ def build_features(customers_df: DataFrame, txn_df: DataFrame, as_of: dt.date, l
     base_df = customers_as_of(customers_df, as_of)
     txn_features_df = transaction_features(txn_df, as_of, lookback_days, trend_days)
     joined_df = base_df.join(txn_features_df, on="customer_id", how="left")
-    if loans_df is not None and payments_df is not None:
+    if loans_df is not None:
+        if payments_df is None:  # loans without a payments table: loan counts, no repayment history
+            payments_df = empty_payments(loans_df.sparkSession)
         loan_df = loan_features(loans_df, payments_df, as_of, late_window_days, default_dpd)
         joined_df = joined_df.join(loan_df, on="customer_id", how="left")
     else:

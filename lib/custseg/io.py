@@ -78,10 +78,13 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
     writer.save(path)
     if table_comment and not exists:
         escaped = table_comment.replace("'", "\\'")
-        # delta.`path` in SQL needs an absolute location; local relative paths are made absolute.
-        location = path if "://" in path else os.path.abspath(path)
-        spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ('comment' = '{escaped}')")
+        spark.sql(f"ALTER TABLE delta.`{absolute_location(path)}` SET TBLPROPERTIES ('comment' = '{escaped}')")
     log.info("wrote %s for %s", path, as_of)
+
+
+def absolute_location(path: str) -> str:
+    """SQL locations (delta.`path`, LOCATION) must be absolute: local relative paths are made so, URIs kept."""
+    return path if "://" in path else os.path.abspath(path)
 
 
 def read_delta(spark: SparkSession, path: str) -> DataFrame:

@@ -55,6 +55,15 @@ def usable_features(features_df: DataFrame, wanted: tuple[str, ...]) -> tuple[tu
     return tuple(f for f in wanted if f not in dropped), dropped
 
 
+def fixed_layout(features_df: DataFrame, partitions: int) -> DataFrame:
+    """Rows in the same partitions and order wherever the job runs.
+
+    k-means|| and the K-selection sample draw per partition (seeded by partition index), so the
+    segments would otherwise depend on how many files the table has and how many cores read it.
+    """
+    return features_df.repartition(partitions, "customer_id").sortWithinPartitions("customer_id")
+
+
 def model_path(conf: Config, run_id: str) -> str:
     return str(Path(conf.output_path) / tables.MODELS_DIR / run_id)
 
@@ -64,7 +73,8 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
     as_of = conf.as_of_date
     m = conf.model
     with recorded_run(spark, conf, "train_segments", as_of) as record:
-        features_df = features_for_date(spark, conf, as_of).persist(StorageLevel.MEMORY_AND_DISK)
+        features_df = fixed_layout(features_for_date(spark, conf, as_of), m.fit_partitions)
+        features_df.persist(StorageLevel.MEMORY_AND_DISK)
         used, dropped = usable_features(features_df, m.features)
         if not used:
             raise ValueError(f"no usable clustering feature: {dropped}")
