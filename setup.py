@@ -19,8 +19,9 @@ setup(
         "numpy>=1.26",
         "pyarrow>=15",
         "matplotlib>=3.8",
+        "scikit-learn>=1.4",  # the K sweep on the bounded sample, on the driver
     ],
     extras_require={
-        "test": ["pytest>=8", "chispa>=0.10", "scikit-learn>=1.4", "deltalake>=0.20"],
+        "test": ["pytest>=8", "chispa>=0.10", "deltalake>=0.20"],
     },
 )

@@ -6,13 +6,13 @@ import math
 import numpy as np
 import pytest
 from pyspark.ml.clustering import KMeans
+from pyspark.ml.evaluation import ClusteringEvaluator
 from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql import types as T
-from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
+from sklearn.metrics import silhouette_score
 
-from custseg import metrics
-from custseg.kselect import KResult, choose_k, select_k
+from custseg.kselect import KResult, choose_k, sample_for_selection, select_k, squared_euclidean_silhouette
 from custseg.model import SCALED, PipelineParams, build_pipeline, log1p_statement
 
 
@@ -38,8 +38,7 @@ def test_signed_log1p_handles_refunds(spark):
     assert values[1:] == pytest.approx([-math.log(10), 0.0, math.log(10)])
 
 
-VECTOR_ONLY = T.StructType([T.StructField(SCALED, VectorUDT())])
-VECTOR_AND_LABEL = T.StructType([T.StructField(SCALED, VectorUDT()), T.StructField("label", T.IntegerType())])
+VECTOR_FIELD = T.StructField(SCALED, VectorUDT())
 
 
 def blobs(seed: int = 3, n: int = 60):
@@ -50,24 +49,25 @@ def blobs(seed: int = 3, n: int = 60):
     return points, labels
 
 
-def test_davies_bouldin_and_calinski_harabasz_match_scikit_learn(spark):
+def test_silhouette_equals_scikit_learn_and_spark_clustering_evaluator(spark):
     points, labels = blobs()
-    df = spark.createDataFrame([(Vectors.dense(p.tolist()), int(lab)) for p, lab in zip(points, labels, strict=False)],
-                               VECTOR_AND_LABEL)
-    stats = metrics.cluster_stats(df, SCALED, "label")
-    assert metrics.davies_bouldin(stats) == pytest.approx(davies_bouldin_score(points, labels), rel=1e-6)
-    assert metrics.calinski_harabasz(stats) == pytest.approx(calinski_harabasz_score(points, labels), rel=1e-6)
-    sse = sum(((points[labels == c] - points[labels == c].mean(axis=0)) ** 2).sum() for c in range(3))
-    assert stats.within_ss == pytest.approx(sse, rel=1e-9)
+    labels[:2] = 3  # a cluster of two and, below, one of a single point: the edge cases of the formula
+    labels[2] = 4
+    ours = squared_euclidean_silhouette(points, labels)
+    assert ours == pytest.approx(silhouette_score(points, labels, metric="sqeuclidean"), rel=1e-9)
+    df = spark.createDataFrame([(Vectors.dense(p.tolist()), float(lab)) for p, lab in zip(points, labels, strict=True)],
+                               T.StructType([VECTOR_FIELD, T.StructField("label", T.DoubleType())]))
+    spark_value = ClusteringEvaluator(featuresCol=SCALED, predictionCol="label").evaluate(df)
+    assert ours == pytest.approx(spark_value, rel=1e-9)
 
 
-def test_adjusted_rand_index_matches_scikit_learn(spark):
-    a = [0, 0, 1, 1, 2, 2, 2, 0, 1, 2]
-    b = [1, 1, 0, 0, 2, 2, 0, 1, 0, 2]
-    df = spark.createDataFrame(list(zip(a, b, strict=False)), "a int, b int")
-    assert metrics.adjusted_rand_index(df, "a", "b") == pytest.approx(adjusted_rand_score(a, b), rel=1e-9)
-    relabelled = spark.createDataFrame([(x, (x + 1) % 3) for x in a], "a int, b int")
-    assert metrics.adjusted_rand_index(relabelled, "a", "b") == pytest.approx(1.0)
+def test_selection_sample_is_in_customer_order_whatever_the_partitioning(spark):
+    points, _ = blobs(n=40)
+    rows = [(f"C{i:03d}", Vectors.dense(p.tolist())) for i, p in enumerate(points)]
+    df = spark.createDataFrame(rows[::-1], T.StructType([T.StructField("customer_id", T.StringType()), VECTOR_FIELD]))
+    one, five = (sample_for_selection(df.repartition(n), sample_size=100, seed=1) for n in (1, 5))
+    assert np.array_equal(one, points) and np.array_equal(five, points)
+    assert len(sample_for_selection(df, sample_size=10, seed=1)) < 40
 
 
 def result(k, silhouette, eligible=True):
@@ -84,39 +84,37 @@ def test_k_rule_prefers_eligible_best_silhouette():
     assert choose_k(results, fixed_k=6) == (6, "K=6 fixed by the configuration (model.k)")
 
 
-def test_k_sweep_finds_three_blobs(spark):
+def test_k_sweep_finds_three_blobs():
     points, _ = blobs(n=150)
-    df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], VECTOR_ONLY)
-    choice = select_k(df, 2, 5, seed=1, max_iter=20, stability_runs=1, min_share=0.05, min_stability=0.5)
+    choice = select_k(points, 2, 5, seed=1, max_iter=20, stability_runs=1, min_share=0.05, min_stability=0.5)
     assert choice.k == 3
     assert [r.k for r in choice.results] == [2, 3, 4, 5]
 
 
-def test_identical_customers_give_one_segment(spark):
-    df = spark.createDataFrame([(Vectors.dense([1.0, 2.0]),)] * 20, VECTOR_ONLY)
-    choice = select_k(df, 2, 6, seed=1, max_iter=10, stability_runs=1, min_share=0.05, min_stability=0.5)
+def test_identical_customers_give_one_segment():
+    identical = np.tile([1.0, 2.0], (20, 1))
+    choice = select_k(identical, 2, 6, seed=1, max_iter=10, stability_runs=1, min_share=0.05, min_stability=0.5)
     assert (choice.k, choice.results) == (1, [])
     assert "identical" in choice.reason
 
 
-def test_fewer_distinct_points_than_k_caps_k(spark):
-    rows = [(Vectors.dense([0.0, 0.0]),)] * 5 + [(Vectors.dense([9.0, 9.0]),)] * 5 + [(Vectors.dense([0.0, 9.0]),)] * 5
-    df = spark.createDataFrame(rows, VECTOR_ONLY)
-    choice = select_k(df, 2, 8, seed=1, max_iter=10, stability_runs=1, min_share=0.05, min_stability=0.5)
+def test_fewer_distinct_points_than_k_caps_k():
+    points = np.repeat([[0.0, 0.0], [9.0, 9.0], [0.0, 9.0]], 5, axis=0)
+    choice = select_k(points, 2, 8, seed=1, max_iter=10, stability_runs=1, min_share=0.05, min_stability=0.5)
     assert [r.k for r in choice.results] == [2, 3]
     assert choice.k == 3 and "only 3 distinct customers" in choice.reason
 
 
 def test_best_of_several_starts_never_has_a_higher_sse(spark):
-    from custseg.kselect import kmeans
-    from custseg.model import fit_best_of
+    from custseg.model import fit_best_of, kmeans_stage
 
     points, _ = blobs(n=120)
-    df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], VECTOR_ONLY)
-    single = kmeans(4, 5, 10).fit(df).summary.trainingCost
-    best = fit_best_of(kmeans(4, 5, 10), df, n_init=3)
+    df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], T.StructType([VECTOR_FIELD]))
+    stage = kmeans_stage(PipelineParams(features=("a", "b", "c"), log1p_features=(), k=4, seed=5, max_iter=10))
+    single = stage.fit(df).summary.trainingCost
+    best = fit_best_of(stage, df, n_init=3)
     assert best.summary.trainingCost <= single
-    assert fit_best_of(kmeans(4, 5, 10), df, n_init=3).clusterCenters()[0].tolist() == best.clusterCenters()[0].tolist()
+    assert fit_best_of(stage, df, n_init=3).clusterCenters()[0].tolist() == best.clusterCenters()[0].tolist()
 
 
 def test_namesakes_are_told_apart_by_what_differs_between_them():

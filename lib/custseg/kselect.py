@@ -1,6 +1,11 @@
 """Choose K by measured criteria on a bounded sample of the scaled features.
 
-For each K: silhouette (Spark's ClusteringEvaluator, squared Euclidean), SSE, Davies-Bouldin,
+The sample (at most about `model.sample_size` customers, seeded) is collected to the driver once and
+the sweep runs there with scikit-learn: each of the many small fits costs milliseconds instead of one
+Spark job per K-means iteration, and the sweep's cost no longer grows with the customer count. The final
+fit on all customers stays Spark ML's KMeans in the pipeline.
+
+For each K: silhouette (squared Euclidean, as Spark's ClusteringEvaluator), SSE, Davies-Bouldin,
 Calinski-Harabasz, the smallest segment's share and stability (mean adjusted Rand index between the
 fit and refits on 80% resamples with other seeds, compared on the whole sample).
 
@@ -14,14 +19,14 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 
-from pyspark.ml.clustering import KMeans
-from pyspark.ml.evaluation import ClusteringEvaluator
+import numpy as np
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 
-from custseg import metrics
-from custseg.model import PREDICTION, SCALED, fit_best_of
+from custseg.model import SCALED
 
 log = logging.getLogger(__name__)
 
@@ -51,53 +56,74 @@ class KChoice:
     results: list[KResult]
 
 
-def kmeans(k: int, seed: int, max_iter: int) -> KMeans:
-    return KMeans(k=k, seed=seed, featuresCol=SCALED, predictionCol=PREDICTION, initMode="k-means||",
-                  maxIter=max_iter, tol=1e-6)
+def sample_for_selection(scaled_df: DataFrame, sample_size: int, seed: int) -> np.ndarray:
+    """A seeded sample of at most about sample_size rows, as a matrix in customer_id order.
 
-
-def sample_for_selection(scaled_df: DataFrame, sample_size: int, seed: int) -> DataFrame:
-    """A seeded sample of at most about sample_size rows (all rows when the data is small)."""
+    The order makes the sweep independent of how the rows were partitioned.
+    """
     total = scaled_df.count()
-    if total <= sample_size:
-        return scaled_df
-    return scaled_df.sample(withReplacement=False, fraction=sample_size / total, seed=seed)
+    sample_df = scaled_df if total <= sample_size else scaled_df.sample(False, sample_size / total, seed)
+    pdf = (sample_df.select("customer_id", vector_to_array(F.col(SCALED)).alias("x"))
+           .orderBy("customer_id").toPandas())
+    if pdf.empty:
+        return np.empty((0, 0))
+    return np.vstack(pdf["x"].to_numpy()).astype(np.float64)
 
 
-def distinct_points(scaled_df: DataFrame, at_most: int) -> int:
-    """Distinct feature vectors, counted up to `at_most` (enough to know whether K is possible)."""
-    return scaled_df.select(vector_to_array(F.col(SCALED)).alias("x")).distinct().limit(at_most).count()
+def kmeans(k: int, seed: int, max_iter: int, n_init: int = 1) -> KMeans:
+    return KMeans(n_clusters=k, init="k-means++", n_init=max(n_init, 1), max_iter=max_iter, tol=1e-6,
+                  random_state=seed)
 
 
-def evaluate_k(sample_df: DataFrame, k: int, seed: int, max_iter: int, stability_runs: int,
+def squared_euclidean_silhouette(x: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette with squared Euclidean distances, exactly, in O(n * k) (Spark's closed form).
+
+    The mean squared distance from a point p to cluster C is |p|^2 - 2 p.mean(C) + mean(|c|^2 over C).
+    """
+    ids, labels = np.unique(labels, return_inverse=True)
+    if len(ids) < 2:
+        return float("nan")
+    sizes = np.bincount(labels).astype(np.float64)
+    norms = (x * x).sum(axis=1)
+    centres = np.vstack([x[labels == c].mean(axis=0) for c in range(len(ids))])
+    mean_norms = np.bincount(labels, weights=norms) / sizes
+    dissimilarity = norms[:, None] - 2.0 * x @ centres.T + mean_norms[None, :]  # n x k
+    own_size = sizes[labels]
+    rows = np.arange(len(x))
+    a = np.where(own_size > 1, dissimilarity[rows, labels] * own_size / np.maximum(own_size - 1, 1), 0.0)
+    dissimilarity[rows, labels] = np.inf
+    b = dissimilarity.min(axis=1)
+    s = np.where(a < b, 1.0 - a / np.where(b > 0, b, 1.0), np.where(a > b, b / np.where(a > 0, a, 1.0) - 1.0, 0.0))
+    s[own_size == 1] = 0.0  # a point alone in its cluster scores 0, as in scikit-learn and Spark
+    return float(s.mean())
+
+
+def evaluate_k(x: np.ndarray, k: int, seed: int, max_iter: int, stability_runs: int,
                min_share: float, min_stability: float, n_init: int = 1) -> KResult:
-    model = fit_best_of(kmeans(k, seed, max_iter), sample_df, n_init)
-    labelled_df = model.transform(sample_df).select(SCALED, PREDICTION).cache()
-    stats = metrics.cluster_stats(labelled_df, SCALED, PREDICTION)
-    n = float(stats.sizes.sum())
-    silhouette = float("nan")
-    if len(stats.labels) >= 2:
-        silhouette = ClusteringEvaluator(featuresCol=SCALED, predictionCol=PREDICTION).evaluate(labelled_df)
-    stability = _stability(sample_df, labelled_df, k, seed, max_iter, stability_runs)
-    labelled_df.unpersist()
-    found = len(stats.labels)
-    share = float(stats.sizes.min() / n) if found == k else 0.0
+    model = kmeans(k, seed, max_iter, n_init).fit(x)
+    labels = model.labels_
+    sizes = np.bincount(labels, minlength=k)
+    found = int((sizes > 0).sum())
+    several = found >= 2
+    share = float(sizes.min() / len(x)) if found == k else 0.0
+    stability = _stability(x, labels, k, seed, max_iter, stability_runs)
     return KResult(
-        k=k, segments=found, silhouette=silhouette, sse=stats.within_ss,
-        davies_bouldin=metrics.davies_bouldin(stats), calinski_harabasz=metrics.calinski_harabasz(stats),
+        k=k, segments=found, silhouette=squared_euclidean_silhouette(x, labels), sse=float(model.inertia_),
+        davies_bouldin=float(davies_bouldin_score(x, labels)) if several else float("nan"),
+        calinski_harabasz=float(calinski_harabasz_score(x, labels)) if several else float("nan"),
         min_share=share, stability=stability,
         is_eligible=found == k and share >= min_share and stability >= min_stability,
     )
 
 
-def _stability(sample_df: DataFrame, labelled_df: DataFrame, k: int, seed: int, max_iter: int, runs: int) -> float:
+def _stability(x: np.ndarray, labels: np.ndarray, k: int, seed: int, max_iter: int, runs: int) -> float:
     """Mean ARI between the labels and those of refits on resamples with other seeds."""
     scores = []
     for run in range(1, runs + 1):
-        resample_df = sample_df.sample(withReplacement=False, fraction=RESAMPLE_FRACTION, seed=seed + run)
-        refit = kmeans(k, seed + 1000 * run, max_iter).fit(resample_df)
-        both_df = refit.transform(labelled_df.withColumnRenamed(PREDICTION, "base")).select("base", PREDICTION)
-        scores.append(metrics.adjusted_rand_index(both_df, "base", PREDICTION))
+        rng = np.random.default_rng(seed + run)
+        rows = np.sort(rng.choice(len(x), size=max(int(len(x) * RESAMPLE_FRACTION), k), replace=False))
+        refit = kmeans(k, seed + 1000 * run, max_iter).fit(x[rows])
+        scores.append(adjusted_rand_score(labels, refit.predict(x)))
     return float(sum(scores) / len(scores)) if scores else 1.0
 
 
@@ -123,17 +149,17 @@ def _finite(value: float) -> float:
     return value if not math.isnan(value) else -math.inf
 
 
-def select_k(sample_df: DataFrame, k_min: int, k_max: int, seed: int, max_iter: int, stability_runs: int,
+def select_k(x: np.ndarray, k_min: int, k_max: int, seed: int, max_iter: int, stability_runs: int,
              min_share: float, min_stability: float, fixed_k: int | None = None, n_init: int = 1) -> KChoice:
-    """Sweep K over the sample and choose one; degenerate data gives a documented smaller answer."""
-    distinct = distinct_points(sample_df, k_max + 1)
+    """Sweep K over the sample matrix and choose one; degenerate data gives a documented smaller answer."""
+    distinct = len(np.unique(x, axis=0)) if len(x) else 0
     if distinct < 2:
         return KChoice(k=1, reason="all customers have identical features: one segment", results=[])
     top = min(k_max, distinct)
     ks = list(range(min(k_min, top), top + 1))
     results = []
     for k in ks:
-        result = evaluate_k(sample_df, k, seed, max_iter, stability_runs, min_share, min_stability, n_init)
+        result = evaluate_k(x, k, seed, max_iter, stability_runs, min_share, min_stability, n_init)
         log.info("K=%d: %s", k, result)
         results.append(result)
     k, reason = choose_k(results, fixed_k)

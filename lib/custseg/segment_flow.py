@@ -84,11 +84,10 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         scaled_df = (preprocessing.transform(features_df).select("customer_id", SCALED)
                      .persist(StorageLevel.MEMORY_AND_DISK))
         record.stage_done("preprocess")
-        sample_df = sample_for_selection(scaled_df, m.sample_size, conf.seed).cache()
-        choice = select_k(sample_df, m.k_min, m.k_max, conf.seed, m.max_iter, m.stability_runs,
+        sample = sample_for_selection(scaled_df, m.sample_size, conf.seed)
+        choice = select_k(sample, m.k_min, m.k_max, conf.seed, m.max_iter, m.stability_runs,
                           m.min_segment_share, m.min_stability, m.k, m.n_init)
-        sample_rows = sample_df.count()
-        sample_df.unpersist()
+        sample_rows = len(sample)
         record.stage_done("k_selection")
 
         # KMeans needs k >= 2; on identical customers it returns a single centre anyway.
