@@ -65,7 +65,7 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date) -> In
         for column, parent, reason in REFERENCES.get(name, []):
             if parent in accepted:
                 checked_df = V.with_reference_check(checked_df, accepted[parent], column, reason)
-        checked_df = checked_df.persist(StorageLevel.MEMORY_AND_DISK)
+        checked_df = V.for_caching(checked_df).persist(StorageLevel.MEMORY_AND_DISK)
         persisted.append(checked_df)
         counts[name] = reconcile(name, raw_df.count(), V.reason_counts(checked_df))
         accepted[name] = V.accepted(checked_df, contract)

@@ -142,13 +142,15 @@ def with_rejection_reason(conformed_df: DataFrame, contract: TableContract) -> D
         checked_df = checked_df.withColumn("status", F.lower(F.col("status")))
     # Among rows that pass, the first by (record JSON) wins: deterministic whatever the partitioning.
     by_key = Window.partitionBy(*contract.key, F.col(REASON).isNull()).orderBy(RECORD)
-    rank = F.row_number().over(by_key)
-    is_duplicate = F.col(REASON).isNull() & (rank > 1)
+    # One column, then used twice: the window in two expressions would shuffle and sort the table twice.
+    ranked_df = checked_df.withColumn("_is_duplicate", F.col(REASON).isNull() & (F.row_number().over(by_key) > 1))
+    is_duplicate = F.col("_is_duplicate")
     key_detail = F.lit(",".join(contract.key))
     return (
-        checked_df
+        ranked_df
         .withColumn(DETAIL, F.when(is_duplicate, key_detail).otherwise(F.col(DETAIL)))
         .withColumn(REASON, F.when(is_duplicate, F.lit("duplicate_key")).otherwise(F.col(REASON)))
+        .drop("_is_duplicate")
     )
 
 
@@ -163,6 +165,13 @@ def with_reference_check(checked_df: DataFrame, keys_df: DataFrame, key: str, re
         .withColumn(REASON, F.when(is_unknown, F.lit(reason)).otherwise(F.col(REASON)))
         .drop("_known_key")
     )
+
+
+def for_caching(checked_df: DataFrame) -> DataFrame:
+    """What the later steps need, smaller: the source row's JSON only on rejected rows (it is written for
+    those alone), so caching a large table does not hold a JSON copy of every accepted row."""
+    kept = [c for c in checked_df.columns if c not in (RECORD, "_unparseable")]
+    return checked_df.select(*kept, F.when(F.col(REASON).isNotNull(), F.col(RECORD)).alias(RECORD))
 
 
 def accepted(checked_df: DataFrame, contract: TableContract) -> DataFrame:
