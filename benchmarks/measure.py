@@ -1,0 +1,51 @@
+"""What the benchmark records besides time: the machine, and peak memory of the Python driver and the JVM."""
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+
+
+def machine() -> dict[str, object]:
+    """Cores, memory, CPU model, OS, Java and Python: the context any absolute number needs."""
+    cpu_model = ""
+    with open("/proc/cpuinfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr.splitlines()
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "cpu": cpu_model,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "java": java[0] if java else "unknown",
+    }
+
+
+def python_peak_mb() -> float:
+    """Peak resident memory of this Python process (ru_maxrss is in KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def process_peak_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of another process on this machine."""
+    with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def jvm_memory(spark) -> dict[str, float]:
+    """Peak RSS of the Spark JVM (driver and, in local mode, executors) and the peak of its heap pools."""
+    jvm = spark.sparkContext._jvm
+    pid = int(jvm.java.lang.ProcessHandle.current().pid())
+    heap_peak = 0
+    for pool in jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans():
+        if str(pool.getType().toString()) == "Heap memory":
+            heap_peak += int(pool.getPeakUsage().getUsed())
+    return {"jvm_rss_peak_mb": process_peak_mb(pid), "jvm_heap_peak_mb": round(heap_peak / 2**20, 1)}

@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""Time the pipeline against the floor and a pandas + scikit-learn peer at several scales, side by side.
+
+    .venv/bin/python scripts/benchmark.py                       # ladder 1M 5M 20M 50M transactions
+    .venv/bin/python scripts/benchmark.py --scales 1M 5M --no-peer
+
+For each scale: generate the inputs once as Parquet (1 customer per --transactions-per-customer
+transactions, with loans, payments and 1% dirt), then run the floor, our jobs and the peer, each in a
+fresh process, one after the other. Writes benchmarks/results/<name>.json and .md. See benchmarks/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "lib")]
+
+from benchmarks import measure, report, workloads  # noqa: E402
+
+WORKLOADS = ("floor", "ours", "peer")
+
+
+def parse_scale(text: str) -> int:
+    """'5M' -> 5_000_000, '20k' -> 20_000, '1500' -> 1500 transactions."""
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1].lower(), 1)
+    return int(float(text[:-1] if factor > 1 else text) * factor)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One workload in this process; its result (seconds, peak memory) as JSON on the last stdout line."""
+    conf = workloads.bench_conf(Path(args.data), Path(args.out), args.driver_memory, args.overrides)
+    result: dict[str, object] = {}
+    if args.worker == "peer":
+        result["stages"] = workloads.run_peer(conf)
+    else:
+        from custseg.spark import build_session
+
+        started = time.perf_counter()
+        spark = build_session(conf.spark)
+        result["session_start_seconds"] = round(time.perf_counter() - started, 3)
+        if args.worker == "generate":
+            result["dataset"] = workloads.ensure_dataset(spark, Path(args.data), args.customers, args.per_customer)
+        elif args.worker == "floor":
+            result["stages"] = workloads.run_floor(spark, conf)
+        else:
+            result["stages"] = workloads.run_ours(spark, conf)
+        result.update(measure.jvm_memory(spark))
+        spark.stop()
+    result["python_peak_mb"] = measure.python_peak_mb()
+    print(json.dumps(result))
+
+
+def run_worker(workload: str, data_dir: Path, out_dir: Path, args: argparse.Namespace, customers: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", workload, "--data", str(data_dir), "--out", str(out_dir),
+           "--driver-memory", args.driver_memory, "--customers", str(customers),
+           "--per-customer", str(args.transactions_per_customer), *[f"--set={o}" for o in args.overrides]]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        return {"error": f"exit code {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_scale(transactions: int, args: argparse.Namespace) -> dict:
+    customers = max(transactions // args.transactions_per_customer, 1)
+    label = report.scale_label(transactions)
+    data_dir, out_dir = Path(args.data_dir) / label, Path(args.work_dir) / label
+    result = {"transactions_target": transactions, "customers": customers, "label": label}
+    result["generate"] = run_worker("generate", data_dir, out_dir, args, customers)
+    for workload in WORKLOADS:
+        if workload == "peer" and (args.no_peer or transactions > parse_scale(args.peer_max)):
+            result[workload] = {"skipped": f"peer limited to {args.peer_max} transactions"}
+            continue
+        print(f"[{label}] {workload} ...", file=sys.stderr, flush=True)
+        result[workload] = run_worker(workload, data_dir, out_dir, args, customers)
+        print(f"[{label}] {workload}: {result[workload].get('stages', result[workload])}", file=sys.stderr, flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--scales", nargs="+", default=["1M", "5M", "20M", "50M"],
+                        help="transaction counts, e.g. 1M 5M 20M 50M (default)")
+    parser.add_argument("--transactions-per-customer", type=int, default=50)
+    parser.add_argument("--driver-memory", default="8g", help="Spark driver memory, the same at every scale")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="configuration override for all workloads, as in the jobs (repeatable)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the pandas + scikit-learn peer")
+    parser.add_argument("--peer-max", default="50M", help="largest scale the peer runs at (it holds all in memory)")
+    parser.add_argument("--data-dir", default=str(ROOT / "benchmarks" / "data"), help="generated inputs (reused)")
+    parser.add_argument("--work-dir", default=str(ROOT / "benchmarks" / "work"), help="outputs of the runs")
+    parser.add_argument("--results-dir", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--name", default=time.strftime("benchmark-%Y%m%d-%H%M%S"), help="results file name")
+    # Internal: run one workload in this process.
+    parser.add_argument("--worker", choices=("generate", *WORKLOADS), help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--customers", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--per-customer", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args)
+        return 0
+    results = {"machine": measure.machine(), "settings": {
+        "driver_memory": args.driver_memory, "transactions_per_customer": args.transactions_per_customer,
+        "spark_master": "local[2]", "conf": "conf/local.yaml with Parquet inputs", "overrides": args.overrides},
+        "scales": [run_scale(parse_scale(s), args) for s in args.scales]}
+    results["machine"]["spark"] = report.spark_version()
+    results["summary"] = report.summary(results["scales"])
+    out = Path(args.results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(results, indent=2))
+    (out / f"{args.name}.md").write_text(report.markdown(results))
+    print(report.markdown(results))
+    failed = [s["label"] for s in results["scales"] for w in ("generate", *WORKLOADS) if "error" in s.get(w, {})]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

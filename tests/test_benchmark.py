@@ -1,0 +1,66 @@
+"""Smoke test of scripts/benchmark.py on tiny data: every workload runs and the results add up.
+
+No timing is asserted (speed is measured by the benchmark itself, see benchmarks/README.md); this checks
+that the numbers it reports are the ones it measured and that the peer and our jobs segment the same customers.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_MODEL = ["model.k_min=2", "model.k_max=3", "model.stability_runs=1", "model.n_init=1"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    base = tmp_path_factory.mktemp("bench")
+    cmd = [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--scales", "3000", "--transactions-per-customer",
+           "20", "--driver-memory", "1g", "--data-dir", str(base / "data"), "--work-dir", str(base / "work"),
+           "--results-dir", str(base / "results"), "--name", "smoke", *[f"--set={o}" for o in SMALL_MODEL]]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return {"json": json.loads((base / "results" / "smoke.json").read_text()),
+            "md": (base / "results" / "smoke.md").read_text(), "work": base / "work" / "3k"}
+
+
+def test_every_workload_ran_on_the_generated_scale(results):
+    (scale,) = results["json"]["scales"]
+    assert scale["label"] == "3k" and scale["customers"] == 150
+    rows = scale["generate"]["dataset"]["rows"]
+    assert rows["customers"] >= 150 and rows["transactions"] > 2000
+    for workload in ("floor", "ours", "peer"):
+        stages = scale[workload]["stages"]
+        assert stages["total"] > 0 and "error" not in scale[workload]
+    ours = scale["ours"]["stages"]
+    assert set(ours) >= {"ingest_validate", "features", "k_selection", "final_fit", "profiles_and_writes", "report"}
+    assert ours["total"] >= sum(ours[s] for s in ("features", "k_selection", "final_fit", "report"))
+    assert scale["ours"]["jvm_heap_peak_mb"] > 0 and scale["ours"]["python_peak_mb"] > 0
+
+
+def test_summary_ratios_are_computed_from_the_measured_totals(results):
+    (scale,) = results["json"]["scales"]
+    (row,) = results["json"]["summary"]["rows"]
+    ours, floor, peer = (scale[w]["stages"]["total"] for w in ("ours", "floor", "peer"))
+    assert row["ours_over_floor"] == round(ours / floor, 2)
+    assert row["ours_over_peer"] == round(ours / peer, 2)
+    assert row["transactions"] == scale["generate"]["dataset"]["rows"]["transactions"]
+    machine = results["json"]["machine"]
+    assert machine["cores"] >= 1 and machine["spark"] and "openjdk" in machine["java"].lower()
+    assert f"| 3k | {row['transactions']:,} |" in results["md"]
+
+
+def test_peer_and_ours_segment_the_same_customers(spark, results):
+    ours = spark.read.format("delta").load(str(results["work"] / "segment_assignments")).toPandas()
+    peer = pd.read_parquet(results["work"] / "peer" / "assignments.parquet")
+    assert set(ours["customer_id"]) == set(peer["customer_id"])
+    assert ours["segment_id"].nunique() == scale_k(results) and peer["segment_id"].nunique() in (2, 3)
+
+
+def scale_k(results) -> int:
+    return results["json"]["scales"][0]["ours"]["stages"]["chosen_k"]
