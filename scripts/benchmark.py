@@ -82,6 +82,13 @@ def run_scale(transactions: int, args: argparse.Namespace) -> dict:
     return result
 
 
+def write_results(results: dict, out: Path, name: str) -> None:
+    results["summary"] = report.summary(results["scales"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
+    (out / f"{name}.md").write_text(report.markdown(results))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -107,16 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(args)
         return 0
-    results = {"machine": measure.machine(), "settings": {
+    results = {"machine": {**measure.machine(), "spark": report.spark_version()}, "settings": {
         "driver_memory": args.driver_memory, "transactions_per_customer": args.transactions_per_customer,
         "spark_master": "local[2]", "conf": "conf/local.yaml with Parquet inputs", "overrides": args.overrides},
-        "scales": [run_scale(parse_scale(s), args) for s in args.scales]}
-    results["machine"]["spark"] = report.spark_version()
-    results["summary"] = report.summary(results["scales"])
-    out = Path(args.results_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(results, indent=2))
-    (out / f"{args.name}.md").write_text(report.markdown(results))
+        "scales": []}
+    for scale in args.scales:
+        results["scales"].append(run_scale(parse_scale(scale), args))
+        write_results(results, Path(args.results_dir), args.name)  # after each scale: a long ladder keeps its part
     print(report.markdown(results))
     failed = [s["label"] for s in results["scales"] for w in ("generate", *WORKLOADS) if "error" in s.get(w, {})]
     return 1 if failed else 0
