@@ -21,10 +21,14 @@ def csv_conf(name: str, columns: dict[str, str] | None = None) -> InputConf:
     return InputConf(name=name, path="unused", format="csv", columns=columns or {})
 
 
-def check(df, contract, conf, parents=()):
-    checked_df = V.with_rejection_reason(V.conform(df, contract, conf, PII), contract)
+def check(df, contract, conf, parents=(), broadcast=True):
+    """The steps of custseg.ingest, on a small table."""
+    checked_df = V.with_row_rules(V.conform(df, contract, conf, PII), contract)
+    unique_df, shared_df = V.with_duplicate_check(checked_df, contract, V.duplicate_keys(checked_df, contract),
+                                                  broadcast)
+    checked_df = unique_df.unionByName(shared_df)
     for key, parent_df, reason in parents:
-        checked_df = V.with_reference_check(checked_df, parent_df, key, reason)
+        checked_df = V.with_reference_check(checked_df, parent_df.select(key), key, reason, broadcast)
     return checked_df
 
 
@@ -35,7 +39,20 @@ def reasons(checked_df, key):
 TXN_COLUMNS = "transaction_id string, customer_id string, transaction_ts string, amount string, email string"
 
 
-def test_each_transaction_rejection_reason(spark):
+@pytest.fixture(params=["broadcast", "shuffle"])
+def join_kind(request, spark):
+    """Run a test with the key sets broadcast (small) and joined by shuffle (too large to broadcast)."""
+    if request.param == "broadcast":
+        yield True
+        return
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    try:
+        yield False
+    finally:
+        spark.conf.unset("spark.sql.autoBroadcastJoinThreshold")
+
+
+def test_each_transaction_rejection_reason(spark, join_kind):
     raw_df = spark.createDataFrame([
         ("t1", "C1", "2025-12-01 10:00:00", "12.50", "a@x.com"),  # good
         ("t2", "C1", "not-a-date", "12.50", None),                 # unparseable timestamp
@@ -49,7 +66,7 @@ def test_each_transaction_rejection_reason(spark):
     ], TXN_COLUMNS)
     known_df = spark.createDataFrame([("C1",)], "customer_id string")
     checked_df = check(raw_df, TRANSACTIONS, csv_conf("transactions"),
-                       [("customer_id", known_df, "unknown_customer")])
+                       [("customer_id", known_df, "unknown_customer")], broadcast=join_kind)
     expected = spark.createDataFrame([
         ("t1", None, None),
         ("t2", "unparseable_value", "transaction_ts"),
@@ -65,6 +82,20 @@ def test_each_transaction_rejection_reason(spark):
                        ignore_nullable=True)
     kept = checked_df.filter("transaction_id = 't6' AND _reason IS NULL").collect()[0]
     assert kept["transaction_ts"] == dt.datetime(2025, 12, 1, 10)
+
+
+def test_a_key_hash_shared_by_chance_rejects_nothing(spark):
+    """duplicate_keys works on key hashes; a collision sends rows to the exact comparison, which keeps them."""
+    raw_df = spark.createDataFrame([("t1", "C1", "2025-12-01 10:00:00", "5", None),
+                                    ("t2", "C1", "2025-12-01 10:00:00", "5", None),
+                                    ("t2", "C1", "2025-12-02 10:00:00", "5", None)], TXN_COLUMNS)
+    checked_df = V.with_row_rules(V.conform(raw_df, TRANSACTIONS, csv_conf("transactions"), PII), TRANSACTIONS)
+    collided_df = checked_df.filter("transaction_id = 't1'").select(V.key_hash(TRANSACTIONS).alias(V.KEY_HASH))
+    all_hashes_df = V.duplicate_keys(checked_df, TRANSACTIONS).unionByName(collided_df)
+    unique_df, shared_df = V.with_duplicate_check(checked_df, TRANSACTIONS, all_hashes_df, broadcast=True)
+    assert unique_df.count() == 0
+    assert sorted((r["transaction_id"], r[V.REASON] or "") for r in shared_df.collect()) == [
+        ("t1", ""), ("t2", ""), ("t2", "duplicate_key")]
 
 
 def test_customer_rules_and_pii_never_in_record(spark):
@@ -86,7 +117,7 @@ def test_customer_rules_and_pii_never_in_record(spark):
         ("C5", None, None),
     ], "customer_id string, _reason string, _detail string")
     assert_df_equality(reasons(checked_df, "customer_id"), expected, ignore_row_order=True, ignore_nullable=True)
-    records = [json.loads(r[V.RECORD]) for r in checked_df.collect()]
+    records = [json.loads(r["record"]) for r in checked_df.select(V.record_json().alias("record")).collect()]
     assert all("name" not in rec and "email" not in rec for rec in records)
     assert {rec["cust"] for rec in records} == {"C1", "C2", "C3", "C4", "C5"}
 

@@ -23,6 +23,9 @@ REFERENCES = {
     "loan_payments": [("loan_id", "loans", "unknown_loan"), ("customer_id", "customers", "unknown_customer")],
 }
 TABLE_ORDER = ("customers", "transactions", "loans", "loan_payments")
+PARENTS = {parent for references in REFERENCES.values() for _, parent, _ in references}
+# A key set up to this many rows is broadcast to the join: about 100 MB for 2M string keys.
+BROADCAST_MAX_ROWS = 2_000_000
 
 
 class ReconciliationError(RuntimeError):
@@ -52,23 +55,39 @@ def check_inputs(spark: SparkSession, conf: Config) -> dict[str, DataFrame]:
 
 
 def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date) -> IngestResult:
-    """Validate all inputs; accepted rows per table, every rejected row with its reason, and counts."""
+    """Validate all inputs; accepted rows per table, every rejected row with its reason, and counts.
+
+    A large table is never cached or shuffled whole here: each later read (the counts, the rejected rows,
+    the features) scans it again, which costs less than caching it. What is cached is small: the keys
+    held twice, the rows holding them, and each parent table's accepted keys for the reference checks.
+    """
     raw = check_inputs(spark, conf)
     accepted: dict[str, DataFrame] = {}
+    known_keys: dict[str, tuple[DataFrame, bool]] = {}  # parent -> (its accepted keys, small enough to broadcast)
     rejected_parts = []
     counts: dict[str, dict[str, int]] = {}
-    persisted = []
+    persisted: list[DataFrame] = []
+
+    def cached(df: DataFrame) -> tuple[DataFrame, bool]:
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        persisted.append(df)
+        return df, df.count() <= BROADCAST_MAX_ROWS
+
     for name, raw_df in raw.items():
         contract = CONTRACTS[name]
-        checked_df = V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns)
-        checked_df = V.with_rejection_reason(checked_df, contract)
+        checked_df = V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract)
+        dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
+        unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
+        shared_df, _ = cached(shared_df)
+        checked_df = unique_df.unionByName(shared_df)
         for column, parent, reason in REFERENCES.get(name, []):
-            if parent in accepted:
-                checked_df = V.with_reference_check(checked_df, accepted[parent], column, reason)
-        checked_df = V.for_caching(checked_df).persist(StorageLevel.MEMORY_AND_DISK)
-        persisted.append(checked_df)
+            if parent in known_keys:
+                keys_df, small = known_keys[parent]
+                checked_df = V.with_reference_check(checked_df, keys_df, column, reason, broadcast=small)
         counts[name] = reconcile(name, raw_df.count(), V.reason_counts(checked_df))
         accepted[name] = V.accepted(checked_df, contract)
+        if name in PARENTS:
+            known_keys[name] = cached(accepted[name].select(*contract.key))
         rejected_parts.append(V.rejected(checked_df, name, run_id, as_of))
         log.info("ingested %s: %s", name, counts[name])
     rejected_df = reduce(DataFrame.unionByName, rejected_parts)

@@ -1,10 +1,13 @@
 """Validate input tables against the contract; every bad row is kept with a reason.
 
-Each table goes through the same steps:
+Each table goes through the same steps (custseg.ingest runs them):
 1. `conform`: check required columns exist (else InputError naming table and column), drop PII,
    rename the user's columns to contract names and parse them to contract types;
-2. `with_rejection_reason`: the first rule a row breaks becomes its reason code;
-3. `split_valid`: accepted rows (contract columns) and rejected rows (reason + the row as JSON).
+2. `with_row_rules`: the first row rule a row breaks becomes its reason code;
+3. `duplicate_keys` + `with_duplicate_check`: a second row with a key is rejected. Only a hash of the
+   key is shuffled to find the shared keys; only the rows holding one are ranked;
+4. `with_reference_check`: references to keys the parent table did not accept;
+5. `accepted` (contract columns) and `rejected` (reason + the source row as JSON, built for those rows only).
 
 Reason codes (column `reason` of rejected_records; `detail` names the column):
 - unparseable_value: a value that cannot be read as the contract type (e.g. amount "n/a")
@@ -30,7 +33,8 @@ from custseg.io import InputError
 
 REASON = "_reason"
 DETAIL = "_detail"
-RECORD = "_record"
+SOURCE = "_source"  # the non-PII source row as a struct; JSON only where it is needed
+KEY_HASH = "_key_hash"
 
 NUMERIC_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
 ACCEPTED_SOURCE_TYPES = {
@@ -80,10 +84,17 @@ def _parse(src: SparkColumn, source_type: T.DataType, column: Column, conf: Inpu
     return src.cast("timestamp")
 
 
+def _has_value(src: SparkColumn, source_type: T.DataType) -> SparkColumn:
+    """The source holds a value: not null and, for text, not blank (blank counts as missing)."""
+    if isinstance(source_type, T.StringType):
+        return F.trim(src) != ""
+    return src.isNotNull()  # typed values need no text round trip
+
+
 def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns: tuple[str, ...]) -> DataFrame:
     """Drop PII, rename to contract names, parse types; keep the row as JSON and parse failures.
 
-    Output: the contract columns present in the source, `_record` (JSON of the non-PII source row)
+    Output: the contract columns present in the source, `_source` (the non-PII source row as a struct)
     and `_unparseable` (the first contract column whose value could not be read, else null).
     """
     check_schema(df, contract, conf)
@@ -97,11 +108,16 @@ def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns
         src_name = source_name(conf, column.name)
         value = _parse(F.col(f"`{src_name}`"), types[src_name], column, conf)
         parsed.append(value.alias(column.name))
-        is_unreadable = F.col(f"`{src_name}`").isNotNull() & (F.trim(F.col(f"`{src_name}`").cast("string")) != "")
-        failures.append(F.when(is_unreadable & value.isNull(), F.lit(column.name)))
-    record = F.to_json(F.struct([F.col(f"`{c}`") for c in kept_df.columns]))
+        failures.append(F.when(_has_value(F.col(f"`{src_name}`"), types[src_name]) & value.isNull(),
+                               F.lit(column.name)))
+    source = F.struct([F.col(f"`{c}`") for c in kept_df.columns])
     unparseable = F.coalesce(*failures, F.lit(None).cast("string")) if failures else F.lit(None).cast("string")
-    return kept_df.select(*parsed, record.alias(RECORD), unparseable.alias("_unparseable"))
+    return kept_df.select(*parsed, source.alias(SOURCE), unparseable.alias("_unparseable"))
+
+
+def record_json() -> SparkColumn:
+    """The source row as JSON (PII already dropped): what rejected_records keeps of a bad row."""
+    return F.to_json(F.col(SOURCE))
 
 
 def _first_reason(rules: list[tuple[SparkColumn, str, SparkColumn]]) -> tuple[SparkColumn, SparkColumn]:
@@ -134,29 +150,62 @@ def row_rules(contract: TableContract, columns: list[str]) -> list[tuple[SparkCo
     return rules
 
 
-def with_rejection_reason(conformed_df: DataFrame, contract: TableContract) -> DataFrame:
-    """Add `_reason` / `_detail`: row rules first, then duplicate keys among the rows that pass them."""
+def with_row_rules(conformed_df: DataFrame, contract: TableContract) -> DataFrame:
+    """Add `_reason` / `_detail` from the row rules (null when the row passes them)."""
     reason, detail = _first_reason(row_rules(contract, conformed_df.columns))
-    checked_df = conformed_df.withColumn(REASON, reason).withColumn(DETAIL, detail)
+    checked_df = conformed_df.withColumn(REASON, reason).withColumn(DETAIL, detail).drop("_unparseable")
     if contract.name == "loans":
         checked_df = checked_df.withColumn("status", F.lower(F.col("status")))
-    # Among rows that pass, the first by (record JSON) wins: deterministic whatever the partitioning.
-    by_key = Window.partitionBy(*contract.key, F.col(REASON).isNull()).orderBy(RECORD)
-    # One column, then used twice: the window in two expressions would shuffle and sort the table twice.
-    ranked_df = checked_df.withColumn("_is_duplicate", F.col(REASON).isNull() & (F.row_number().over(by_key) > 1))
-    is_duplicate = F.col("_is_duplicate")
-    key_detail = F.lit(",".join(contract.key))
-    return (
-        ranked_df
-        .withColumn(DETAIL, F.when(is_duplicate, key_detail).otherwise(F.col(DETAIL)))
-        .withColumn(REASON, F.when(is_duplicate, F.lit("duplicate_key")).otherwise(F.col(REASON)))
+    return checked_df
+
+
+def key_hash(contract: TableContract) -> SparkColumn:
+    return F.xxhash64(*contract.key)
+
+
+def duplicate_keys(checked_df: DataFrame, contract: TableContract) -> DataFrame:
+    """Hashes of keys held by more than one row that passes the row rules.
+
+    Only a 64-bit hash of the key is shuffled and counted, which is cheaper than the key itself. A hash
+    collision only sends a few more rows to the exact comparison in `with_duplicate_check`.
+    """
+    return (checked_df.filter(F.col(REASON).isNull()).groupBy(key_hash(contract).alias(KEY_HASH)).count()
+            .filter(F.col("count") > 1).select(KEY_HASH))
+
+
+def _joinable(keys_df: DataFrame, broadcast: bool) -> DataFrame:
+    """Broadcast a key set the caller knows is small: the large side is then joined where it lies, unshuffled."""
+    return F.broadcast(keys_df) if broadcast else keys_df
+
+
+def with_duplicate_check(checked_df: DataFrame, contract: TableContract, dup_keys_df: DataFrame,
+                         broadcast: bool) -> tuple[DataFrame, DataFrame]:
+    """Split rows into (those whose key no other passing row holds, unchanged; those sharing a key, ranked).
+
+    `dup_keys_df` is `duplicate_keys` of the same rows.
+    Among rows that share a key and pass the row rules, the first by the source row's JSON wins and the
+    others get `duplicate_key`: deterministic whatever the partitioning. The union of both is the table.
+    """
+    flagged_df = dup_keys_df.withColumn("_shared", F.lit(True))
+    marked_df = (checked_df.withColumn(KEY_HASH, key_hash(contract))
+                 .join(_joinable(flagged_df, broadcast), on=KEY_HASH, how="left").drop(KEY_HASH))
+    unique_df = marked_df.filter(F.col("_shared").isNull()).drop("_shared")
+    by_key = Window.partitionBy(*contract.key, F.col(REASON).isNull()).orderBy(record_json())
+    is_duplicate = F.col(REASON).isNull() & (F.row_number().over(by_key) > 1)
+    shared_df = (
+        marked_df.filter(F.col("_shared").isNotNull()).drop("_shared")
+        .withColumn("_is_duplicate", is_duplicate)  # one column, used twice: the window is planned once
+        .withColumn(DETAIL, F.when(F.col("_is_duplicate"), F.lit(",".join(contract.key))).otherwise(F.col(DETAIL)))
+        .withColumn(REASON, F.when(F.col("_is_duplicate"), F.lit("duplicate_key")).otherwise(F.col(REASON)))
         .drop("_is_duplicate")
     )
+    return unique_df, shared_df
 
 
-def with_reference_check(checked_df: DataFrame, keys_df: DataFrame, key: str, reason: str) -> DataFrame:
-    """Reject rows whose `key` is not among the accepted keys of the referenced table."""
-    known_df = keys_df.select(F.col(key).alias("_known_key")).distinct()
+def with_reference_check(checked_df: DataFrame, known_keys_df: DataFrame, key: str, reason: str,
+                         broadcast: bool = True) -> DataFrame:
+    """Reject rows whose `key` is not among the accepted keys of the referenced table (distinct keys)."""
+    known_df = _joinable(known_keys_df.select(F.col(key).alias("_known_key")), broadcast)
     joined_df = checked_df.join(known_df, on=checked_df[key] == known_df["_known_key"], how="left")
     is_unknown = F.col(REASON).isNull() & F.col("_known_key").isNull()
     return (
@@ -165,13 +214,6 @@ def with_reference_check(checked_df: DataFrame, keys_df: DataFrame, key: str, re
         .withColumn(REASON, F.when(is_unknown, F.lit(reason)).otherwise(F.col(REASON)))
         .drop("_known_key")
     )
-
-
-def for_caching(checked_df: DataFrame) -> DataFrame:
-    """What the later steps need, smaller: the source row's JSON only on rejected rows (it is written for
-    those alone), so caching a large table does not hold a JSON copy of every accepted row."""
-    kept = [c for c in checked_df.columns if c not in (RECORD, "_unparseable")]
-    return checked_df.select(*kept, F.when(F.col(REASON).isNotNull(), F.col(RECORD)).alias(RECORD))
 
 
 def accepted(checked_df: DataFrame, contract: TableContract) -> DataFrame:
@@ -190,7 +232,7 @@ def rejected(checked_df: DataFrame, table: str, run_id: str, as_of: dt.date) -> 
         F.lit(table).alias("source_table"),
         F.col(REASON).alias("reason"),
         F.col(DETAIL).alias("detail"),
-        F.col(RECORD).alias("record_json"),
+        record_json().alias("record_json"),
         F.lit(as_of).alias("as_of_date"),
     )
 
