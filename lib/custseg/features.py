@@ -1,7 +1,8 @@
 """Per-customer features as of a date, point-in-time correct: only events strictly before it.
 
-Transactions are scanned once: a lag window gives inter-purchase gaps, then a two-level grouped
-aggregation (customer x category, then customer) gives everything else with conditional sums.
+Transactions are scanned and shuffled once: a window per customer in time order gives inter-purchase
+gaps and month starts, then a two-level grouped aggregation (customer x category, then customer) on the
+same partitioning gives everything else with conditional sums.
 Loans and payments are aggregated separately. FEATURES documents every output column;
 docs/features.md is written from it.
 """
@@ -84,17 +85,30 @@ def filter_before(df: DataFrame, ts_column: str, as_of: dt.date) -> DataFrame:
     return df.filter(F.col(ts_column) < as_of_start(as_of))
 
 
-def with_purchase_gaps(txn_df: DataFrame, as_of: dt.date, lookback_days: int) -> DataFrame:
-    """Add `gap_days`: time since the customer's previous purchase in the lookback window (lag window)."""
+def with_purchase_sequence(txn_df: DataFrame, as_of: dt.date, lookback_days: int) -> DataFrame:
+    """Add, on purchases in the lookback window, `gap_days` (time since the customer's previous one)
+    and `starts_month` (the first of its calendar month), from one window in time order.
+
+    The window is partitioned by customer alone, so the grouped aggregations after it need no other
+    shuffle, and counting month starts replaces a set of months per customer.
+    """
     is_counted = (F.col("amount") > 0) & (F.col("transaction_ts") >= days_before(as_of, lookback_days))
-    by_customer = (
-        Window.partitionBy("customer_id", is_counted)
+    before_row = (
+        Window.partitionBy("customer_id")
         .orderBy("transaction_ts", "transaction_id")
-        .rowsBetween(-1, -1)
+        .rowsBetween(Window.unboundedPreceding, -1)
     )
-    previous_ts = F.first("transaction_ts").over(by_customer)
-    gap = (F.col("transaction_ts").cast("double") - previous_ts.cast("double")) / SECONDS_PER_DAY
-    return txn_df.withColumn("gap_days", F.when(is_counted, gap))
+    previous_ts = F.last(F.when(is_counted, F.col("transaction_ts")), ignorenulls=True).over(before_row)
+    sequenced_df = txn_df.withColumn("_previous_ts", previous_ts)  # one window, used by both columns
+    gap = (F.col("transaction_ts").cast("double") - F.col("_previous_ts").cast("double")) / SECONDS_PER_DAY
+    new_month = F.col("_previous_ts").isNull() | (
+        F.date_trunc("month", "_previous_ts") != F.date_trunc("month", "transaction_ts"))
+    return (
+        sequenced_df
+        .withColumn("gap_days", F.when(is_counted, gap))
+        .withColumn("starts_month", is_counted & new_month)
+        .drop("_previous_ts")
+    )
 
 
 def _in_days(days: int, as_of: dt.date) -> Column:
@@ -103,7 +117,7 @@ def _in_days(days: int, as_of: dt.date) -> Column:
 
 def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, trend_days: int) -> DataFrame:
     """One row per customer with at least one transaction before the as-of date."""
-    events_df = filter_before(txn_df, "transaction_ts", as_of).transform(with_purchase_gaps, as_of, lookback_days)
+    events_df = filter_before(txn_df, "transaction_ts", as_of).transform(with_purchase_sequence, as_of, lookback_days)
     is_purchase = F.col("amount") > 0
     in_lookback = _in_days(lookback_days, as_of)
     counted = is_purchase & in_lookback
@@ -129,16 +143,15 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
         F.sum("gap_days").alias("gap_sum"),
         F.sum(F.col("gap_days") * F.col("gap_days")).alias("gap_sq_sum"),
         F.count(F.when(counted & F.lower("channel").isin(*DIGITAL_CHANNELS), 1)).alias("digital"),
-        F.collect_set(F.when(counted, F.date_trunc("month", "transaction_ts"))).alias("months"),
+        F.count(F.when(F.col("starts_month"), 1)).alias("active_months"),
     )
     totals_df = by_category_df.groupBy("customer_id").agg(
         F.max("last_purchase_ts").alias("last_purchase_ts"),
         *[F.sum(c).alias(c) for c in (
             "frequency", "purchase_amount", "refund_amount", "refunds", "spend_30d", "spend_90d", "spend_365d",
-            "spend_recent", "spend_prior", "gaps", "gap_sum", "gap_sq_sum", "digital")],
+            "spend_recent", "spend_prior", "gaps", "gap_sum", "gap_sq_sum", "digital", "active_months")],
         F.max("purchase_amount").alias("top_category_amount"),
         F.count(F.when(F.col("purchase_amount") > 0, 1)).alias("n_categories"),
-        F.size(F.array_distinct(F.flatten(F.collect_list("months")))).alias("active_months"),
     )
     return totals_df.select(
         "customer_id",
