@@ -60,8 +60,20 @@ def test_every_input_row_is_accepted_or_rejected_with_a_reason(spark, generated,
         assert counts["accepted"] + rejected_n == read_n
     reasons = {r["reason"] for r in rejected_df.select("reason").distinct().collect()}
     assert {"duplicate_key", "missing_required_value", "unknown_customer", "zero_amount"} <= reasons
+    # The counts per reason, observed while the rows were written, are those of the written rows.
+    for row in rejected_df.groupBy("source_table", "reason").count().collect():
+        assert record.counts["inputs"][row["source_table"]][f"rejected_{row['reason']}"] == row["count"]
     runs_row = read(spark, conf, "runs").filter("job = 'build_features'").first()
     assert json.loads(runs_row["counts_json"])["inputs"]["transactions"] == record.counts["inputs"]["transactions"]
+
+
+def test_an_empty_input_table_is_counted_not_waited_for(spark, generated, tmp_path):
+    empty_path = str(tmp_path / "empty_payments")
+    spark.read.format("delta").load(str(generated / "loan_payments")).limit(0).write.format("delta").save(empty_path)
+    conf = make_conf(generated, tmp_path / "out", [f"inputs.loan_payments.path={empty_path}"])
+    record = run_build_features(spark, conf)
+    assert record.counts["inputs"]["loan_payments"] == {"read": 0, "accepted": 0, "rejected": 0}
+    assert record.counts["inputs"]["loans"]["accepted"] > 0
 
 
 def test_features_match_an_independent_pandas_computation(spark, generated, trained):

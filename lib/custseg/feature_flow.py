@@ -56,8 +56,14 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
     as_of = conf.as_of_date
     with recorded_run(spark, conf, "build_features", as_of) as record:
         result = ingest(spark, conf, record.run_id, as_of)
-        record.counts = {"inputs": result.counts}
         record.stage_done("ingest_validate")
+        # Written first: the same pass counts every table's rows per reason, reconciled before any feature.
+        write_for_date(with_comments(result.rejected, REJECTED_COMMENTS), conf.table_path(REJECTED_TABLE), as_of,
+                       "Every input row that failed validation, with its reason; one row per bad row and run")
+        record.counts = {"inputs": result.reconciled_counts()}
+        for table, counts in record.counts["inputs"].items():
+            log.info("ingested %s: %s", table, counts)
+        record.stage_done("write_rejected")
         f = conf.features
         features_df = build_features(
             result.accepted["customers"], result.accepted["transactions"], as_of,
@@ -68,9 +74,6 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
         write_for_date(with_comments(features_df, feature_comments()), conf.table_path(FEATURES_TABLE), as_of,
                        FEATURE_TABLE_COMMENT)
         record.stage_done("features")
-        write_for_date(with_comments(result.rejected, REJECTED_COMMENTS), conf.table_path(REJECTED_TABLE), as_of,
-                       "Every input row that failed validation, with its reason; one row per bad row and run")
-        record.stage_done("write_rejected")
         result.unpersist()
         log.info("features for %s written to %s", as_of, conf.table_path(FEATURES_TABLE))
     return record

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import reduce
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 
 from custseg import validation as V
 from custseg.config import Config
@@ -34,10 +34,18 @@ class ReconciliationError(RuntimeError):
 
 @dataclass
 class IngestResult:
+    """Accepted rows per table and the rejected rows of all tables, all lazy. Writing `rejected` runs the
+    observations that count every table's rows per reason; `reconciled_counts` then checks them."""
     accepted: dict[str, DataFrame]
     rejected: DataFrame
-    counts: dict[str, dict[str, int]]  # table -> {"read", "accepted", "rejected", "<reason>": n}
+    read_rows: dict[str, int]
+    observations: dict[str, Observation]
     _persisted: list[DataFrame] = field(default_factory=list)
+
+    def reconciled_counts(self) -> dict[str, dict[str, int]]:
+        """table -> {"read", "accepted", "rejected", "rejected_<reason>": n}; call after writing `rejected`."""
+        return {name: reconcile(name, self.read_rows[name], V.reason_counts(observation.get))
+                for name, observation in self.observations.items()}
 
     def unpersist(self) -> None:
         for df in self._persisted:
@@ -55,17 +63,18 @@ def check_inputs(spark: SparkSession, conf: Config) -> dict[str, DataFrame]:
 
 
 def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date) -> IngestResult:
-    """Validate all inputs; accepted rows per table, every rejected row with its reason, and counts.
+    """Validate all inputs: accepted rows per table and every rejected row with its reason.
 
-    A large table is never cached or shuffled whole here: each later read (the counts, the rejected rows,
-    the features) scans it again, which costs less than caching it. What is cached is small: the keys
+    A large table is never cached or shuffled whole here: each later read (the rejected rows, the
+    features) scans it again, which costs less than caching it. What is cached is small: the key hashes
     held twice, the rows holding them, and each parent table's accepted keys for the reference checks.
+    The counts per reason are observed while the rejected rows are written, in the same pass.
     """
     raw = check_inputs(spark, conf)
     accepted: dict[str, DataFrame] = {}
     known_keys: dict[str, tuple[DataFrame, bool]] = {}  # parent -> (its accepted keys, small enough to broadcast)
+    observations: dict[str, Observation] = {}
     rejected_parts = []
-    counts: dict[str, dict[str, int]] = {}
     persisted: list[DataFrame] = []
 
     def cached(df: DataFrame) -> tuple[DataFrame, bool]:
@@ -78,20 +87,20 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date) -> In
         checked_df = V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract)
         dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
         unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
-        shared_df, _ = cached(shared_df)
-        checked_df = unique_df.unionByName(shared_df)
+        checked_df = unique_df.unionByName(cached(shared_df)[0])
         for column, parent, reason in REFERENCES.get(name, []):
             if parent in known_keys:
                 keys_df, small = known_keys[parent]
                 checked_df = V.with_reference_check(checked_df, keys_df, column, reason, broadcast=small)
-        counts[name] = reconcile(name, raw_df.count(), V.reason_counts(checked_df))
         accepted[name] = V.accepted(checked_df, contract)
         if name in PARENTS:
             known_keys[name] = cached(accepted[name].select(*contract.key))
-        rejected_parts.append(V.rejected(checked_df, name, run_id, as_of))
-        log.info("ingested %s: %s", name, counts[name])
-    rejected_df = reduce(DataFrame.unionByName, rejected_parts)
-    return IngestResult(accepted=accepted, rejected=rejected_df, counts=counts, _persisted=persisted)
+        observations[name] = Observation(f"reasons_{name}")
+        observed_df = checked_df.observe(observations[name], *V.reason_metrics())
+        rejected_parts.append(V.rejected(observed_df, name, run_id, as_of))
+    return IngestResult(accepted=accepted, rejected=reduce(DataFrame.unionByName, rejected_parts),
+                        read_rows={name: raw_df.count() for name, raw_df in raw.items()},
+                        observations=observations, _persisted=persisted)
 
 
 def reconcile(table: str, read: int, by_reason: dict[str | None, int]) -> dict[str, int]:

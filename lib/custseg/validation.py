@@ -35,6 +35,8 @@ REASON = "_reason"
 DETAIL = "_detail"
 SOURCE = "_source"  # the non-PII source row as a struct; JSON only where it is needed
 KEY_HASH = "_key_hash"
+REASON_CODES = ("unparseable_value", "missing_required_value", "out_of_range", "invalid_value", "zero_amount",
+                "duplicate_key", "unknown_customer", "unknown_loan")
 
 NUMERIC_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
 ACCEPTED_SOURCE_TYPES = {
@@ -237,6 +239,13 @@ def rejected(checked_df: DataFrame, table: str, run_id: str, as_of: dt.date) -> 
     )
 
 
-def reason_counts(checked_df: DataFrame) -> dict[str | None, int]:
-    """Rows per reason (None = accepted), in one pass: the basis of the reconciliation."""
-    return {row[REASON]: row["n"] for row in checked_df.groupBy(REASON).agg(F.count("*").alias("n")).collect()}
+def reason_metrics() -> list[SparkColumn]:
+    """Rows per reason as aggregate columns ("accepted" for rows without one), for an observation:
+    the counts come out of a pass that reads the table anyway, the basis of the reconciliation."""
+    return [F.count(F.when(F.col(REASON).isNull(), 1)).alias("accepted"),
+            *[F.count(F.when(F.col(REASON) == code, 1)).alias(code) for code in REASON_CODES]]
+
+
+def reason_counts(metrics: dict[str, int]) -> dict[str | None, int]:
+    """The observed `reason_metrics` as {None: accepted, reason: rows}, reasons without rows left out."""
+    return {None: metrics["accepted"], **{code: metrics[code] for code in REASON_CODES if metrics[code]}}
