@@ -125,3 +125,13 @@ def test_namesakes_are_told_apart_by_what_differs_between_them():
     assert unique_names(names, z) == {0: "High value, occasional, low risk (higher n_loans)",
                                       1: "High value, occasional, low risk (lower n_loans)",
                                       2: "Low value, dormant"}
+
+
+def test_constant_and_all_null_features_are_dropped(spark):
+    from custseg.segment_flow import usable_features
+
+    df = spark.createDataFrame([(1.0, 5.0, None, 0.0), (2.0, 5.0, None, None), (3.0, 5.0, None, 0.0)],
+                               "varies double, constant double, empty double, constant_with_nulls double")
+    used, dropped = usable_features(df, ("varies", "constant", "empty", "constant_with_nulls"))
+    assert used == ("varies",)
+    assert dropped == {"constant": "constant", "empty": "all null", "constant_with_nulls": "constant"}

@@ -50,8 +50,11 @@ def features_for_date(spark: SparkSession, conf: Config, as_of: dt.date) -> Data
 
 def usable_features(features_df: DataFrame, wanted: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
     """Drop features that are all null or constant (they cannot be imputed or carry no information)."""
-    row = features_df.agg(*[F.countDistinct(f).alias(f) for f in wanted]).first()
-    dropped = {f: ("all null" if row[f] == 0 else "constant") for f in wanted if row[f] <= 1}
+    # min = max says constant in one plain aggregate; a distinct count per column would copy every row per column.
+    row = features_df.agg(*[agg(f).alias(f"{name}_{f}") for f in wanted
+                            for name, agg in (("n", F.count), ("min", F.min), ("max", F.max))]).first()
+    dropped = {f: ("all null" if row[f"n_{f}"] == 0 else "constant") for f in wanted
+               if row[f"n_{f}"] == 0 or row[f"min_{f}"] == row[f"max_{f}"]}
     return tuple(f for f in wanted if f not in dropped), dropped
 
 
