@@ -94,7 +94,7 @@ def _has_value(src: SparkColumn, source_type: T.DataType) -> SparkColumn:
 
 
 def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns: tuple[str, ...]) -> DataFrame:
-    """Drop PII, rename to contract names, parse types; keep the row as JSON and parse failures.
+    """Drop PII, rename to contract names, parse types; keep the source row and parse failures.
 
     Output: the contract columns present in the source, `_source` (the non-PII source row as a struct)
     and `_unparseable` (the first contract column whose value could not be read, else null).
@@ -182,11 +182,11 @@ def _joinable(keys_df: DataFrame, broadcast: bool) -> DataFrame:
 
 def with_duplicate_check(checked_df: DataFrame, contract: TableContract, dup_keys_df: DataFrame,
                          broadcast: bool) -> tuple[DataFrame, DataFrame]:
-    """Split rows into (those whose key no other passing row holds, unchanged; those sharing a key, ranked).
+    """Split rows into (those whose key no other passing row holds, unchanged; those sharing a key, ranked),
+    given `dup_keys_df` = `duplicate_keys` of the same rows. The union of both is the table.
 
-    `dup_keys_df` is `duplicate_keys` of the same rows.
     Among rows that share a key and pass the row rules, the first by the source row's JSON wins and the
-    others get `duplicate_key`: deterministic whatever the partitioning. The union of both is the table.
+    others get `duplicate_key`: deterministic whatever the partitioning.
     """
     flagged_df = dup_keys_df.withColumn("_shared", F.lit(True))
     marked_df = (checked_df.withColumn(KEY_HASH, key_hash(contract))
@@ -206,7 +206,7 @@ def with_duplicate_check(checked_df: DataFrame, contract: TableContract, dup_key
 
 def with_reference_check(checked_df: DataFrame, known_keys_df: DataFrame, key: str, reason: str,
                          broadcast: bool = True) -> DataFrame:
-    """Reject rows whose `key` is not among the accepted keys of the referenced table (distinct keys)."""
+    """Reject rows whose `key` is not in `known_keys_df`, the referenced table's accepted keys (each once)."""
     known_df = _joinable(known_keys_df.select(F.col(key).alias("_known_key")), broadcast)
     joined_df = checked_df.join(known_df, on=checked_df[key] == known_df["_known_key"], how="left")
     is_unknown = F.col(REASON).isNull() & F.col("_known_key").isNull()
