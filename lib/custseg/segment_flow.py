@@ -93,8 +93,11 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         sample_rows = len(sample)
         record.stage_done("k_selection")
 
+        # KMeans caches its own vectors when its input is not cached, and that is about twice as fast
+        # as reading them back from the cached scaled_df each pass (measured at 400K customers).
+        fit_df = preprocessing.transform(features_df).select(SCALED)
         # KMeans needs k >= 2; on identical customers it returns a single centre anyway.
-        kmeans_model = fit_best_of(kmeans_stage(replace(params, k=max(choice.k, 2))), scaled_df, m.n_init)
+        kmeans_model = fit_best_of(kmeans_stage(replace(params, k=max(choice.k, 2))), fit_df, m.n_init)
         model = compose(preprocessing, kmeans_model)
         model.write().overwrite().save(model_path(conf, record.run_id))
         record.stage_done("final_fit")
