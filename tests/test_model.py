@@ -117,6 +117,19 @@ def test_best_of_several_starts_never_has_a_higher_sse(spark):
     assert fit_best_of(stage, df, n_init=3).clusterCenters()[0].tolist() == best.clusterCenters()[0].tolist()
 
 
+def test_starts_that_reach_the_same_optimum_keep_the_first_numbering(spark):
+    from custseg.model import COST_TIE, fit_best_of, kmeans_stage
+
+    points, _ = blobs(n=150)
+    df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], T.StructType([VECTOR_FIELD]))
+    stage = kmeans_stage(PipelineParams(features=("a", "b", "c"), log1p_features=(), k=3, seed=5, max_iter=20))
+    starts = [stage.copy().setSeed(5 + i).fit(df) for i in range(4)]
+    costs = [m.summary.trainingCost for m in starts]
+    assert max(costs) - min(costs) <= COST_TIE * min(costs)  # three clear blobs: every start finds them
+    best = fit_best_of(stage, df, n_init=4)
+    assert [c.tolist() for c in best.clusterCenters()] == [c.tolist() for c in starts[0].clusterCenters()]
+
+
 def test_namesakes_are_told_apart_by_what_differs_between_them():
     from custseg.profiling import unique_names
 

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 RAW_VECTOR = "features_raw"
 SCALED = "features_scaled"
 PREDICTION = "segment_id"
+COST_TIE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,14 @@ def fit_best_of(kmeans: KMeans, df: DataFrame, n_init: int) -> KMeansModel:
     """Fit with seeds seed, seed+1, ... and keep the lowest SSE (first on ties), like scikit-learn's n_init.
 
     One k-means|| start can land in a poor local optimum; a few starts cost little on the bounded data.
+    Starts often reach the same optimum with the segments numbered differently, and the order of
+    floating-point sums can move their SSE by a unit in the last place: SSEs within a relative
+    COST_TIE of each other are ties, so the first start wins and the numbering stays the same.
     """
     best = None
     for offset in range(max(n_init, 1)):
         model = kmeans.copy().setSeed(kmeans.getSeed() + offset).fit(df)
-        if best is None or model.summary.trainingCost < best.summary.trainingCost:
+        if best is None or model.summary.trainingCost < best.summary.trainingCost * (1 - COST_TIE):
             best = model
     return best
 
