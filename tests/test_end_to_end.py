@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from custseg import tables
 from custseg.datagen import generate, write_dataset
-from custseg.feature_flow import run_build_features
+from custseg.feature_flow import FEATURES_TABLE, run_build_features
 from custseg.io import InputError, read_delta
 from custseg.segment_flow import model_path, run_score_customers, run_train_segments
 from helpers import INPUTS
@@ -191,13 +191,20 @@ def test_rerun_is_idempotent_and_deterministic(spark, trained):
 def test_score_job_assigns_another_date_with_the_same_names(spark, trained):
     conf, _, record = trained
     later = make_conf(Path(conf.inputs["customers"].path).parent, Path(conf.output_path), ["as_of_date=2026-02-01"])
+    def first_date() -> list[tuple]:  # read anew each time: a Delta DataFrame keeps the version it was read at
+        return sorted(map(tuple, read(spark, conf, tables.SEGMENT_ASSIGNMENTS).filter(F.col("as_of_date") == AS_OF)
+                          .collect()))
+    before = first_date()
     run_build_features(spark, later)
     run_score_customers(spark, later, record.run_id)
     scored_df = read(spark, conf, tables.SEGMENT_ASSIGNMENTS).filter(F.col("as_of_date") == dt.date(2026, 2, 1))
     names = {r["segment_id"]: r["segment_name"] for r in read(spark, conf, tables.SEGMENT_PROFILES).collect()}
     rows = scored_df.collect()
     assert rows and all(r["run_id"] == record.run_id and names[r["segment_id"]] == r["segment_name"] for r in rows)
-    assert read(spark, conf, tables.SEGMENT_ASSIGNMENTS).filter(F.col("as_of_date") == AS_OF).count() > 0
+    later_customers = read(spark, conf, FEATURES_TABLE).filter(F.col("as_of_date") == dt.date(2026, 2, 1))
+    assert sorted(r["customer_id"] for r in rows) == sorted(r["customer_id"] for r in later_customers.collect())
+    # Scoring another date leaves the training date's assignments as they were.
+    assert before and first_date() == before
 
 
 def test_missing_required_column_stops_before_writing(spark, tmp_path):
