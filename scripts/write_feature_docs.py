@@ -19,9 +19,13 @@ on or after the as-of date counts as unpaid then). The lookback window (`feature
 threshold (90 days past due) come from the config. A purchase is a transaction with amount > 0, a refund
 one with amount < 0 (zero amounts are rejected at validation).
 
-How it is computed: transactions are scanned once; a lag window (partitioned by customer, ordered by
-time) gives the inter-purchase gaps, then a two-level grouped aggregation (customer x category, then
-customer) gives every other transaction feature with conditional sums, including the category mix.
+How it is computed: transactions are scanned and shuffled once, and only the columns the features
+need cross the shuffle (customer, time, amount, category, a digital-channel flag and a 64-bit hash of
+the transaction id that orders transactions with equal timestamps). A window partitioned by customer
+and ordered by time gives each purchase its gap since the previous purchase and whether it is the first
+of its calendar month; then a two-level grouped aggregation (customer x category, then customer), on the
+same partitioning and so without another shuffle, gives every other transaction feature with
+conditional sums, including the category mix and the active months (a count of month starts).
 Loans and payments are aggregated separately and joined. No Python UDFs.
 
 Customers without transactions get 0 for counts and amounts, `recency_days` = `tenure_days` and null
