@@ -64,3 +64,14 @@ def test_peer_and_ours_segment_the_same_customers(spark, results):
 
 def scale_k(results) -> int:
     return results["json"]["scales"][0]["ours"]["stages"]["chosen_k"]
+
+
+def test_only_the_peer_running_out_of_memory_does_not_fail_the_run():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from benchmark import is_failure
+
+    out_of_memory = {"error": "killed by SIGKILL (exit -9): out of memory", "out_of_memory": True}
+    assert not is_failure("peer", out_of_memory)
+    assert is_failure("ours", out_of_memory) and is_failure("floor", out_of_memory)
+    assert is_failure("peer", {"error": "exit code 1: ['ValueError']"})
+    assert not is_failure("ours", {"stages": {"total": 1.0}})
