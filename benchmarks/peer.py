@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))  # custseg 
 
 from custseg.config import Config, FeatureConf, ModelConf  # noqa: E402
 from custseg.contract import CONTRACTS, CREDIT_SCORE_RANGE, LOAN_STATUSES, TableContract  # noqa: E402
+from custseg.validation import REASON_CODES  # noqa: E402
 from custseg.features import DIGITAL_CHANNELS, FEATURES, ZERO_WHEN_NO_ACTIVITY  # noqa: E402
 
 TABLES = ("customers", "transactions", "loans", "loan_payments")
@@ -39,6 +40,7 @@ REFERENCES = {
     "loans": [("customer_id", "customers", "unknown_customer")],
     "loan_payments": [("loan_id", "loans", "unknown_loan"), ("customer_id", "customers", "unknown_customer")],
 }
+REASONS = ("", *REASON_CODES)  # "" = passed every rule
 NON_NEGATIVE = ("annual_income", "principal", "amount_due", "amount_paid", "outstanding_balance")
 INTEGER_FEATURES = ("tenure_days", "recency_days", "frequency", "active_months", "n_categories", "n_loans", "max_dpd",
                     "current_dpd", "late_payments_12m", "has_default")  # Spark longs
@@ -59,7 +61,10 @@ def read_inputs(paths: dict[str, str]) -> dict[str, pd.DataFrame]:
     frames = {}
     for table in TABLES:
         if paths.get(table):
-            frames[table] = pd.read_parquet(paths[table], engine="pyarrow")
+            # Strings as Arrow-backed columns (pandas 3's default): a Python object per value would take
+            # about 5 times the memory and make every string operation a Python loop.
+            with pd.option_context("future.infer_string", True):
+                frames[table] = pd.read_parquet(paths[table], engine="pyarrow")
         elif table in OPTIONAL_TABLES:
             frames[table] = _empty(CONTRACTS[table])
         else:
@@ -82,7 +87,7 @@ def conform(df: pd.DataFrame, contract: TableContract) -> pd.DataFrame:
             values = values.str.strip(" ")  # Spark's trim removes spaces only
             values = values.mask(values == "")
         elif column.type in ("double", "int"):
-            values = values.astype("float64")  # float: nullable ints read as float anyway
+            values = values.astype("float64", copy=False)  # float: nullable ints read as float anyway
         else:
             values = pd.to_datetime(values)
             if values.dt.tz is not None:
@@ -102,14 +107,16 @@ def row_reasons(df: pd.DataFrame, contract: TableContract) -> pd.Series:
         rules.append((~df["status"].str.lower().isin(LOAN_STATUSES), "invalid_value"))
     if contract.name == "transactions":
         rules.append((df["amount"] == 0, "zero_amount"))
-    reasons = np.select([mask.to_numpy() for mask, _ in rules], [code for _, code in rules], default="")
-    return pd.Series(reasons, index=df.index, dtype=object)
+    # Small integer codes, not a string per row: a categorical takes 1 byte a row.
+    codes = np.select([mask.to_numpy() for mask, _ in rules], [REASONS.index(code) for _, code in rules], default=0)
+    return pd.Series(pd.Categorical.from_codes(codes.astype("int8"), categories=REASONS), index=df.index)
 
 
 def mark_duplicates(df: pd.DataFrame, reasons: pd.Series, key: list[str]) -> pd.Series:
     """Among rows that passed, keep the first of each key after sorting by all columns; reject the others."""
-    passing = df[reasons == ""]
-    candidates = passing[passing.duplicated(key, keep=False)]  # sort only the few duplicated keys
+    keys = df.loc[reasons == "", key]
+    shared = keys.duplicated(keep=False)
+    candidates = df.loc[shared[shared].index]  # sort only the rows of the few duplicated keys
     losers = candidates.sort_values(list(candidates.columns)).duplicated(key, keep="first")
     return reasons.mask(reasons.index.isin(losers[losers].index), "duplicate_key")
 
@@ -130,7 +137,8 @@ def validate(inputs: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], 
             df["status"] = df["status"].str.lower()
         accepted[table] = df[reasons == ""].reset_index(drop=True)
         for reason, n in reasons[reasons != ""].value_counts().items():
-            rejected_counts[f"{table}.{reason}"] = int(n)
+            if n:  # a categorical counts every category, those without rows too
+                rejected_counts[f"{table}.{reason}"] = int(n)
     return accepted, rejected_counts
 
 
@@ -340,6 +348,7 @@ def run_peer(paths: dict[str, str], out_dir: str, as_of: dt.date, conf: Config) 
     inputs = read_inputs(paths)
     lap("read")
     accepted, _ = validate(inputs)
+    del inputs  # the raw frames are not needed any more: free them before the features
     lap("validate")
     features_df = compute_features(accepted, as_of, conf.features)
     lap("features")
