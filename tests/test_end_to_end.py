@@ -76,6 +76,25 @@ def test_an_empty_input_table_is_counted_not_waited_for(spark, generated, tmp_pa
     assert record.counts["inputs"]["loans"]["accepted"] > 0
 
 
+def cached_plans(spark) -> bool:
+    return not spark._jsparkSession.sharedState().cacheManager().isEmpty()
+
+
+def test_a_failed_run_is_recorded_and_releases_its_caches(spark, generated, tmp_path):
+    conf = make_conf(generated, tmp_path / "out")
+    blocker = Path(conf.table_path(FEATURES_TABLE))  # a file where the features table goes: its write fails
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a table")
+    spark.catalog.clearCache()
+    with pytest.raises(Exception):  # noqa: B017 - whatever Delta raises for a path that is a file
+        run_build_features(spark, conf)
+    assert not cached_plans(spark)  # the validation caches of the failed run are gone
+    run = read(spark, conf, "runs").filter("job = 'build_features'").first()
+    assert run["status"] == "failed" and run["error"]
+    rejected_df = read(spark, conf, "rejected_records")
+    assert rejected_df.filter(F.col("run_id") == run["run_id"]).count() > 0  # written before the failure
+
+
 def test_features_match_an_independent_pandas_computation(spark, generated, trained):
     conf, _, _ = trained
     txn = spark.read.format("delta").load(str(generated / "transactions")).toPandas()

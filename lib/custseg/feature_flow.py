@@ -15,6 +15,7 @@ from custseg.features import FEATURE_TABLE_COMMENT, build_features, feature_comm
 from custseg.ingest import ingest
 from custseg.io import InputError, with_comments, write_for_date
 from custseg.runs import RunRecord, make_run_id
+from custseg.spark import cache_scope
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date) ->
 def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
     """Validate the inputs of conf.as_of_date and write customer_features and rejected_records."""
     as_of = conf.as_of_date
-    with recorded_run(spark, conf, "build_features", as_of) as record:
-        result = ingest(spark, conf, record.run_id, as_of)
+    with recorded_run(spark, conf, "build_features", as_of) as record, cache_scope() as persist:
+        result = ingest(spark, conf, record.run_id, as_of, persist)
         record.stage_done("ingest_validate")
         # Written first: the same pass counts every table's rows per reason, reconciled before any feature.
         write_for_date(with_comments(result.rejected, REJECTED_COMMENTS), conf.table_path(REJECTED_TABLE), as_of,
@@ -74,6 +75,5 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
         write_for_date(with_comments(features_df, feature_comments()), conf.table_path(FEATURES_TABLE), as_of,
                        FEATURE_TABLE_COMMENT)
         record.stage_done("features")
-        result.unpersist()
         log.info("features for %s written to %s", as_of, conf.table_path(FEATURES_TABLE))
     return record

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import reduce
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 
 from custseg import validation as V
 from custseg.config import Config
 from custseg.contract import CONTRACTS
 from custseg.io import read_input
+from custseg.spark import Persist
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +40,11 @@ class IngestResult:
     rejected: DataFrame
     read_rows: dict[str, int]
     observations: dict[str, Observation]
-    _persisted: list[DataFrame] = field(default_factory=list)
 
     def reconciled_counts(self) -> dict[str, dict[str, int]]:
         """table -> {"read", "accepted", "rejected", "rejected_<reason>": n}; call after writing `rejected`."""
         return {name: reconcile(name, self.read_rows[name], V.reason_counts(observation.get))
                 for name, observation in self.observations.items()}
-
-    def unpersist(self) -> None:
-        for df in self._persisted:
-            df.unpersist()
 
 
 def check_inputs(spark: SparkSession, conf: Config) -> dict[str, DataFrame]:
@@ -62,24 +57,23 @@ def check_inputs(spark: SparkSession, conf: Config) -> dict[str, DataFrame]:
     return raw
 
 
-def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date) -> IngestResult:
+def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persist: Persist) -> IngestResult:
     """Validate all inputs: accepted rows per table and every rejected row with its reason.
 
     A large table is never cached or shuffled whole here: each later read (the rejected rows, the
     features) scans it again, which costs less than caching it. What is cached is small: the key hashes
     held twice, the rows holding them, and each parent table's accepted keys for the reference checks.
     The counts per reason are observed while the rejected rows are written, in the same pass.
+    `persist` caches those small sets; its caller releases them (custseg.spark.cache_scope).
     """
     raw = check_inputs(spark, conf)
     accepted: dict[str, DataFrame] = {}
     known_keys: dict[str, tuple[DataFrame, bool]] = {}  # parent -> (its accepted keys, small enough to broadcast)
     observations: dict[str, Observation] = {}
     rejected_parts = []
-    persisted: list[DataFrame] = []
 
     def cached(df: DataFrame) -> tuple[DataFrame, bool]:
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
-        persisted.append(df)
+        df = persist(df)
         return df, df.count() <= BROADCAST_MAX_ROWS
 
     for name, raw_df in raw.items():
@@ -100,7 +94,7 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date) -> In
         rejected_parts.append(V.rejected(observed_df, name, run_id, as_of))
     return IngestResult(accepted=accepted, rejected=reduce(DataFrame.unionByName, rejected_parts),
                         read_rows={name: raw_df.count() for name, raw_df in raw.items()},
-                        observations=observations, _persisted=persisted)
+                        observations=observations)
 
 
 def reconcile(table: str, read: int, by_reason: dict[str | None, int]) -> dict[str, int]:

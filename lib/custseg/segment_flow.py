@@ -7,7 +7,6 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -33,6 +32,7 @@ from custseg.model import (
 )
 from custseg.profiling import PROFILE_KEY_STATS, describe_segments, feature_stats, segment_risk
 from custseg.runs import RunRecord, latest_run_id
+from custseg.spark import Persist, cache_scope
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +75,15 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
     """Choose K, fit on all customers of conf.as_of_date, and write every segment output."""
     as_of = conf.as_of_date
     m = conf.model
-    with recorded_run(spark, conf, "train_segments", as_of) as record:
-        features_df = fixed_layout(features_for_date(spark, conf, as_of), m.fit_partitions)
-        features_df.persist(StorageLevel.MEMORY_AND_DISK)
+    with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope() as persist:
+        features_df = persist(fixed_layout(features_for_date(spark, conf, as_of), m.fit_partitions))
         used, dropped = usable_features(features_df, m.features)
         if not used:
             raise ValueError(f"no usable clustering feature: {dropped}")
         params = PipelineParams(features=used, log1p_features=tuple(f for f in m.log1p_features if f in used),
                                 k=2, seed=conf.seed, max_iter=m.max_iter)
         preprocessing = fit_preprocessing(features_df, params)
-        scaled_df = (preprocessing.transform(features_df).select("customer_id", SCALED)
-                     .persist(StorageLevel.MEMORY_AND_DISK))
+        scaled_df = persist(preprocessing.transform(features_df).select("customer_id", SCALED))
         record.stage_done("preprocess")
         sample = sample_for_selection(scaled_df, m.sample_size, conf.seed)
         choice = select_k(sample, m.k_min, m.k_max, conf.seed, m.max_iter, m.stability_runs,
@@ -102,8 +100,8 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         model.write().overwrite().save(model_path(conf, record.run_id))
         record.stage_done("final_fit")
 
-        scored_df = score(model, scaled_df).persist(StorageLevel.MEMORY_AND_DISK)
-        outputs = segment_outputs(features_df, scored_df, model, params, conf, record.run_id)
+        scored_df = persist(score(model, scaled_df))
+        outputs = segment_outputs(features_df, scored_df, model, params, conf, persist)
         write_segment_outputs(outputs, choice, sample_rows, conf, record.run_id, as_of)
         record.stage_done("profiles_and_writes")
         record.metrics = {
@@ -112,8 +110,6 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
             "k_results": [r.as_row() for r in choice.results],
         }
         record.counts = {"customers": scored_df.count(), "k_selection_sample": sample_rows}
-        for df in (scored_df, scaled_df, features_df):
-            df.unpersist()
     return record
 
 
@@ -127,10 +123,10 @@ def score(model: PipelineModel, scaled_df: DataFrame) -> DataFrame:
 
 
 def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: PipelineModel, params: PipelineParams,
-                    conf: Config, run_id: str) -> dict:
+                    conf: Config, persist: Persist) -> dict:
     """Profiles, feature statistics and centroids for a fitted model (small results, k x features)."""
     joined_df = features_df.join(scored_df, on="customer_id", how="inner")
-    stats_df = feature_stats(joined_df, list(FEATURES)).cache()
+    stats_df = persist(feature_stats(joined_df, list(FEATURES)))
     z_rows = [(r["segment_id"], r["feature"], r["z_score"]) for r in stats_df.select(
         "segment_id", "feature", "z_score").collect()]
     risk_rows = [r.asDict() for r in segment_risk(joined_df).collect()]
@@ -205,7 +201,6 @@ def write_segment_outputs(outputs: dict, choice: KChoice, sample_rows: int, conf
     centroids_df = spark.createDataFrame(outputs["centroids"], CENTROID_SCHEMA)
     _write(_stamped(centroids_df, run_id, as_of), tables.SEGMENT_CENTROIDS, conf, as_of)
     _write(_stamped(k_selection_df(spark, choice, sample_rows), run_id, as_of), tables.K_SELECTION, conf, as_of)
-    outputs["stats_df"].unpersist()
 
 
 def k_selection_df(spark: SparkSession, choice: KChoice, sample_rows: int) -> DataFrame:

@@ -1,11 +1,14 @@
 """Build the SparkSession from config: one place for local mode, tests and the cluster."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 
-from pyspark.sql import SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 
 from custseg.config import SparkConf
 
@@ -58,3 +61,26 @@ def build_session(conf: SparkConf) -> SparkSession:
     spark.sparkContext.setLogLevel("WARN")
     log.info("Spark %s session up, master=%s", spark.version, spark.sparkContext.master)
     return spark
+
+
+Persist = Callable[[DataFrame], DataFrame]
+
+
+@contextlib.contextmanager
+def cache_scope() -> Iterator[Persist]:
+    """Yield a function that persists a DataFrame for the length of the block.
+
+    Every DataFrame it persisted is released when the block ends, also when it fails: a notebook or
+    a driver that runs several jobs keeps no executor memory from a failed run.
+    """
+    persisted: list[DataFrame] = []
+
+    def persist(df: DataFrame) -> DataFrame:
+        persisted.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+        return persisted[-1]
+
+    try:
+        yield persist
+    finally:
+        for df in persisted:
+            df.unpersist()
