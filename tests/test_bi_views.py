@@ -12,7 +12,6 @@ import pytest
 from chispa import assert_df_equality
 
 from custseg import bi, tables
-from custseg.catalog import OUTPUT_TABLES
 from custseg.datagen import generate, write_dataset
 from custseg.feature_flow import run_build_features
 from custseg.io import read_delta
@@ -166,7 +165,7 @@ def test_render_sql_works_from_the_packaged_zip(tmp_path):
 def test_every_output_is_registered_in_the_configured_database_with_its_comments(spark, run):
     shown = spark.sql(f"SHOW TABLES IN {DATABASE}").collect()
     registered = {r["tableName"] for r in shown if not r["isTemporary"]}  # the BI views are temporary
-    assert registered == set(OUTPUT_TABLES)
+    assert registered == set(tables.OUTPUT_TABLES)
     conf = run["conf"]
     for name in (tables.SEGMENT_ASSIGNMENTS, tables.SEGMENT_PROFILES, "customer_features"):
         # The catalog table is the path-based table under a name: same rows, both dates included.

@@ -14,9 +14,10 @@ from sklearn.metrics import adjusted_rand_score
 
 from custseg import tables
 from custseg.datagen import generate, write_dataset
-from custseg.feature_flow import FEATURES_TABLE, run_build_features
+from custseg.feature_flow import run_build_features
 from custseg.io import InputError, read_delta
 from custseg.segment_flow import model_path, run_score_customers, run_train_segments
+from custseg.tables import FEATURES_TABLE
 from helpers import INPUTS
 from helpers import make_conf as make_test_conf
 

@@ -9,14 +9,11 @@ import logging
 
 from pyspark.sql import SparkSession
 
-from custseg import tables
 from custseg.config import Config
 from custseg.io import absolute_location, delta_exists
+from custseg.tables import OUTPUT_TABLES
 
 log = logging.getLogger(__name__)
-
-OUTPUT_TABLES = ("customer_features", "rejected_records", "runs", tables.SEGMENT_ASSIGNMENTS,
-                 tables.SEGMENT_PROFILES, tables.SEGMENT_FEATURE_STATS, tables.SEGMENT_CENTROIDS, tables.K_SELECTION)
 
 
 def register_outputs(spark: SparkSession, conf: Config) -> list[str]:

@@ -16,11 +16,10 @@ from custseg.ingest import ingest
 from custseg.io import InputError, with_comments, write_for_date
 from custseg.runs import RunRecord, make_run_id
 from custseg.spark import cache_scope
+from custseg.tables import FEATURES_TABLE, REJECTED_TABLE
 
 log = logging.getLogger(__name__)
 
-FEATURES_TABLE = "customer_features"
-REJECTED_TABLE = "rejected_records"
 REJECTED_COMMENTS = {
     "run_id": "run that read the row",
     "source_table": "input table the row came from",

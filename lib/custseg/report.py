@@ -42,11 +42,11 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from custseg import tables  # noqa: E402
 from custseg.config import Config  # noqa: E402
-from custseg.feature_flow import REJECTED_TABLE  # noqa: E402
 from custseg.io import read_delta  # noqa: E402
 from custseg.model import PREDICTION, SCALED, fitted_kmeans  # noqa: E402
-from custseg.runs import RUNS_TABLE, latest_run_id  # noqa: E402
+from custseg.runs import latest_run_id  # noqa: E402
 from custseg.segment_flow import features_for_date, model_path  # noqa: E402
+from custseg.tables import REJECTED_TABLE, RUNS_TABLE  # noqa: E402
 
 log = logging.getLogger(__name__)
 

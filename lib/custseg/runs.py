@@ -15,8 +15,8 @@ from pyspark.sql import types as T
 
 from custseg.config import Config
 from custseg.io import delta_exists, read_delta, with_comments, write_for_date
+from custseg.tables import RUNS_TABLE
 
-RUNS_TABLE = "runs"
 RUNS_SCHEMA = T.StructType([
     T.StructField("run_id", T.StringType()),
     T.StructField("job", T.StringType()),

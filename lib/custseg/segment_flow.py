@@ -14,7 +14,7 @@ from pyspark.sql import types as T
 
 from custseg import tables
 from custseg.config import Config
-from custseg.feature_flow import FEATURES_TABLE, recorded_run
+from custseg.feature_flow import recorded_run
 from custseg.features import FEATURES
 from custseg.io import read_delta, with_comments, write_for_date
 from custseg.kselect import KChoice, sample_for_selection, select_k
@@ -33,6 +33,7 @@ from custseg.model import (
 from custseg.profiling import PROFILE_KEY_STATS, describe_segments, feature_stats, segment_risk
 from custseg.runs import RunRecord, latest_run_id
 from custseg.spark import Persist, cache_scope
+from custseg.tables import FEATURES_TABLE
 
 log = logging.getLogger(__name__)
 

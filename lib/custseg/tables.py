@@ -1,12 +1,18 @@
 """Output table names and the comments BI users see on tables and columns."""
 from __future__ import annotations
 
+FEATURES_TABLE = "customer_features"
+REJECTED_TABLE = "rejected_records"
+RUNS_TABLE = "runs"
 SEGMENT_ASSIGNMENTS = "segment_assignments"
 SEGMENT_PROFILES = "segment_profiles"
 SEGMENT_FEATURE_STATS = "segment_feature_stats"
 SEGMENT_CENTROIDS = "segment_centroids"
 K_SELECTION = "k_selection"
 MODELS_DIR = "models"
+# Every Delta output, in the order a BI user meets them.
+OUTPUT_TABLES = (FEATURES_TABLE, REJECTED_TABLE, RUNS_TABLE, SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES,
+                 SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION)
 
 COMMON = {
     "run_id": "training run that produced the model (runs.run_id)",
