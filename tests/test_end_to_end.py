@@ -81,7 +81,7 @@ def cached_plans(spark) -> bool:
     return not spark._jsparkSession.sharedState().cacheManager().isEmpty()
 
 
-def test_a_failed_run_is_recorded_and_releases_its_caches(spark, generated, tmp_path):
+def test_a_failed_run_is_recorded_and_releases_its_caches(spark, generated, trained, tmp_path):
     conf = make_conf(generated, tmp_path / "out")
     blocker = Path(conf.table_path(FEATURES_TABLE))  # a file where the features table goes: its write fails
     blocker.parent.mkdir(parents=True)
@@ -92,8 +92,10 @@ def test_a_failed_run_is_recorded_and_releases_its_caches(spark, generated, tmp_
     assert not cached_plans(spark)  # the validation caches of the failed run are gone
     run = read(spark, conf, "runs").filter("job = 'build_features'").first()
     assert run["status"] == "failed" and run["error"]
-    rejected_df = read(spark, conf, "rejected_records")
-    assert rejected_df.filter(F.col("run_id") == run["run_id"]).count() > 0  # written before the failure
+    # Written before the failure: the same rows the successful run on the same inputs rejected.
+    columns = ["source_table", "reason", "detail", "record_json"]
+    failed_df = read(spark, conf, "rejected_records").filter(F.col("run_id") == run["run_id"]).select(columns)
+    assert_df_equality(failed_df, read(spark, trained[0], "rejected_records").select(columns), ignore_row_order=True)
 
 
 def test_features_match_an_independent_pandas_computation(spark, generated, trained):
