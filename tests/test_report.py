@@ -17,7 +17,8 @@ from custseg import tables
 from custseg.datagen import generate, write_dataset
 from custseg.feature_flow import run_build_features
 from custseg.io import read_delta
-from custseg.report import FIGURES, REPORT_FILE, RunData, bounded_sample, population_rate, render_html, scatter_data
+from custseg.report import FIGURES, REPORT_FILE, RunData, population_rate, render_html, scatter_data
+from custseg.sampling import bounded_sample
 from custseg.segment_flow import features_for_date, model_path, run_train_segments
 from helpers import make_conf
 

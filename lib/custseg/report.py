@@ -45,6 +45,7 @@ from custseg.config import Config  # noqa: E402
 from custseg.io import read_delta  # noqa: E402
 from custseg.model import PREDICTION, SCALED, fitted_kmeans  # noqa: E402
 from custseg.runs import latest_run_id  # noqa: E402
+from custseg.sampling import bounded_sample  # noqa: E402
 from custseg.segment_flow import features_for_date, model_path  # noqa: E402
 from custseg.tables import REJECTED_TABLE, RUNS_TABLE  # noqa: E402
 
@@ -55,7 +56,6 @@ REPORT_FILE = "report.html"
 SAMPLE_CAP = 10_000          # customers brought to the driver for the scatter plot, at most
 DPI = 110
 PCA_COL = "pca_xy"
-HASH_BUCKETS = 1 << 30
 NAME_WIDTH = 30              # characters per line of a wrapped segment name
 
 # Okabe & Ito (2008), ordered so that neighbouring segments never get the two blues or orange and vermillion,
@@ -165,21 +165,6 @@ class ScatterData:
     centers: dict[int, np.ndarray]      # segment id -> centroid projected to 2D
     explained: tuple[float, float]      # share of the total variance per component
     drivers: tuple[str, str]            # the features loading most on each component, e.g. "+monetary"
-
-
-def bounded_sample(df: DataFrame, cap: int, seed: int, total: int | None = None,
-                   key: str = "customer_id") -> DataFrame:
-    """At most `cap` rows, the same ones on every call: those with the smallest seeded hash of `key`.
-
-    The choice depends on neither partitioning nor Spark's sampler. The ordered limit is a per-partition
-    top-N; when the row count is known, a filter on the same hash first keeps about 3 x cap rows, which
-    changes nothing in the result unless fewer than cap rows pass (then fewer points are plotted).
-    """
-    rank = F.pmod(F.xxhash64(F.lit(seed), F.col(key)), F.lit(HASH_BUCKETS))
-    ranked_df = df.withColumn("_sample_rank", rank)
-    if total and total > 3 * cap:
-        ranked_df = ranked_df.filter(F.col("_sample_rank") < F.lit(int(HASH_BUCKETS * 3 * cap / total)))
-    return ranked_df.orderBy("_sample_rank", key).limit(cap).drop("_sample_rank")
 
 
 def _feature_names(model: PipelineModel) -> list[str]:

@@ -127,10 +127,11 @@ def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: Pipelin
                     conf: Config, persist: Persist) -> dict:
     """Profiles, feature statistics and centroids for a fitted model (small results, k x features)."""
     joined_df = features_df.join(scored_df, on="customer_id", how="inner")
-    stats_df = persist(feature_stats(joined_df, list(FEATURES)))
+    risk_rows = [r.asDict() for r in segment_risk(joined_df).collect()]
+    sizes = {r["segment_id"]: r["size"] for r in risk_rows}
+    stats_df = persist(feature_stats(joined_df, list(FEATURES), sizes, conf.seed))
     z_rows = [(r["segment_id"], r["feature"], r["z_score"]) for r in stats_df.select(
         "segment_id", "feature", "z_score").collect()]
-    risk_rows = [r.asDict() for r in segment_risk(joined_df).collect()]
     described = describe_segments(risk_rows, z_rows, list(params.features), conf.segment_rules)
     means = {(r["segment_id"], r["feature"]): r["mean"] for r in stats_df.select(
         "segment_id", "feature", "mean").filter(F.col("feature").isin(*PROFILE_KEY_STATS)).collect()}

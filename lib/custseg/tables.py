@@ -53,7 +53,8 @@ COLUMN_COMMENTS = {
     SEGMENT_FEATURE_STATS: {
         "n": "customers with a non-null value",
         "mean": "mean in original units", "stddev": "sample standard deviation", "min": "minimum",
-        "q1": "25th percentile (approximate)", "median": "median (approximate)", "q3": "75th percentile (approx.)",
+        "q1": "25th percentile (approximate; over about 20,000 of the segment's customers at most)",
+        "median": "median (approximate, as q1)", "q3": "75th percentile (approximate, as q1)",
         "max": "maximum", "population_mean": "mean over all customers", "population_stddev": "stddev, all customers",
         "z_score": "(segment mean - population mean) / population stddev",
         "lift": "segment mean / population mean",
