@@ -215,3 +215,22 @@ def test_loans_without_a_payments_table_still_count_as_loans(spark):
     ], "customer_id string, n_loans long, total_principal double, utilisation double, on_time_rate double, "
        "max_dpd long")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_transactions_and_loans_of_unknown_customers_change_no_feature(spark):
+    # The features flow passes transactions before their reference check: the join to the customers
+    # must leave out those of any other customer_id.
+    stranger_txns = spark.createDataFrame([
+        ("t90", "Z", TS(2025, 12, 30, 10), 500.0, "travel", "online"),
+        ("t91", "Z", TS(2025, 12, 31, 10), -5.0, "travel", "online"),
+        ("t92", None, TS(2025, 12, 31, 11), 7.0, "fuel", "pos"),
+    ], TXN_SCHEMA)
+    stranger_loans = spark.createDataFrame([("L9", "Z", dt.date(2025, 1, 1), 100.0, "current")], LOAN_SCHEMA)
+    stranger_payments = spark.createDataFrame(
+        [("L9", "Z", dt.date(2025, 2, 1), 10.0, None, None)], PAYMENT_SCHEMA)
+    expected = features(spark, loans_df=loans(spark), payments_df=payments(spark))
+    actual = build_features(customers(spark), transactions(spark).unionByName(stranger_txns), AS_OF,
+                            lookback_days=365, trend_days=90, loans_df=loans(spark).unionByName(stranger_loans),
+                            payments_df=payments(spark).unionByName(stranger_payments))
+    assert actual.count() == 4
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)

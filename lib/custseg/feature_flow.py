@@ -65,8 +65,10 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
             log.info("ingested %s: %s", table, counts)
         record.stage_done("write_rejected")
         f = conf.features
+        # The features are joined to the accepted customers, which drops transactions of any other
+        # customer_id: the same result as the transactions' reference check, on 1 row per customer.
         features_df = build_features(
-            result.accepted["customers"], result.accepted["transactions"], as_of,
+            result.accepted["customers"], result.unreferenced["transactions"], as_of,
             lookback_days=f.lookback_days, trend_days=f.trend_window_days,
             loans_df=result.accepted.get("loans"), payments_df=result.accepted.get("loan_payments"),
             late_window_days=f.late_payment_window_days, default_dpd=f.default_dpd,

@@ -267,7 +267,11 @@ def empty_payments(spark) -> DataFrame:
 def build_features(customers_df: DataFrame, txn_df: DataFrame, as_of: dt.date, lookback_days: int = 365,
                    trend_days: int = 90, loans_df: DataFrame | None = None, payments_df: DataFrame | None = None,
                    late_window_days: int = 365, default_dpd: int = 90) -> DataFrame:
-    """The customer_features rows for one as-of date: every customer signed up before it, one row each."""
+    """The customer_features rows for one as-of date: every customer signed up before it, one row each.
+
+    Transactions and loans of a customer_id not in `customers_df` change no row: their aggregates are
+    left out by the join to the customers.
+    """
     base_df = customers_as_of(customers_df, as_of)
     txn_features_df = transaction_features(txn_df, as_of, lookback_days, trend_days)
     joined_df = base_df.join(txn_features_df, on="customer_id", how="left")

@@ -35,8 +35,14 @@ class ReconciliationError(RuntimeError):
 @dataclass
 class IngestResult:
     """Accepted rows per table and the rejected rows of all tables, all lazy. Writing `rejected` runs the
-    observations that count every table's rows per reason; `reconciled_counts` then checks them."""
+    observations that count every table's rows per reason; `reconciled_counts` then checks them.
+
+    `unreferenced` holds each table's rows that pass every rule but the reference checks: for an
+    aggregation joined to the parent's accepted keys afterwards, that join checks the references on the
+    aggregated rows instead of probing every source row (8 s per pass over 22.5M transactions).
+    """
     accepted: dict[str, DataFrame]
+    unreferenced: dict[str, DataFrame]
     rejected: DataFrame
     read_rows: dict[str, int]
     observations: dict[str, Observation]
@@ -69,6 +75,7 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
     """
     raw = check_inputs(spark, conf)
     accepted: dict[str, DataFrame] = {}
+    unreferenced: dict[str, DataFrame] = {}
     known_keys: dict[str, tuple[DataFrame, bool]] = {}  # parent -> (its accepted keys, small enough to broadcast)
     observations: dict[str, Observation] = {}
     rejected_parts = []
@@ -83,6 +90,7 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
         dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
         unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
         checked_df = unique_df.unionByName(cached(shared_df)[0])
+        unreferenced[name] = V.accepted(checked_df, contract)
         for column, parent, reason in REFERENCES.get(name, []):
             if parent in known_keys:
                 keys_df, small = known_keys[parent]
@@ -93,7 +101,7 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
         observations[name] = Observation(f"reasons_{name}")
         observed_df = checked_df.observe(observations[name], *V.reason_metrics())
         rejected_parts.append(V.rejected(observed_df, name, run_id, as_of))
-    return IngestResult(accepted=accepted, rejected=reduce(DataFrame.unionByName, rejected_parts),
+    return IngestResult(accepted=accepted, unreferenced=unreferenced, rejected=reduce(DataFrame.unionByName, rejected_parts),
                         read_rows={name: raw_df.count() for name, raw_df in raw.items()},
                         observations=observations)
 
