@@ -17,7 +17,7 @@ from custseg import tables
 from custseg.datagen import generate, write_dataset
 from custseg.feature_flow import run_build_features
 from custseg.io import read_delta
-from custseg.report import FIGURES, REPORT_FILE, RunData, population_rate, render_html, scatter_data
+from custseg.report import FIGURES, REPORT_FILE, RunData, population_rate, principal_axes, render_html, scatter_data
 from custseg.sampling import bounded_sample
 from custseg.segment_flow import features_for_date, model_path, run_train_segments
 from helpers import make_conf
@@ -184,3 +184,19 @@ def test_html_escapes_every_text():
     assert [t for t, _ in page.tags if t in ("script", "b")] == []
     assert "https://" not in " ".join(str(v) for _, attrs in page.tags for v in attrs.values())
     assert any(row[:2] == [hostile, "3"] for row in page.rows)
+
+
+def test_principal_axes_are_those_of_spark_ml_pca(spark):
+    from pyspark.ml.feature import PCA
+    from pyspark.ml.linalg import Vectors
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(400, 2))
+    x = np.column_stack([base[:, 0], 0.8 * base[:, 0] + 0.2 * base[:, 1], base[:, 1], rng.normal(size=400) * 0.1])
+    axes, share = principal_axes(x, 2)
+    df = spark.createDataFrame([(Vectors.dense(row),) for row in x.tolist()], ["v"])
+    spark_pca = PCA(k=2, inputCol="v").fit(df)
+    # An axis is defined up to its sign.
+    np.testing.assert_allclose(np.abs(axes), np.abs(spark_pca.pc.toArray()), atol=1e-9)
+    np.testing.assert_allclose(share, spark_pca.explainedVariance.toArray(), atol=1e-9)
+    assert share[0] > share[1] > 0
