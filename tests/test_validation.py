@@ -63,6 +63,8 @@ def test_each_transaction_rejection_reason(spark, join_kind):
         ("t6", "C1", "2025-12-02 10:00:00", "-3", None),           # duplicate id: the later JSON loses
         ("t7", "C9", "2025-12-01 10:00:00", "5", None),            # unknown customer
         ("t8", "C1", "  ", "5", None),                             # blank timestamp = missing
+        ("t9", "C1", "2025-12-01 10:00:00", "0", None),            # a bad row first by JSON holds the key:
+        ("t9", "C1", "2025-12-01 10:00:00", "7", None),            # the only good row with it is kept
     ], TXN_COLUMNS)
     known_df = spark.createDataFrame([("C1",)], "customer_id string")
     checked_df = check(raw_df, TRANSACTIONS, csv_conf("transactions"),
@@ -77,6 +79,8 @@ def test_each_transaction_rejection_reason(spark, join_kind):
         ("t6", "duplicate_key", "transaction_id"),
         ("t7", "unknown_customer", "customer_id"),
         ("t8", "missing_required_value", "transaction_ts"),
+        ("t9", "zero_amount", "amount"),
+        ("t9", None, None),
     ], "transaction_id string, _reason string, _detail string")
     assert_df_equality(reasons(checked_df, "transaction_id"), expected, ignore_row_order=True,
                        ignore_nullable=True)
