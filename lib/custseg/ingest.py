@@ -39,7 +39,8 @@ class IngestResult:
 
     `unreferenced` holds each table's rows that pass every rule but the reference checks: for an
     aggregation joined to the parent's accepted keys afterwards, that join checks the references on the
-    aggregated rows instead of probing every source row (8 s per pass over 22.5M transactions).
+    aggregated rows instead of probing every source row (the features pass over 22.5M transactions:
+    3.6 s less on average over 5 side-by-side pairs).
     """
     accepted: dict[str, DataFrame]
     unreferenced: dict[str, DataFrame]
@@ -101,7 +102,8 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
         observations[name] = Observation(f"reasons_{name}")
         observed_df = checked_df.observe(observations[name], *V.reason_metrics())
         rejected_parts.append(V.rejected(observed_df, name, run_id, as_of))
-    return IngestResult(accepted=accepted, unreferenced=unreferenced, rejected=reduce(DataFrame.unionByName, rejected_parts),
+    return IngestResult(accepted=accepted, unreferenced=unreferenced,
+                        rejected=reduce(DataFrame.unionByName, rejected_parts),
                         read_rows={name: raw_df.count() for name, raw_df in raw.items()},
                         observations=observations)
 
