@@ -130,11 +130,10 @@ def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: Pipelin
     risk_rows = [r.asDict() for r in segment_risk(joined_df).collect()]
     sizes = {r["segment_id"]: r["size"] for r in risk_rows}
     stats_df = persist(feature_stats(joined_df, list(FEATURES), sizes, conf.seed))
-    z_rows = [(r["segment_id"], r["feature"], r["z_score"]) for r in stats_df.select(
-        "segment_id", "feature", "z_score").collect()]
+    stat_rows = stats_df.select("segment_id", "feature", "z_score", "mean").collect()  # k x features rows
+    z_rows = [(r["segment_id"], r["feature"], r["z_score"]) for r in stat_rows]
     described = describe_segments(risk_rows, z_rows, list(params.features), conf.segment_rules)
-    means = {(r["segment_id"], r["feature"]): r["mean"] for r in stats_df.select(
-        "segment_id", "feature", "mean").filter(F.col("feature").isin(*PROFILE_KEY_STATS)).collect()}
+    means = {(r["segment_id"], r["feature"]): r["mean"] for r in stat_rows if r["feature"] in PROFILE_KEY_STATS}
     for row in described:
         for feature in PROFILE_KEY_STATS:
             row[f"mean_{feature}"] = means.get((row["segment_id"], feature))
