@@ -16,7 +16,7 @@ from custseg import tables
 from custseg.datagen import generate, write_dataset
 from custseg.feature_flow import run_build_features
 from custseg.io import InputError, read_delta
-from custseg.segment_flow import model_path, run_score_customers, run_train_segments
+from custseg.segment_flow import START_TOLERANCE, model_path, run_score_customers, run_train_segments
 from custseg.tables import FEATURES_TABLE
 from helpers import INPUTS
 from helpers import make_conf as make_test_conf
@@ -154,6 +154,10 @@ def test_segments_recover_the_planted_personas(spark, generated, trained):
     assert record.metrics["chosen_k"] in (5, 6)
     chosen = read(spark, conf, tables.K_SELECTION).filter("is_chosen").collect()
     assert len(chosen) == 1 and chosen[0]["k"] == record.metrics["chosen_k"] and chosen[0]["reason"]
+    # Fewer Spark starts than model.n_init only when the centres are as good as the sweep's on its sample.
+    starts, ratio = record.metrics["final_fit_starts"], record.metrics["final_fit_sample_sse_ratio"]
+    assert 1 <= starts <= conf.model.n_init
+    assert starts == conf.model.n_init or ratio <= 1 + START_TOLERANCE
 
 
 def test_every_customer_has_exactly_one_segment(spark, trained):

@@ -75,6 +75,17 @@ def result(k, silhouette, eligible=True):
                    min_share=0.1, stability=0.9, is_eligible=eligible)
 
 
+def test_sample_sse_equals_scikit_learn_inertia():
+    from sklearn.cluster import KMeans
+
+    from custseg.kselect import sample_sse
+
+    points, _ = blobs(n=90)
+    model = KMeans(n_clusters=3, n_init=1, random_state=0).fit(points)
+    assert sample_sse(points, model.cluster_centers_) == pytest.approx(model.inertia_, rel=1e-9)
+    assert sample_sse(points, model.cluster_centers_[:1]) > model.inertia_
+
+
 def test_k_rule_prefers_eligible_best_silhouette():
     results = [result(2, 0.8, eligible=False), result(3, 0.6), result(4, 0.7), result(5, 0.7)]
     k, reason = choose_k(results, fixed_k=None)
@@ -112,9 +123,27 @@ def test_best_of_several_starts_never_has_a_higher_sse(spark):
     df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], T.StructType([VECTOR_FIELD]))
     stage = kmeans_stage(PipelineParams(features=("a", "b", "c"), log1p_features=(), k=4, seed=5, max_iter=10))
     single = stage.fit(df).summary.trainingCost
-    best = fit_best_of(stage, df, n_init=3)
-    assert best.summary.trainingCost <= single
-    assert fit_best_of(stage, df, n_init=3).clusterCenters()[0].tolist() == best.clusterCenters()[0].tolist()
+    best, starts = fit_best_of(stage, df, n_init=3)
+    assert best.summary.trainingCost <= single and starts == 3
+    assert fit_best_of(stage, df, n_init=3)[0].clusterCenters()[0].tolist() == best.clusterCenters()[0].tolist()
+
+
+def test_no_further_start_once_a_model_is_good_enough(spark):
+    from custseg.model import fit_best_of, kmeans_stage
+
+    points, _ = blobs(n=120)
+    df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], T.StructType([VECTOR_FIELD]))
+    stage = kmeans_stage(PipelineParams(features=("a", "b", "c"), log1p_features=(), k=4, seed=5, max_iter=10))
+    seen = []
+
+    def after_two_starts(model):
+        seen.append(model)
+        return len(seen) == 2
+
+    best, starts = fit_best_of(stage, df, n_init=4, is_good_enough=after_two_starts)
+    assert starts == 2 and len(seen) == 2
+    first, _ = fit_best_of(stage, df, n_init=4, is_good_enough=lambda model: True)
+    assert [c.tolist() for c in first.clusterCenters()] == [c.tolist() for c in stage.fit(df).clusterCenters()]
 
 
 def test_starts_that_reach_the_same_optimum_keep_the_first_numbering(spark):
@@ -126,7 +155,7 @@ def test_starts_that_reach_the_same_optimum_keep_the_first_numbering(spark):
     starts = [stage.copy().setSeed(5 + i).fit(df) for i in range(4)]
     costs = [m.summary.trainingCost for m in starts]
     assert max(costs) - min(costs) <= COST_TIE * min(costs)  # three clear blobs: every start finds them
-    best = fit_best_of(stage, df, n_init=4)
+    best, _ = fit_best_of(stage, df, n_init=4)
     assert [c.tolist() for c in best.clusterCenters()] == [c.tolist() for c in starts[0].clusterCenters()]
 
 

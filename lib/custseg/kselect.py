@@ -55,6 +55,9 @@ class KChoice:
     reason: str
     results: list[KResult]
 
+    def result_for(self, k: int) -> KResult | None:
+        return next((r for r in self.results if r.k == k), None)
+
 
 def sample_for_selection(scaled_df: DataFrame, sample_size: int, seed: int) -> np.ndarray:
     """A seeded sample of at most about sample_size rows, as a matrix in customer_id order.
@@ -73,6 +76,13 @@ def sample_for_selection(scaled_df: DataFrame, sample_size: int, seed: int) -> n
 def kmeans(k: int, seed: int, max_iter: int, n_init: int = 1) -> KMeans:
     return KMeans(n_clusters=k, init="k-means++", n_init=max(n_init, 1), max_iter=max_iter, tol=1e-6,
                   random_state=seed)
+
+
+def sample_sse(x: np.ndarray, centres: list) -> float:
+    """Sum of squared distances from each sample row to its nearest centre."""
+    c = np.asarray(centres, dtype=np.float64)
+    squared = (x * x).sum(axis=1)[:, None] - 2.0 * x @ c.T + (c * c).sum(axis=1)[None, :]
+    return float(np.maximum(squared.min(axis=1), 0.0).sum())
 
 
 def squared_euclidean_silhouette(x: np.ndarray, labels: np.ndarray) -> float:

@@ -1,6 +1,7 @@
 """The Spark ML pipeline: Imputer -> signed log1p -> VectorAssembler -> StandardScaler -> KMeans."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -57,20 +58,27 @@ def kmeans_stage(params: PipelineParams, features_col: str = SCALED) -> KMeans:
                   initMode="k-means||", maxIter=params.max_iter, tol=params.tol)
 
 
-def fit_best_of(kmeans: KMeans, df: DataFrame, n_init: int) -> KMeansModel:
-    """Fit with seeds seed, seed+1, ... and keep the lowest SSE (first on ties), like scikit-learn's n_init.
+def fit_best_of(kmeans: KMeans, df: DataFrame, n_init: int,
+                is_good_enough: Callable[[KMeansModel], bool] | None = None) -> tuple[KMeansModel, int]:
+    """Fit with seeds seed, seed+1, ... and keep the lowest SSE (first on ties), like scikit-learn's n_init;
+    return the model and the number of starts made.
 
     One k-means|| start can land in a poor local optimum; a few starts cost little on the bounded data.
     Starts often reach the same optimum with the segments numbered differently, and the order of
     floating-point sums can move their SSE by a unit in the last place: SSEs within a relative
     COST_TIE of each other are ties, so the first start wins and the numbering stays the same.
+    No further start is made once `is_good_enough` accepts the best model so far.
     """
     best = None
+    starts = 0
     for offset in range(max(n_init, 1)):
         model = kmeans.copy().setSeed(kmeans.getSeed() + offset).fit(df)
+        starts += 1
         if best is None or model.summary.trainingCost < best.summary.trainingCost * (1 - COST_TIE):
             best = model
-    return best
+        if is_good_enough is not None and is_good_enough(best):
+            break
+    return best, starts
 
 
 def build_pipeline(params: PipelineParams) -> Pipeline:
