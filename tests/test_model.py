@@ -128,6 +128,19 @@ def test_best_of_several_starts_never_has_a_higher_sse(spark):
     assert fit_best_of(stage, df, n_init=3)[0].clusterCenters()[0].tolist() == best.clusterCenters()[0].tolist()
 
 
+def test_the_row_solver_finds_what_the_block_solver_finds(spark):
+    """The solver is named only to skip the extra read that "auto" makes to choose one."""
+    from custseg.model import kmeans_stage
+
+    points, _ = blobs(n=150)
+    df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], T.StructType([VECTOR_FIELD]))
+    stage = kmeans_stage(PipelineParams(features=("a", "b", "c"), log1p_features=(), k=3, seed=5, max_iter=20))
+    assert stage.getSolver() == "row"
+    row_model, block_model = stage.fit(df), stage.copy().setSolver("block").fit(df)
+    assert np.allclose(row_model.clusterCenters(), block_model.clusterCenters(), rtol=1e-9, atol=1e-12)
+    assert row_model.summary.trainingCost == pytest.approx(block_model.summary.trainingCost, rel=1e-9)
+
+
 def test_no_further_start_once_a_model_is_good_enough(spark):
     from custseg.model import fit_best_of, kmeans_stage
 
