@@ -100,9 +100,10 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         sample_rows = len(sample)
         record.stage_done("k_selection")
 
-        # KMeans caches its own vectors when its input is not cached, and that is about twice as fast
-        # as reading them back from the cached scaled_df each pass (measured at 400K customers).
-        fit_df = preprocessing.transform(features_df).select(SCALED)
+        # A projection of the cached scaled_df is not cached itself, so KMeans caches its own vectors, built
+        # from scaled_df without transforming the features again; reading scaled_df on every pass instead
+        # was about twice as slow. One start at 398K customers: 8.1 s from the features, 5.3-5.5 s from here.
+        fit_df = scaled_df.select(SCALED)
         # KMeans needs k >= 2; on identical customers it returns a single centre anyway.
         k = max(choice.k, 2)
         sweep_fit = choice.result_for(k)
