@@ -2,6 +2,8 @@
 
 - floor: the least any Spark job on these inputs costs: read the transactions once, one grouped
   aggregation per customer (count, sum, max timestamp), write the result.
+- window_floor: the floor plus the one thing our features cannot do without: a window per customer in
+  time order (the gap since the previous transaction), so the transactions are shuffled and sorted.
 - ours: the real jobs (build_features, train_segments, segment_report) with their per-stage timings.
 - peer: benchmarks/peer.py, pandas + scikit-learn on one machine, same features and K sweep.
 """
@@ -56,6 +58,23 @@ def run_floor(spark, conf: Config) -> dict[str, float]:
     (transactions_df.groupBy("customer_id")
      .agg(F.count("*").alias("n"), F.sum("amount").alias("amount"), F.max("transaction_ts").alias("last_ts"))
      .write.mode("overwrite").parquet(str(Path(conf.output_path) / "floor")))
+    return {"total": round(time.perf_counter() - started, 3)}
+
+
+def run_window_floor(spark, conf: Config) -> dict[str, float]:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    in_time_order = Window.partitionBy("customer_id").orderBy("transaction_ts")
+    gap_days = (F.col("transaction_ts").cast("double") - F.lag("transaction_ts").over(in_time_order).cast("double")
+                ) / 86400.0
+    (spark.read.parquet(conf.inputs["transactions"].path)
+     .select("customer_id", "transaction_ts", "amount", gap_days.alias("gap_days"))
+     .groupBy("customer_id")
+     .agg(F.count("*").alias("n"), F.sum("amount").alias("amount"), F.max("transaction_ts").alias("last_ts"),
+          F.mean("gap_days").alias("gap_mean_days"), F.stddev("gap_days").alias("gap_std_days"))
+     .write.mode("overwrite").parquet(str(Path(conf.output_path) / "window_floor")))
     return {"total": round(time.perf_counter() - started, 3)}
 
 
