@@ -5,7 +5,7 @@
     .venv/bin/python scripts/benchmark.py --scales 1M 5M --no-peer
 
 For each scale: generate the inputs once as Parquet (1 customer per --transactions-per-customer
-transactions, with loans, payments and 1% dirt), then run the floor, the window floor, our jobs and
+transactions, with loans, payments and 1% dirt), then run the floor, the contract floor, our jobs and
 the peer, each in a fresh process, one after the other. Writes benchmarks/results/<name>.json and .md.
 See benchmarks/README.md.
 """
@@ -23,7 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lib")]
 
 from benchmarks import measure, report, workloads  # noqa: E402
 
-WORKLOADS = ("floor", "window_floor", "ours", "peer")
+WORKLOADS = ("floor", "contract_floor", "ours", "peer")
 KILLED = -9  # a worker's return code when SIGKILL ended it: on Linux, the out-of-memory killer
 
 
@@ -49,8 +49,8 @@ def worker(args: argparse.Namespace) -> None:
             result["dataset"] = workloads.ensure_dataset(spark, Path(args.data), args.customers, args.per_customer)
         elif args.worker == "floor":
             result["stages"] = workloads.run_floor(spark, conf)
-        elif args.worker == "window_floor":
-            result["stages"] = workloads.run_window_floor(spark, conf)
+        elif args.worker == "contract_floor":
+            result["stages"] = workloads.run_contract_floor(spark, conf)
         else:
             result["stages"] = workloads.run_ours(spark, conf)
         result.update(measure.jvm_memory(spark))
