@@ -1,4 +1,4 @@
-"""The three timed workloads, each run in its own process by scripts/benchmark.py.
+"""The four timed workloads, each run in its own process by scripts/benchmark.py.
 
 - floor: the least any Spark job on these inputs costs: read the transactions once, one grouped
   aggregation per customer (count, sum, max timestamp), write the result.
@@ -25,7 +25,7 @@ MARKER = "_dataset.json"
 
 
 def bench_conf(data_dir: Path, out_dir: Path, driver_memory: str, extra: list[str] | None = None) -> Config:
-    """conf/local.yaml on Parquet inputs in data_dir, outputs in out_dir; the same for all three workloads."""
+    """conf/local.yaml on Parquet inputs in data_dir, outputs in out_dir; the same for every workload."""
     overrides = [f"output.path={out_dir}", f"spark.driver_memory={driver_memory}", "spark.app_name=custseg-benchmark",
                  f"as_of_date={AS_OF}", f"seed={SEED}",
                  *[f"inputs.{t}.path={data_dir / t}" for t in INPUTS], *[f"inputs.{t}.format=parquet" for t in INPUTS],
