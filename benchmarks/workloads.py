@@ -63,6 +63,7 @@ def run_floor(spark, conf: Config) -> dict[str, float]:
 
 
 def run_contract_floor(spark, conf: Config) -> dict[str, float]:
+    """Written on its own, like the floor, not with custseg's validation and features: a reference, not ours."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
