@@ -28,9 +28,9 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))  # custseg without installing it
 
 from custseg.config import Config, FeatureConf, ModelConf  # noqa: E402
-from custseg.contract import CONTRACTS, CREDIT_SCORE_RANGE, LOAN_STATUSES, TableContract  # noqa: E402
-from custseg.features import DIGITAL_CHANNELS, FEATURES, ZERO_WHEN_NO_ACTIVITY  # noqa: E402
-from custseg.validation import REASON_CODES  # noqa: E402
+from custseg.contract.inputs import CONTRACTS, CREDIT_SCORE_RANGE, LOAN_STATUSES, TableContract  # noqa: E402
+from custseg.transforms.features import DIGITAL_CHANNELS, FEATURES, ZERO_WHEN_NO_ACTIVITY  # noqa: E402
+from custseg.transforms.validation import REASON_CODES  # noqa: E402
 
 TABLES = ("customers", "transactions", "loans", "loan_payments")
 OPTIONAL_TABLES = ("loans", "loan_payments")

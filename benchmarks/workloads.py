@@ -35,7 +35,7 @@ def bench_conf(data_dir: Path, out_dir: Path, driver_memory: str, extra: list[st
 
 def ensure_dataset(spark, data_dir: Path, customers: int, transactions_per_customer: int) -> dict:
     """Generate the inputs as Parquet once; a marker with the parameters lets later runs reuse them."""
-    from custseg.datagen import generate, write_dataset
+    from custseg_sample.datagen import generate, write_dataset
 
     params = {"customers": customers, "transactions_per_customer": transactions_per_customer,
               "as_of": AS_OF.isoformat(), "seed": SEED, "dirt_rate": 0.01}
@@ -87,9 +87,9 @@ def run_contract_floor(spark, conf: Config) -> dict[str, float]:
 
 def run_ours(spark, conf: Config) -> dict[str, float]:
     """The jobs as run_pipeline runs them; stage seconds come from the runs table's timings."""
-    from custseg.feature_flow import run_build_features
-    from custseg.report import write_report
-    from custseg.segment_flow import run_train_segments
+    from custseg.flows.build_features import run_build_features
+    from custseg.flows.train_segments import run_train_segments
+    from custseg.report.legacy import write_report
 
     started = time.perf_counter()
     features = run_build_features(spark, conf)

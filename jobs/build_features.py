@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from custseg.cli import job_parser, run_job
-from custseg.feature_flow import run_build_features
+from custseg.flows.build_features import run_build_features
 
 
 def main(argv: list[str] | None = None) -> int:

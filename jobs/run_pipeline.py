@@ -5,22 +5,22 @@ import logging
 import sys
 
 from custseg.cli import job_parser, run_job
-from custseg.feature_flow import run_build_features
-from custseg.segment_flow import run_train_segments
+from custseg.flows.build_features import run_build_features
+from custseg.flows.train_segments import run_train_segments
 
 log = logging.getLogger("run_pipeline")
 
 
 def run(spark, conf, args) -> None:
     if args.generate_sample:
-        from custseg.sample_data import ensure_sample_data
+        from custseg_sample.sample_data import ensure_sample_data
 
         ensure_sample_data(spark, conf)
     run_build_features(spark, conf)
     record = run_train_segments(spark, conf)
     log.info("run %s: K=%s (%s)", record.run_id, record.metrics["chosen_k"], record.metrics["reason"])
     try:
-        from custseg.report import write_report
+        from custseg.report.legacy import write_report
     except ImportError:
         return
     path = write_report(spark, conf, record.run_id)

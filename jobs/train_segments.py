@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from custseg.cli import job_parser, run_job
-from custseg.segment_flow import run_train_segments
+from custseg.flows.train_segments import run_train_segments
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ def worker(args: argparse.Namespace) -> None:
     if args.worker == "peer":
         result["stages"] = workloads.run_peer(conf)
     else:
-        from custseg.spark import build_session
+        from custseg.platform.session import build_session
 
         started = time.perf_counter()
         spark = build_session(conf.spark)

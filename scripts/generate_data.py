@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from custseg import datagen  # noqa: E402
 from custseg.config import SparkConf  # noqa: E402
-from custseg.spark import build_session  # noqa: E402
+from custseg.platform.session import build_session  # noqa: E402
 
 log = logging.getLogger("generate_data")
 

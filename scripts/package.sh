@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build dist/custseg_lib.zip: the custseg package for spark-submit --py-files, which takes .py/.zip/.egg
 # but not wheels. The zip has custseg/ at its root so `import custseg` works on the driver and executors;
-# the BI views (custseg/sql/*.sql) are package data, so custseg.bi finds them inside the zip too.
+# the BI views (custseg/sql/*.sql) are package data, so custseg.bi.views finds them inside the zip too.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${CUSTSEG_VENV:-$ROOT/.venv}/bin/python"

@@ -23,7 +23,7 @@ ivy_stamp="$VENV/.delta-jars-resolved"
 if [ ! -f "$ivy_stamp" ]; then
   "$VENV/bin/python" - <<'PY'
 from custseg.config import SparkConf
-from custseg.spark import build_session
+from custseg.platform.session import build_session
 
 spark = build_session(SparkConf(master="local[1]", app_name="warm-up", shuffle_partitions=1, driver_memory=None,
                                 use_delta_pip=True, extra={"spark.ui.enabled": "false"}))

@@ -7,7 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from custseg.features import DESCRIPTIVE_COLUMNS, FEATURES  # noqa: E402
+from custseg.transforms.features import DESCRIPTIVE_COLUMNS, FEATURES  # noqa: E402
 
 HEADER = """# Customer features
 

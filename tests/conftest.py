@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 from custseg.config import SparkConf  # noqa: E402
-from custseg.spark import build_session  # noqa: E402
+from custseg.platform.session import build_session  # noqa: E402
 
 
 @pytest.fixture(scope="session")

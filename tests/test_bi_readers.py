@@ -9,9 +9,9 @@ from deltalake import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from custseg import tables
-from custseg.io import with_comments, write_for_date
-from custseg.segment_flow import PROFILE_SCHEMA
+from custseg.contract import outputs as tables
+from custseg.flows.train_segments import PROFILE_SCHEMA
+from custseg.platform.storage import with_comments, write_for_date
 
 JAN, FEB = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
 RUN_JAN, RUN_FEB = "20260101-aaaaaaaaaa", "20260201-bbbbbbbbbb"

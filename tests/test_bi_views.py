@@ -10,12 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from chispa import assert_df_equality
+from custseg_sample.datagen import generate, write_dataset
 
-from custseg import bi, tables
-from custseg.datagen import generate, write_dataset
-from custseg.feature_flow import run_build_features
-from custseg.io import read_delta
-from custseg.segment_flow import run_score_customers, run_train_segments
+from custseg.bi import views as bi
+from custseg.contract import outputs as tables
+from custseg.flows.build_features import run_build_features
+from custseg.flows.score_customers import run_score_customers
+from custseg.flows.train_segments import run_train_segments
+from custseg.platform.storage import read_delta
 from helpers import make_conf
 
 ROOT = Path(__file__).resolve().parents[1]

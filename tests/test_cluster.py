@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 from chispa import assert_df_equality
+from custseg_sample.datagen import generate, write_dataset
 
-from custseg import tables
 from custseg.config import apply_overrides, parse_config
-from custseg.datagen import generate, write_dataset
-from custseg.feature_flow import run_build_features
-from custseg.io import read_delta
-from custseg.segment_flow import run_train_segments
+from custseg.contract import outputs as tables
+from custseg.flows.build_features import run_build_features
+from custseg.flows.train_segments import run_train_segments
+from custseg.platform.storage import read_delta
 
 pytestmark = pytest.mark.cluster
 
@@ -96,7 +96,7 @@ def test_executors_import_custseg_from_the_zip(cluster, tmp_path):
         "from pyspark.sql import SparkSession\n"
         "spark = SparkSession.builder.appName('custseg-probe').getOrCreate()\n"
         "rdd = spark.sparkContext.parallelize(range(4), 4)\n"
-        "files = rdd.map(lambda _: __import__('custseg.tables').tables.__file__).distinct().collect()\n"
+        "files = rdd.map(lambda _: __import__('custseg.contract.outputs').tables.__file__).distinct().collect()\n"
         "print('CUSTSEG_FILES=' + '|'.join(sorted(files)))\n"
         "spark.stop()\n")
     spark_submit = Path(sys.executable).parent / "spark-submit"

@@ -7,11 +7,11 @@ from datetime import date, timedelta
 
 import pytest
 from chispa import assert_column_equality, assert_df_equality
+from custseg_sample import datagen
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from custseg import datagen
-from custseg.contract import CONTRACTS, CREDIT_SCORE_RANGE
+from custseg.contract.inputs import CONTRACTS, CREDIT_SCORE_RANGE
 
 AS_OF = date(2024, 6, 30)
 N_CUSTOMERS = 300

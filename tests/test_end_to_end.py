@@ -8,16 +8,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from chispa import assert_df_equality
+from custseg_sample.datagen import generate, write_dataset
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 from sklearn.metrics import adjusted_rand_score
 
-from custseg import tables
-from custseg.datagen import generate, write_dataset
-from custseg.feature_flow import run_build_features
-from custseg.io import InputError, read_delta
-from custseg.segment_flow import START_TOLERANCE, model_path, run_score_customers, run_train_segments
-from custseg.tables import FEATURES_TABLE
+from custseg.contract import outputs as tables
+from custseg.contract.outputs import FEATURES_TABLE
+from custseg.flows.build_features import run_build_features
+from custseg.flows.score_customers import run_score_customers
+from custseg.flows.train_segments import START_TOLERANCE, run_train_segments
+from custseg.platform.locations import model_location
+from custseg.platform.storage import InputError, read_delta
 from helpers import INPUTS
 from helpers import make_conf as make_test_conf
 
@@ -191,7 +193,7 @@ def test_profiles_agree_with_assignments_and_features(spark, trained):
 
 def test_saved_model_reproduces_training_labels(spark, trained):
     conf, _, record = trained
-    model = PipelineModel.load(model_path(conf, record.run_id))
+    model = PipelineModel.load(model_location(conf.output_path, record.run_id))
     rescored_df = model.transform(read(spark, conf, "customer_features")).select(
         "customer_id", F.col("segment_id").cast("int").alias("segment_id"))
     trained_df = read(spark, conf, tables.SEGMENT_ASSIGNMENTS).select("customer_id", "segment_id")

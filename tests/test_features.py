@@ -8,7 +8,7 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from custseg.features import FEATURES, as_of_start, build_features, days_before, loan_features
+from custseg.transforms.features import FEATURES, as_of_start, build_features, days_before, loan_features
 
 AS_OF = dt.date(2026, 1, 1)
 TS = dt.datetime

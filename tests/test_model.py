@@ -12,8 +12,8 @@ from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql import types as T
 from sklearn.metrics import silhouette_score
 
-from custseg.kselect import KResult, choose_k, sample_for_selection, select_k, squared_euclidean_silhouette
-from custseg.model import SCALED, PipelineParams, build_pipeline, log1p_statement
+from custseg.ml.kselect import KResult, choose_k, sample_for_selection, select_k, squared_euclidean_silhouette
+from custseg.ml.pipeline import SCALED, PipelineParams, build_pipeline, log1p_statement
 
 
 def test_pipeline_stages_in_order_and_wired(spark):
@@ -78,7 +78,7 @@ def result(k, silhouette, eligible=True):
 def test_sample_sse_equals_scikit_learn_inertia():
     from sklearn.cluster import KMeans
 
-    from custseg.kselect import sample_sse
+    from custseg.ml.kselect import sample_sse
 
     points, _ = blobs(n=90)
     model = KMeans(n_clusters=3, n_init=1, random_state=0).fit(points)
@@ -117,7 +117,7 @@ def test_fewer_distinct_points_than_k_caps_k():
 
 
 def test_best_of_several_starts_never_has_a_higher_sse(spark):
-    from custseg.model import fit_best_of, kmeans_stage
+    from custseg.ml.pipeline import fit_best_of, kmeans_stage
 
     points, _ = blobs(n=120)
     df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], T.StructType([VECTOR_FIELD]))
@@ -130,7 +130,7 @@ def test_best_of_several_starts_never_has_a_higher_sse(spark):
 
 def test_the_row_solver_finds_what_the_block_solver_finds(spark):
     """The solver is named only to skip the extra read that "auto" makes to choose one."""
-    from custseg.model import kmeans_stage
+    from custseg.ml.pipeline import kmeans_stage
 
     points, _ = blobs(n=150)
     df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], T.StructType([VECTOR_FIELD]))
@@ -142,7 +142,7 @@ def test_the_row_solver_finds_what_the_block_solver_finds(spark):
 
 
 def test_no_further_start_once_a_model_is_good_enough(spark):
-    from custseg.model import fit_best_of, kmeans_stage
+    from custseg.ml.pipeline import fit_best_of, kmeans_stage
 
     points, _ = blobs(n=120)
     df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], T.StructType([VECTOR_FIELD]))
@@ -160,7 +160,7 @@ def test_no_further_start_once_a_model_is_good_enough(spark):
 
 
 def test_starts_that_reach_the_same_optimum_keep_the_first_numbering(spark):
-    from custseg.model import COST_TIE, fit_best_of, kmeans_stage
+    from custseg.ml.pipeline import COST_TIE, fit_best_of, kmeans_stage
 
     points, _ = blobs(n=150)
     df = spark.createDataFrame([(Vectors.dense(p.tolist()),) for p in points], T.StructType([VECTOR_FIELD]))
@@ -173,7 +173,7 @@ def test_starts_that_reach_the_same_optimum_keep_the_first_numbering(spark):
 
 
 def test_namesakes_are_told_apart_by_what_differs_between_them():
-    from custseg.profiling import unique_names
+    from custseg.ml.describe import unique_names
 
     names = {0: "High value, occasional, low risk", 1: "High value, occasional, low risk", 2: "Low value, dormant"}
     z = {0: {"monetary": 1.9, "n_loans": 0.5}, 1: {"monetary": 1.9, "n_loans": -0.6}, 2: {"monetary": -1.0}}
@@ -183,7 +183,7 @@ def test_namesakes_are_told_apart_by_what_differs_between_them():
 
 
 def test_constant_and_all_null_features_are_dropped(spark):
-    from custseg.segment_flow import usable_features
+    from custseg.transforms.statistics import usable_features
 
     df = spark.createDataFrame([(1.0, 5.0, None, 0.0), (2.0, 5.0, None, None), (3.0, 5.0, None, 0.0)],
                                "varies double, constant double, empty double, constant_with_nulls double")

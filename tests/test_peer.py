@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from custseg_sample.datagen import generate, write_dataset
 
 from custseg.config import FeatureConf
-from custseg.datagen import generate, write_dataset
-from custseg.feature_flow import run_build_features
-from custseg.features import FEATURES
-from custseg.io import read_delta
+from custseg.flows.build_features import run_build_features
+from custseg.platform.storage import read_delta
+from custseg.contract.features import FEATURES
 from helpers import INPUTS, make_conf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from custseg.profiling import feature_stats
-from custseg.sampling import sample_per_group
+from custseg.transforms.sampling import sample_per_group
+from custseg.transforms.statistics import feature_stats
 
 SIZES = {0: 4000, 1: 300}
 CAP = 1000

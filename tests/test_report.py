@@ -10,16 +10,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from custseg_sample.datagen import generate, write_dataset
 from PIL import Image
 from pyspark.ml import PipelineModel
 
-from custseg import tables
-from custseg.datagen import generate, write_dataset
-from custseg.feature_flow import run_build_features
-from custseg.io import read_delta
-from custseg.report import FIGURES, REPORT_FILE, RunData, population_rate, principal_axes, render_html, scatter_data
-from custseg.sampling import bounded_sample
-from custseg.segment_flow import features_for_date, model_path, run_train_segments
+from custseg.contract import outputs as tables
+from custseg.flows.build_features import run_build_features
+from custseg.flows.train_segments import run_train_segments
+from custseg.platform.locations import model_location
+from custseg.platform.storage import features_for_date, read_delta
+from custseg.report.legacy import (
+    FIGURES,
+    REPORT_FILE,
+    RunData,
+    population_rate,
+    principal_axes,
+    render_html,
+    scatter_data,
+)
+from custseg.transforms.sampling import bounded_sample
 from helpers import make_conf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,12 +139,12 @@ def test_html_is_self_contained_with_every_segment_and_all_figures(spark, report
 @pytest.fixture(scope="module")
 def model(reported):
     conf, record, _ = reported
-    return PipelineModel.load(model_path(conf, record.run_id))
+    return PipelineModel.load(model_location(conf.output_path, record.run_id))
 
 
 def test_scatter_sample_is_bounded_and_seeded(spark, reported, model):
     conf, _, _ = reported
-    features_df = features_for_date(spark, conf, AS_OF)
+    features_df = features_for_date(spark, conf.output_path, AS_OF)
     first = scatter_data(model, features_df, 50, conf.seed)
     second = scatter_data(model, features_df, 50, conf.seed)
     assert first.points.shape == (50, 2)
@@ -151,7 +160,7 @@ def test_scatter_sample_is_bounded_and_seeded(spark, reported, model):
 
 def test_projected_centroids_sit_at_their_segments_mean(spark, reported, model):
     conf, _, _ = reported
-    everyone = scatter_data(model, features_for_date(spark, conf, AS_OF), 10_000, conf.seed)
+    everyone = scatter_data(model, features_for_date(spark, conf.output_path, AS_OF), 10_000, conf.seed)
     assert len(everyone.segments) == read_delta(spark, conf.table_path("customer_features")).count()
     assert 0 < everyone.explained[1] <= everyone.explained[0] and sum(everyone.explained) <= 1 + 1e-9
     for segment in np.unique(everyone.segments):

@@ -7,11 +7,11 @@ import json
 import pytest
 from chispa import assert_df_equality
 
-from custseg import validation as V
 from custseg.config import InputConf
-from custseg.contract import CUSTOMERS, LOAN_PAYMENTS, LOANS, TRANSACTIONS
-from custseg.ingest import ReconciliationError, reconcile
-from custseg.io import InputError
+from custseg.contract.inputs import CUSTOMERS, LOAN_PAYMENTS, LOANS, TRANSACTIONS
+from custseg.platform.storage import InputError
+from custseg.transforms import validation as V
+from custseg.transforms.ingest import ReconciliationError, reconcile
 
 AS_OF = dt.date(2026, 1, 1)
 PII = ("email", "name")
@@ -22,7 +22,7 @@ def csv_conf(name: str, columns: dict[str, str] | None = None) -> InputConf:
 
 
 def check(df, contract, conf, parents=(), broadcast=True):
-    """The steps of custseg.ingest, on a small table."""
+    """The steps of custseg.transforms.ingest, on a small table."""
     checked_df = V.with_row_rules(V.conform(df, contract, conf, PII), contract)
     unique_df, shared_df = V.with_duplicate_check(checked_df, contract, V.duplicate_keys(checked_df, contract),
                                                   broadcast)

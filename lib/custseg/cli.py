@@ -33,7 +33,7 @@ def run_job(parser: argparse.ArgumentParser, run: Callable[[Any, Config, argpars
     except ValueError as err:
         log.error("%s", err)
         return 2
-    from custseg.spark import build_session
+    from custseg.platform.session import build_session
 
     spark = build_session(conf.spark)
     try:

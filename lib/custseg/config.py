@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from custseg.platform.locations import join_uri
+
 INPUT_FORMATS = ("delta", "parquet", "csv", "table")
 REQUIRED_INPUTS = ("customers", "transactions")
 OPTIONAL_INPUTS = ("loans", "loan_payments")
@@ -95,7 +97,7 @@ class Config:
 
     def table_path(self, table: str) -> str:
         """Location of one output Delta table."""
-        return str(Path(self.output_path) / table)
+        return join_uri(self.output_path, table)
 
 
 def _get(section: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...] | None = None,

@@ -1,6 +1,8 @@
 """Output table names and the comments BI users see on tables and columns."""
 from __future__ import annotations
 
+from pyspark.sql import types as T
+
 FEATURES_TABLE = "customer_features"
 REJECTED_TABLE = "rejected_records"
 RUNS_TABLE = "runs"
@@ -83,3 +85,66 @@ COLUMN_COMMENTS = {
 
 def comments_for(table: str) -> dict[str, str]:
     return {**COMMON, **COLUMN_COMMENTS.get(table, {})}
+
+REJECTED_TABLE_COMMENT = "Every input row that failed validation, with its reason; one row per bad row and run"
+REJECTED_COMMENTS = {
+    "run_id": "run that read the row",
+    "source_table": "input table the row came from",
+    "reason": "machine-readable reason code (see docs/validation.md)",
+    "detail": "the column (or key) the reason is about",
+    "record_json": "the source row as JSON, PII columns removed",
+    "as_of_date": "as-of date of the run",
+}
+
+RUNS_TABLE_COMMENT = "One row per job and as-of date: parameters, counts, metrics, timings, status"
+RUNS_SCHEMA = T.StructType([
+    T.StructField("run_id", T.StringType()),
+    T.StructField("job", T.StringType()),
+    T.StructField("status", T.StringType()),
+    T.StructField("error", T.StringType()),
+    T.StructField("started_at", T.TimestampType()),
+    T.StructField("finished_at", T.TimestampType()),
+    T.StructField("params_json", T.StringType()),
+    T.StructField("counts_json", T.StringType()),
+    T.StructField("metrics_json", T.StringType()),
+    T.StructField("timings_json", T.StringType()),
+    T.StructField("versions_json", T.StringType()),
+    T.StructField("as_of_date", T.DateType()),
+])
+RUNS_COMMENTS = {
+    "run_id": "deterministic id: as-of date + hash of the configuration",
+    "job": "which job wrote this row (build_features, train_segments, score_customers)",
+    "status": "succeeded or failed",
+    "error": "the error message when status is failed",
+    "params_json": "the configuration used, as JSON",
+    "counts_json": "rows read / accepted / rejected per input table and rows written, as JSON",
+    "metrics_json": "model metrics and the chosen K with its reason, as JSON",
+    "timings_json": "seconds per stage, as JSON",
+    "versions_json": "versions of Python, Spark, Delta and this library",
+}
+
+
+# Means shown on the profile row (credit score is there already as mean_credit_score).
+PROFILE_KEY_STATS = ("recency_days", "frequency", "monetary", "avg_ticket", "tenure_days", "annual_income")
+PROFILE_SCHEMA = T.StructType([
+    T.StructField("segment_id", T.IntegerType()),
+    T.StructField("segment_name", T.StringType()),
+    T.StructField("size", T.LongType()),
+    T.StructField("share", T.DoubleType()),
+    *[T.StructField(f"mean_{f}", T.DoubleType()) for f in PROFILE_KEY_STATS],
+    T.StructField("borrower_share", T.DoubleType()),
+    T.StructField("late_payment_rate", T.DoubleType()),
+    T.StructField("default_rate", T.DoubleType()),
+    T.StructField("max_dpd", T.LongType()),
+    T.StructField("mean_credit_score", T.DoubleType()),
+    T.StructField("mean_distance_to_centroid", T.DoubleType()),
+    T.StructField("risk_tier", T.StringType()),
+    T.StructField("credit_action", T.StringType()),
+    T.StructField("marketing_strategy", T.StringType()),
+    T.StructField("distinguishing_features", T.StringType()),
+])
+CENTROID_SCHEMA = "segment_id int, feature string, centroid_scaled double, centroid_original double, is_log1p boolean"
+ASSIGNMENT_COLUMNS = ("customer_id", "segment_id", "segment_name", "distance_to_centroid")
+K_SELECTION_SCHEMA = ("k int, segments int, silhouette double, sse double, davies_bouldin double, "
+                      "calinski_harabasz double, min_share double, stability double, is_eligible boolean, "
+                      "is_chosen boolean, reason string, sample_rows long")

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from custseg.config import InputConf
+from custseg.contract import outputs
+from custseg.platform.locations import absolute_location, join_uri
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,28 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
     log.info("wrote %s for %s", path, as_of)
 
 
-def absolute_location(path: str) -> str:
-    """SQL locations (delta.`path`, LOCATION) must be absolute: local relative paths are made so, URIs kept."""
-    return path if "://" in path else os.path.abspath(path)
-
-
 def read_delta(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)
+
+
+def stamped(df: DataFrame, run_id: str, as_of: dt.date) -> DataFrame:
+    """The run id first and the as-of date last, as every segment output has them."""
+    return df.select(F.lit(run_id).alias("run_id"), "*", F.lit(as_of).alias(AS_OF_COLUMN))
+
+
+def write_output(df: DataFrame, table: str, output_path: str, run_id: str, as_of: dt.date) -> None:
+    """Stamp a segment output with its run and date, attach the table's comments and replace the date's rows."""
+    write_for_date(with_comments(stamped(df, run_id, as_of), outputs.comments_for(table)),
+                   join_uri(output_path, table), as_of, outputs.TABLE_COMMENTS[table])
+
+
+class NoFeaturesError(RuntimeError):
+    """There are no customer features for the requested as-of date."""
+
+
+def features_for_date(spark: SparkSession, output_path: str, as_of: dt.date) -> DataFrame:
+    """The customer_features rows of one as-of date; NoFeaturesError when there are none."""
+    df = read_delta(spark, join_uri(output_path, outputs.FEATURES_TABLE)).filter(F.col("as_of_date") == F.lit(as_of))
+    if df.limit(1).count() == 0:
+        raise NoFeaturesError(f"customer_features has no rows for as_of_date {as_of}: run build_features first")
+    return df

@@ -1,6 +1,7 @@
 """The Spark ML pipeline: Imputer -> signed log1p -> VectorAssembler -> StandardScaler -> KMeans."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -119,3 +120,34 @@ def with_distance_to_centroid(scored_df: DataFrame, centers: list[list[float]]) 
     squared = F.aggregate(F.zip_with(point, center, lambda a, b: (a - b) * (a - b)), F.lit(0.0),
                           lambda acc, x: acc + x)
     return scored_df.withColumn("distance_to_centroid", F.sqrt(squared))
+
+
+def fixed_layout(features_df: DataFrame, partitions: int) -> DataFrame:
+    """Rows in the same partitions and order wherever the job runs.
+
+    k-means|| and the K-selection sample draw per partition (seeded by partition index), so the
+    segments would otherwise depend on how many files the table has and how many cores read it.
+    """
+    return features_df.repartition(partitions, "customer_id").sortWithinPartitions("customer_id")
+
+
+def score(model: PipelineModel, scaled_df: DataFrame) -> DataFrame:
+    """customer_id, segment_id, distance_to_centroid for already scaled features."""
+    kmeans_model = fitted_kmeans(model)
+    centers = [list(map(float, c)) for c in kmeans_model.clusterCenters()]
+    predicted_df = kmeans_model.transform(scaled_df)
+    return with_distance_to_centroid(predicted_df, centers).select(
+        "customer_id", F.col(PREDICTION).cast("int").alias("segment_id"), "distance_to_centroid")
+
+
+def centroid_rows(model: PipelineModel, params: PipelineParams) -> list[tuple]:
+    """(segment_id, feature, scaled, original, is_log1p): centroids mapped back through scaler and log1p."""
+    mean, std = scaler_stats(model)
+    rows = []
+    for segment, center in enumerate(fitted_kmeans(model).clusterCenters()):
+        for j, feature in enumerate(params.features):
+            prepared = float(center[j]) * std[j] + mean[j]
+            is_log = feature in params.log1p_features
+            original = math.copysign(math.expm1(abs(prepared)), prepared) if is_log else prepared
+            rows.append((segment, feature, float(center[j]), original, is_log))
+    return rows

@@ -1,54 +1,24 @@
-"""The build_features flow: ingest and validate, compute features, write them and the rejected rows."""
+"""The build_features flow: inputs -> validation (rejected_records) -> features (customer_features).
+
+Reads top to bottom: check and validate every input, write the rejected rows (the same pass counts every
+table's rows per reason, reconciled before any feature), then compute and write the date's features.
+"""
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import datetime as dt
 import logging
-from collections.abc import Iterator
 
 from pyspark.sql import SparkSession
 
-from custseg.catalog import register_outputs
 from custseg.config import Config
-from custseg.features import FEATURE_TABLE_COMMENT, build_features, feature_comments
-from custseg.ingest import ingest
-from custseg.io import InputError, with_comments, write_for_date
-from custseg.runs import RunRecord, make_run_id
-from custseg.spark import cache_scope
-from custseg.tables import FEATURES_TABLE, REJECTED_TABLE
+from custseg.contract.features import FEATURE_TABLE_COMMENT, feature_comments
+from custseg.contract.outputs import FEATURES_TABLE, REJECTED_COMMENTS, REJECTED_TABLE, REJECTED_TABLE_COMMENT
+from custseg.platform.runs import RunRecord, recorded_run
+from custseg.platform.session import cache_scope
+from custseg.platform.storage import with_comments, write_for_date
+from custseg.transforms.features import build_features
+from custseg.transforms.ingest import ingest
 
 log = logging.getLogger(__name__)
-
-REJECTED_COMMENTS = {
-    "run_id": "run that read the row",
-    "source_table": "input table the row came from",
-    "reason": "machine-readable reason code (see docs/validation.md)",
-    "detail": "the column (or key) the reason is about",
-    "record_json": "the source row as JSON, PII columns removed",
-    "as_of_date": "as-of date of the run",
-}
-
-
-@contextlib.contextmanager
-def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date) -> Iterator[RunRecord]:
-    """Yield a RunRecord and write it to the runs table as succeeded, or as failed with the error.
-
-    Input errors (a missing column, an unreadable table) are raised before anything is written
-    and leave no trace in the outputs, as the contract says.
-    """
-    record = RunRecord(run_id=make_run_id(conf, as_of), job=job, as_of=as_of,
-                       params=dataclasses.asdict(conf)["raw"])
-    try:
-        yield record
-    except InputError:
-        raise
-    except Exception as err:
-        with contextlib.suppress(Exception):
-            record.write(spark, conf.output_path, "failed", f"{type(err).__name__}: {err}")
-        raise
-    record.write(spark, conf.output_path, "succeeded")
-    register_outputs(spark, conf)
 
 
 def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
@@ -59,7 +29,7 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
         record.stage_done("ingest_validate")
         # Written first: the same pass counts every table's rows per reason, reconciled before any feature.
         write_for_date(with_comments(result.rejected, REJECTED_COMMENTS), conf.table_path(REJECTED_TABLE), as_of,
-                       "Every input row that failed validation, with its reason; one row per bad row and run")
+                       REJECTED_TABLE_COMMENT)
         record.counts = {"inputs": result.reconciled_counts()}
         for table, counts in record.counts["inputs"].items():
             log.info("ingested %s: %s", table, counts)

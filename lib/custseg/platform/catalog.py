@@ -10,8 +10,9 @@ import logging
 from pyspark.sql import SparkSession
 
 from custseg.config import Config
-from custseg.io import absolute_location, delta_exists
-from custseg.tables import OUTPUT_TABLES
+from custseg.contract.outputs import OUTPUT_TABLES
+from custseg.platform.locations import absolute_location
+from custseg.platform.storage import delta_exists
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from functools import reduce
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 
-from custseg import validation as V
 from custseg.config import Config
-from custseg.contract import CONTRACTS
-from custseg.io import read_input
-from custseg.spark import Persist
+from custseg.contract.inputs import CONTRACTS
+from custseg.platform.session import Persist
+from custseg.platform.storage import read_input
+from custseg.transforms import validation as V
 
 log = logging.getLogger(__name__)
 

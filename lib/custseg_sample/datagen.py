@@ -56,7 +56,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, TimestampType
 
-from custseg.contract import CREDIT_SCORE_RANGE, LOAN_STATUSES
+from custseg.contract.inputs import CREDIT_SCORE_RANGE, LOAN_STATUSES
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Validate input tables against the contract; every bad row is kept with a reason.
 
-Each table goes through the same steps (custseg.ingest runs them):
+Each table goes through the same steps (custseg.transforms.ingest runs them):
 1. `conform`: check required columns exist (else InputError naming table and column), drop PII,
    rename the user's columns to contract names and parse them to contract types;
 2. `with_row_rules`: the first row rule a row breaks becomes its reason code;
@@ -29,8 +29,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from custseg.config import InputConf
-from custseg.contract import CREDIT_SCORE_RANGE, LOAN_STATUSES, Column, TableContract
-from custseg.io import InputError
+from custseg.contract.inputs import CREDIT_SCORE_RANGE, LOAN_STATUSES, Column, TableContract
+from custseg.platform.storage import InputError
 
 REASON = "_reason"
 DETAIL = "_detail"

@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 
-from custseg.model import SCALED
+from custseg.ml.pipeline import SCALED
 
 log = logging.getLogger(__name__)
 

@@ -40,14 +40,17 @@ from pyspark.ml.functions import vector_to_array  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from custseg import tables  # noqa: E402
 from custseg.config import Config  # noqa: E402
-from custseg.io import read_delta  # noqa: E402
-from custseg.model import PREDICTION, SCALED, fitted_kmeans  # noqa: E402
-from custseg.runs import latest_run_id  # noqa: E402
-from custseg.sampling import bounded_sample  # noqa: E402
-from custseg.segment_flow import features_for_date, model_path  # noqa: E402
-from custseg.tables import REJECTED_TABLE, RUNS_TABLE  # noqa: E402
+from custseg.contract import outputs as tables  # noqa: E402
+from custseg.contract.outputs import REJECTED_TABLE, RUNS_TABLE  # noqa: E402
+from custseg.ml.pipeline import PREDICTION, SCALED, fitted_kmeans  # noqa: E402
+from custseg.platform.locations import model_location  # noqa: E402
+from custseg.platform.runs import latest_run_id  # noqa: E402
+from custseg.platform.storage import (
+    features_for_date,  # noqa: E402
+    read_delta,  # noqa: E402
+)
+from custseg.transforms.sampling import bounded_sample  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -630,8 +633,8 @@ def write_report(spark: SparkSession, conf: Config, run_id: str | None = None,
     """Write the figures and report.html of a run (default: the latest successful training run); return its path."""
     run_id = run_id or latest_run_id(spark, conf.output_path)
     data = read_run(spark, conf, run_id)
-    model = PipelineModel.load(model_path(conf, run_id))
-    scatter = scatter_data(model, features_for_date(spark, conf, data.as_of), sample_cap, conf.seed,
+    model = PipelineModel.load(model_location(conf.output_path, run_id))
+    scatter = scatter_data(model, features_for_date(spark, conf.output_path, data.as_of), sample_cap, conf.seed,
                            data.customers)
     figures = make_figures(data, scatter)
     out_dir = report_dir(conf, run_id)

@@ -1,47 +1,23 @@
 """Run identity and the `runs` table: what ran, with which parameters and counts, and how it ended."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
-from pyspark.sql import types as T
 
 from custseg.config import Config
-from custseg.io import delta_exists, read_delta, with_comments, write_for_date
-from custseg.tables import RUNS_TABLE
-
-RUNS_SCHEMA = T.StructType([
-    T.StructField("run_id", T.StringType()),
-    T.StructField("job", T.StringType()),
-    T.StructField("status", T.StringType()),
-    T.StructField("error", T.StringType()),
-    T.StructField("started_at", T.TimestampType()),
-    T.StructField("finished_at", T.TimestampType()),
-    T.StructField("params_json", T.StringType()),
-    T.StructField("counts_json", T.StringType()),
-    T.StructField("metrics_json", T.StringType()),
-    T.StructField("timings_json", T.StringType()),
-    T.StructField("versions_json", T.StringType()),
-    T.StructField("as_of_date", T.DateType()),
-])
-RUNS_COMMENTS = {
-    "run_id": "deterministic id: as-of date + hash of the configuration",
-    "job": "which job wrote this row (build_features, train_segments, score_customers)",
-    "status": "succeeded or failed",
-    "error": "the error message when status is failed",
-    "params_json": "the configuration used, as JSON",
-    "counts_json": "rows read / accepted / rejected per input table and rows written, as JSON",
-    "metrics_json": "model metrics and the chosen K with its reason, as JSON",
-    "timings_json": "seconds per stage, as JSON",
-    "versions_json": "versions of Python, Spark, Delta and this library",
-}
+from custseg.contract.outputs import RUNS_COMMENTS, RUNS_SCHEMA, RUNS_TABLE, RUNS_TABLE_COMMENT
+from custseg.platform.catalog import register_outputs
+from custseg.platform.locations import join_uri
+from custseg.platform.storage import InputError, delta_exists, read_delta, with_comments, write_for_date
 
 
 def make_run_id(conf: Config, as_of: dt.date) -> str:
@@ -89,14 +65,14 @@ class RunRecord:
                json.dumps(self.metrics, sort_keys=True, default=str), json.dumps(self.timings, sort_keys=True),
                json.dumps(versions(spark), sort_keys=True), self.as_of)
         df = with_comments(spark.createDataFrame([row], RUNS_SCHEMA), RUNS_COMMENTS)
-        write_for_date(df, str(Path(output_path) / RUNS_TABLE), self.as_of,
-                       "One row per job and as-of date: parameters, counts, metrics, timings, status",
+        write_for_date(df, join_uri(output_path, RUNS_TABLE), self.as_of,
+                       RUNS_TABLE_COMMENT,
                        also={"job": self.job})
 
 
 def latest_run_id(spark: SparkSession, output_path: str, job: str = "train_segments") -> str:
     """The newest successful run of a job, for jobs that default to 'the latest'."""
-    path = str(Path(output_path) / RUNS_TABLE)
+    path = join_uri(output_path, RUNS_TABLE)
     if not delta_exists(spark, path):
         raise LookupError(f"no runs table at {path}: run train_segments first")
     rows = (read_delta(spark, path).filter(f"job = '{job}' AND status = 'succeeded'")
@@ -104,3 +80,24 @@ def latest_run_id(spark: SparkSession, output_path: str, job: str = "train_segme
     if not rows:
         raise LookupError(f"no successful {job} run in {path}")
     return rows[0]["run_id"]
+
+
+@contextlib.contextmanager
+def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date) -> Iterator[RunRecord]:
+    """Yield a RunRecord and write it to the runs table as succeeded, or as failed with the error.
+
+    Input errors (a missing column, an unreadable table) are raised before anything is written
+    and leave no trace in the outputs, as the contract says.
+    """
+    record = RunRecord(run_id=make_run_id(conf, as_of), job=job, as_of=as_of,
+                       params=conf.raw)
+    try:
+        yield record
+    except InputError:
+        raise
+    except Exception as err:
+        with contextlib.suppress(Exception):
+            record.write(spark, conf.output_path, "failed", f"{type(err).__name__}: {err}")
+        raise
+    record.write(spark, conf.output_path, "succeeded")
+    register_outputs(spark, conf)

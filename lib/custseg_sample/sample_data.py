@@ -19,7 +19,7 @@ def ensure_sample_data(spark: SparkSession, conf: Config) -> bool:
     if (Path(sample.path) / "customers").exists():
         log.info("sample data already at %s", sample.path)
         return False
-    from custseg.datagen import generate, write_dataset
+    from custseg_sample.datagen import generate, write_dataset
 
     data = generate(spark, sample.customers, sample.transactions_per_customer, conf.as_of_date, conf.seed,
                     sample.dirt_rate)

@@ -1,0 +1,159 @@
+"""The train_segments flow: customer_features -> preprocessing -> K selection -> final fit -> segment outputs.
+
+Reads top to bottom like the diagram in docs/architecture.md: fit imputation and scaling on all customers,
+choose K on a bounded sample, fit K-means on all customers, describe the segments, write every table.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+from pyspark.ml import PipelineModel
+from pyspark.ml.clustering import KMeansModel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from custseg.config import Config
+from custseg.contract import outputs
+from custseg.contract.features import FEATURES
+from custseg.contract.outputs import CENTROID_SCHEMA, K_SELECTION_SCHEMA, PROFILE_KEY_STATS, PROFILE_SCHEMA
+from custseg.ml.describe import describe_segments
+from custseg.ml.kselect import KChoice, KResult, sample_for_selection, sample_sse, select_k
+from custseg.ml.pipeline import (
+    SCALED,
+    PipelineParams,
+    centroid_rows,
+    compose,
+    fit_best_of,
+    fit_preprocessing,
+    fixed_layout,
+    kmeans_stage,
+    score,
+)
+from custseg.platform.locations import model_location
+from custseg.platform.runs import RunRecord, recorded_run
+from custseg.platform.session import Persist, cache_scope
+from custseg.platform.storage import features_for_date, write_output
+from custseg.transforms.statistics import feature_stats, segment_risk, usable_features
+
+log = logging.getLogger(__name__)
+
+# The K sweep fits each K on the selection sample with several scikit-learn starts. A Spark start whose
+# centres score within this of that SSE on the same sample needs no further start (docs/model.md).
+START_TOLERANCE = 0.01
+
+
+def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
+    """Choose K, fit on all customers of conf.as_of_date, and write every segment output."""
+    as_of = conf.as_of_date
+    m = conf.model
+    with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope() as persist:
+        features_df = persist(fixed_layout(features_for_date(spark, conf.output_path, as_of), m.fit_partitions))
+        used, dropped = usable_features(features_df, m.features)
+        if not used:
+            raise ValueError(f"no usable clustering feature: {dropped}")
+        params = PipelineParams(features=used, log1p_features=tuple(f for f in m.log1p_features if f in used),
+                                k=2, seed=conf.seed, max_iter=m.max_iter)
+        preprocessing = fit_preprocessing(features_df, params)
+        scaled_df = persist(preprocessing.transform(features_df).select("customer_id", SCALED))
+        record.stage_done("preprocess")
+        sample = sample_for_selection(scaled_df, m.sample_size, conf.seed)
+        choice = select_k(sample, m.k_min, m.k_max, conf.seed, m.max_iter, m.stability_runs,
+                          m.min_segment_share, m.min_stability, m.k, m.n_init)
+        sample_rows = len(sample)
+        record.stage_done("k_selection")
+
+        # A projection of the cached scaled_df is not cached itself, so KMeans caches its own vectors, built
+        # from scaled_df without transforming the features again (benchmarks/README.md).
+        fit_df = scaled_df.select(SCALED)
+        # KMeans needs k >= 2; on identical customers it returns a single centre anyway.
+        k = max(choice.k, 2)
+        sweep_fit = choice.result_for(k)
+        kmeans_model, starts = fit_best_of(kmeans_stage(replace(params, k=k)), fit_df, m.n_init,
+                                           None if sweep_fit is None else close_to_sweep(sample, sweep_fit.sse))
+        model = compose(preprocessing, kmeans_model)
+        model.write().overwrite().save(model_location(conf.output_path, record.run_id))
+        record.stage_done("final_fit")
+
+        scored_df = persist(score(model, scaled_df))
+        results = segment_outputs(features_df, scored_df, model, params, conf, persist)
+        write_segment_outputs(results, choice, sample_rows, conf, record.run_id, as_of)
+        record.stage_done("profiles_and_writes")
+        record.metrics = {
+            "chosen_k": choice.k, "segments": len(results["described"]), "reason": choice.reason,
+            "features_used": list(used), "features_dropped": dropped,
+            "k_results": [r.as_row() for r in choice.results],
+            "final_fit_starts": starts,
+            "final_fit_sample_sse_ratio": sse_ratio(sample, kmeans_model, sweep_fit),
+        }
+        record.counts = {"customers": scored_df.count(), "k_selection_sample": sample_rows}
+    return record
+
+
+def close_to_sweep(sample: np.ndarray, sweep_sse: float) -> Callable[[KMeansModel], bool]:
+    """Accept a model whose centres score within START_TOLERANCE of the sweep's SSE for the same K on the
+    selection sample: as good as the best of the sweep's starts there, so another Spark start is not made."""
+    return lambda model: sample_sse(sample, model.clusterCenters()) <= sweep_sse * (1 + START_TOLERANCE)
+
+
+def sse_ratio(sample: np.ndarray, model: KMeansModel, sweep_fit: KResult | None) -> float | None:
+    """The final centres' SSE on the selection sample / the sweep's for that K (1.0: as good; None: not swept)."""
+    if sweep_fit is None or sweep_fit.sse <= 0:
+        return None
+    return sample_sse(sample, model.clusterCenters()) / sweep_fit.sse
+
+
+def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: PipelineModel, params: PipelineParams,
+                    conf: Config, persist: Persist) -> dict:
+    """Profiles, feature statistics and centroids for a fitted model (small results, k x features)."""
+    joined_df = features_df.join(scored_df, on="customer_id", how="inner")
+    risk_rows = [r.asDict() for r in segment_risk(joined_df).collect()]
+    sizes = {r["segment_id"]: r["size"] for r in risk_rows}
+    stats_df = persist(feature_stats(joined_df, list(FEATURES), sizes, conf.seed))
+    stat_rows = stats_df.select("segment_id", "feature", "z_score", "mean").collect()  # k x features rows
+    z_rows = [(r["segment_id"], r["feature"], r["z_score"]) for r in stat_rows]
+    described = describe_segments(risk_rows, z_rows, list(params.features), conf.segment_rules)
+    means = {(r["segment_id"], r["feature"]): r["mean"] for r in stat_rows if r["feature"] in PROFILE_KEY_STATS}
+    for row in described:
+        for feature in PROFILE_KEY_STATS:
+            row[f"mean_{feature}"] = means.get((row["segment_id"], feature))
+    return {"described": described, "stats_df": stats_df, "scored_df": scored_df,
+            "centroids": centroid_rows(model, params)}
+
+
+def names_df(spark: SparkSession, described: list[dict]) -> DataFrame:
+    return spark.createDataFrame([(r["segment_id"], r["segment_name"]) for r in described],
+                                 "segment_id int, segment_name string")
+
+
+def write_segment_outputs(results: dict, choice: KChoice, sample_rows: int, conf: Config, run_id: str,
+                          as_of: dt.date) -> None:
+    spark = results["stats_df"].sparkSession
+    described = results["described"]
+    profiles_df = spark.createDataFrame(
+        [tuple(row.get(f.name) for f in PROFILE_SCHEMA.fields) for row in described], PROFILE_SCHEMA)
+    assignments_df = results["scored_df"].join(F.broadcast(names_df(spark, described)), on="segment_id",
+                                                how="left")
+    tables = {
+        outputs.SEGMENT_ASSIGNMENTS: assignments_df.select(*outputs.ASSIGNMENT_COLUMNS),
+        outputs.SEGMENT_PROFILES: profiles_df,
+        outputs.SEGMENT_FEATURE_STATS: results["stats_df"],
+        outputs.SEGMENT_CENTROIDS: spark.createDataFrame(results["centroids"], CENTROID_SCHEMA),
+        outputs.K_SELECTION: k_selection_df(spark, choice, sample_rows),
+    }
+    for table, df in tables.items():
+        write_output(df, table, conf.output_path, run_id, as_of)
+
+
+def k_selection_df(spark: SparkSession, choice: KChoice, sample_rows: int) -> DataFrame:
+    rows = [(r.k, r.segments, r.silhouette, r.sse, r.davies_bouldin, r.calinski_harabasz, r.min_share,
+             r.stability, r.is_eligible, r.k == choice.k, choice.reason if r.k == choice.k else None, sample_rows)
+            for r in choice.results]
+    if not rows:  # degenerate data: no sweep was possible
+        rows = [(choice.k, choice.k, None, 0.0, None, None, 1.0, 1.0, True, True, choice.reason, sample_rows)]
+    return spark.createDataFrame(rows, K_SELECTION_SCHEMA)
+
+

@@ -1,0 +1,78 @@
+"""Describe each segment: size, feature statistics against all customers, risk, a name, a strategy.
+
+Statistics are Spark aggregations; only k x features rows come to the driver, where the naming and
+tier rules (documented in docs/model.md, thresholds in the config's segment_rules) are applied.
+"""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from custseg.transforms.sampling import sample_per_group
+
+STAT_COLUMNS = ("n", "mean", "stddev", "min", "q1", "median", "q3", "max")
+# Customers per segment whose values give the quartiles: rank error about 1 / sqrt(20,000), under 1 %.
+QUARTILE_SAMPLE = 20_000
+
+
+def tidy_values(scored_df: DataFrame, features: list[str]) -> DataFrame:
+    """segment_id, feature, value: one row per customer and feature (the long format BI tools like)."""
+    return scored_df.select(
+        "segment_id", *[F.col(f).cast("double").alias(f) for f in features]
+    ).unpivot("segment_id", features, "feature", "value")
+
+
+def feature_stats(scored_df: DataFrame, features: list[str], sizes: dict[int, int], seed: int,
+                  quartile_cap: int = QUARTILE_SAMPLE) -> DataFrame:
+    """Per segment and feature: distribution in original units, z-score and lift against all customers.
+
+    Counts, means, deviations and extremes are over every customer; the quartiles over about
+    `quartile_cap` customers per segment (all of a smaller one), chosen by a seeded hash. Quantile
+    summaries cost about a microsecond per value: over all 398K customers x 26 features (20M
+    transactions) they were most of the profiling time (12.9 s -> 7.1 s for these statistics, with a
+    worst rank error of the sampled quartiles of 0.8 %; benchmarks/README.md).
+    """
+    long_df = tidy_values(scored_df, features)
+    by_segment_df = long_df.groupBy("segment_id", "feature").agg(
+        F.count("value").alias("n"), F.avg("value").alias("mean"), F.stddev("value").alias("stddev"),
+        F.min("value").alias("min"), F.max("value").alias("max"),
+    )
+    quartiles_df = (tidy_values(sample_per_group(scored_df, "segment_id", sizes, quartile_cap, seed), features)
+                    .groupBy("segment_id", "feature")
+                    .agg(F.percentile_approx("value", [0.25, 0.5, 0.75], 10000).alias("q")))
+    population_df = long_df.groupBy("feature").agg(
+        F.avg("value").alias("population_mean"), F.stddev("value").alias("population_stddev"))
+    z = F.try_divide(F.col("mean") - F.col("population_mean"), F.col("population_stddev"))
+    return (by_segment_df.join(quartiles_df, on=["segment_id", "feature"], how="left")
+            .join(population_df, on="feature", how="left").select(
+                "segment_id", "feature", "n", "mean", "stddev", "min",
+                F.col("q")[0].alias("q1"), F.col("q")[1].alias("median"), F.col("q")[2].alias("q3"), "max",
+                "population_mean", "population_stddev",
+                F.coalesce(z, F.lit(0.0)).alias("z_score"),
+                F.try_divide(F.col("mean"), F.col("population_mean")).alias("lift"),
+            ))
+
+
+def segment_risk(scored_df: DataFrame) -> DataFrame:
+    """Per segment: size and risk measures over its borrowers (customers with a loan)."""
+    is_borrower = F.col("n_loans") > 0
+    total = scored_df.count()
+    return scored_df.groupBy("segment_id").agg(
+        F.count("*").alias("size"),
+        F.avg(is_borrower.cast("double")).alias("borrower_share"),
+        F.avg(F.when(is_borrower, (F.col("late_payments_12m") > 0).cast("double"))).alias("late_payment_rate"),
+        F.avg(F.when(is_borrower, F.col("has_default").cast("double"))).alias("default_rate"),
+        F.max("max_dpd").alias("max_dpd"),
+        F.avg("credit_score").alias("mean_credit_score"),
+        F.avg("distance_to_centroid").alias("mean_distance_to_centroid"),
+    ).withColumn("share", F.col("size") / F.lit(total))
+
+
+def usable_features(features_df: DataFrame, wanted: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Drop features that are all null or constant (they cannot be imputed or carry no information)."""
+    # min = max says constant in one plain aggregate; a distinct count per column would copy every row per column.
+    row = features_df.agg(*[agg(f).alias(f"{name}_{f}") for f in wanted
+                            for name, agg in (("n", F.count), ("min", F.min), ("max", F.max))]).first()
+    dropped = {f: ("all null" if row[f"n_{f}"] == 0 else "constant") for f in wanted
+               if row[f"n_{f}"] == 0 or row[f"min_{f}"] == row[f"max_{f}"]}
+    return tuple(f for f in wanted if f not in dropped), dropped
