@@ -15,7 +15,6 @@ Known, deliberate differences from the Spark pipeline:
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from pathlib import Path
 
@@ -25,16 +24,20 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))  # custseg without installing it
-
 from custseg.config import Config, FeatureConf, ModelConf  # noqa: E402
-from custseg.contract.inputs import CONTRACTS, CREDIT_SCORE_RANGE, LOAN_STATUSES, TableContract  # noqa: E402
+from custseg.contract.inputs import (  # noqa: E402
+    CONTRACTS,
+    CREDIT_SCORE_RANGE,
+    DEFAULTED_STATUSES,
+    LOAN_STATUSES,
+    REASON_CODES,  # noqa: E402
+    TableContract,
+)
 from custseg.transforms.features import DIGITAL_CHANNELS, FEATURES, ZERO_WHEN_NO_ACTIVITY  # noqa: E402
-from custseg.transforms.validation import REASON_CODES  # noqa: E402
 
 TABLES = ("customers", "transactions", "loans", "loan_payments")
 OPTIONAL_TABLES = ("loans", "loan_payments")
-# Checked in this order, only on rows that passed the rules (as in custseg.ingest.REFERENCES).
+# Checked in this order, only on rows that passed the rules (as the references in custseg.contract.inputs).
 REFERENCES = {
     "transactions": [("customer_id", "customers", "unknown_customer")],
     "loans": [("customer_id", "customers", "unknown_customer")],
@@ -234,10 +237,11 @@ def loan_features(loans: pd.DataFrame, payments: pd.DataFrame, as_of: pd.Timesta
         current_dpd=("unpaid_dpd", "max"), late=("late", "sum"))
     per_loan = loans.merge(per_loan, left_on="loan_id", right_index=True, how="left")
     per_loan["outstanding"] = (per_loan["principal"] - per_loan["paid"].fillna(0.0)).clip(lower=0.0)
+    per_loan["defaulted"] = per_loan["status"].isin(DEFAULTED_STATUSES)
     c = per_loan.groupby("customer_id").agg(
         n_loans=("loan_id", "size"), total_principal=("principal", "sum"), outstanding=("outstanding", "sum"),
         payments_due=("payments_due", "sum"), on_time=("on_time", "sum"), max_dpd=("max_dpd", "max"),
-        current_dpd=("current_dpd", "max"), late=("late", "sum"))
+        current_dpd=("current_dpd", "max"), late=("late", "sum"), defaulted=("defaulted", "any"))
     max_dpd = c["max_dpd"].fillna(0)
     return pd.DataFrame({
         "n_loans": c["n_loans"],
@@ -247,7 +251,7 @@ def loan_features(loans: pd.DataFrame, payments: pd.DataFrame, as_of: pd.Timesta
         "max_dpd": max_dpd,
         "current_dpd": c["current_dpd"].fillna(0),
         "late_payments_12m": c["late"],
-        "has_default": (max_dpd >= default_dpd).astype("int64"),
+        "has_default": ((max_dpd >= default_dpd) | c["defaulted"]).astype("int64"),
     })
 
 

@@ -18,10 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lib")]
+from benchmarks import measure, report, workloads
 
-from benchmarks import measure, report, workloads  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WORKLOADS = ("floor", "contract_floor", "ours", "peer")
 KILLED = -9  # a worker's return code when SIGKILL ended it: on Linux, the out-of-memory killer

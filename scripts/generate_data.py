@@ -10,13 +10,12 @@ import logging
 import sys
 import time
 from datetime import date
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from custseg_sample import datagen
 
-from custseg import datagen  # noqa: E402
-from custseg.config import SparkConf  # noqa: E402
-from custseg.platform.session import build_session  # noqa: E402
+from custseg.config import SparkConf
+from custseg.contract.inputs import INPUT_TABLES
+from custseg.platform.session import build_session
 
 log = logging.getLogger("generate_data")
 
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                                 args.dirt_rate, num_partitions=args.partitions)
         datagen.write_dataset(data, args.out, args.format)
         log.info("wrote %s data to %s in %.1fs", args.format, args.out, time.monotonic() - started)
-        for table in (*datagen.INPUT_TABLES, datagen.TRUTH_TABLE):
+        for table in (*INPUT_TABLES, datagen.TRUTH_TABLE):
             df = datagen.read_table(spark, f"{args.out.rstrip('/')}/{table}", args.format)
             log.info("%-14s %12d rows", table, df.count())
             if table == datagen.TRUTH_TABLE:

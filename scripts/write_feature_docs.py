@@ -1,13 +1,11 @@
-"""Write docs/features.md from custseg.features.FEATURES (the single source of the definitions)."""
+"""Write docs/features.md from custseg.contract.features.FEATURES (the single source of the definitions)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from custseg.contract.features import DESCRIPTIVE_COLUMNS, FEATURES
 
-from custseg.transforms.features import DESCRIPTIVE_COLUMNS, FEATURES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 HEADER = """# Customer features
 

@@ -234,3 +234,19 @@ def test_transactions_and_loans_of_unknown_customers_change_no_feature(spark):
                             payments_df=payments(spark).unionByName(stranger_payments))
     assert actual.count() == 4
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_charged_off_or_default_loan_counts_as_a_default_without_payment_rows(spark):
+    # C's loan has no payment due yet (max_dpd 0); its status alone makes it a default. A default or
+    # charged_off loan originated after the as-of date does not count.
+    status_loans = spark.createDataFrame([
+        ("L1", "A", dt.date(2025, 1, 15), 1200.0, "current"),
+        ("L4", "C", dt.date(2025, 12, 20), 300.0, "charged_off"),
+        ("L5", "D", dt.date(2025, 6, 1), 200.0, "default"),
+        ("L6", "E", dt.date(2026, 2, 1), 200.0, "charged_off"),
+    ], LOAN_SCHEMA)
+    actual = loan_features(status_loans, payments(spark), AS_OF, late_window_days=365, default_dpd=90)
+    expected = spark.createDataFrame([("A", 47, 0), ("C", 0, 1), ("D", 0, 1)],
+                                     "customer_id string, max_dpd long, has_default long")
+    assert_df_equality(actual.select("customer_id", "max_dpd", "has_default"), expected, ignore_row_order=True,
+                       ignore_nullable=True)

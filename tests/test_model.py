@@ -67,7 +67,17 @@ def test_selection_sample_is_in_customer_order_whatever_the_partitioning(spark):
     df = spark.createDataFrame(rows[::-1], T.StructType([T.StructField("customer_id", T.StringType()), VECTOR_FIELD]))
     one, five = (sample_for_selection(df.repartition(n), sample_size=100, seed=1) for n in (1, 5))
     assert np.array_equal(one, points) and np.array_equal(five, points)
-    assert len(sample_for_selection(df, sample_size=10, seed=1)) < 40
+
+
+def test_selection_sample_takes_the_same_customers_whatever_the_partitioning(spark):
+    points, _ = blobs(n=40)
+    rows = [(f"C{i:03d}", Vectors.dense(p.tolist())) for i, p in enumerate(points)]
+    df = spark.createDataFrame(rows, T.StructType([T.StructField("customer_id", T.StringType()), VECTOR_FIELD]))
+    one, five, other_seed = (sample_for_selection(df.repartition(n), sample_size=10, seed=seed)
+                             for n, seed in ((1, 1), (5, 1), (3, 2)))
+    assert one.shape == (10, points.shape[1]) and np.array_equal(one, five)
+    assert all(any(np.array_equal(row, p) for p in points) for row in one)  # real customers, unchanged
+    assert not np.array_equal(one, other_seed)
 
 
 def result(k, silhouette, eligible=True):

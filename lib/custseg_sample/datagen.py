@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 PERSONAS = ("affluent_loyal", "young_frequent", "dormant", "credit_stressed", "new_customer")
 FORMATS = ("delta", "parquet", "csv")
-INPUT_TABLES = ("customers", "transactions", "loans", "loan_payments")
+
 TRUTH_TABLE = "truth"
 
 REGIONS = ("north", "south", "east", "west", "central")

@@ -36,7 +36,8 @@ FEATURES: dict[str, tuple[str, str]] = {
     "current_dpd": ("days past due of the oldest payment still unpaid at the as-of date; 0 if none", "days"),
     "late_payments_12m": ("payments due in the late-payment window before the as-of date paid late or unpaid",
                           "count"),
-    "has_default": ("1 if any payment reached the default threshold of days past due before the as-of date",
+    "has_default": ("1 if any payment reached the default threshold of days past due before the as-of date, or"
+                    " a loan originated before it has status default or charged_off",
                     "flag"),
     "annual_income": ("annual income from the customers table", "currency"),
     "credit_score": ("credit score from the customers table (300-850)", "points"),

@@ -1,14 +1,29 @@
-"""The input contract (shared/DESIGN.md): required and optional columns per table, with types.
+"""The input contract (shared/DESIGN.md): per table its columns with types and value rules, its key,
+its references to other tables, and the reason codes a rejected row can carry.
 
-A config maps a user's own column names onto these contract names.
+A config maps a user's own column names onto these contract names. Validation
+(custseg.transforms.validation) applies the rules declared here; no table is special-cased there.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 LOAN_STATUSES = ("current", "late", "default", "charged_off", "paid_off")
+# A loan in one of these states counts as a default whatever its payment history says.
 DEFAULTED_STATUSES = ("default", "charged_off")
 CREDIT_SCORE_RANGE = (300, 850)
+
+# Reason code (column `reason` of rejected_records) -> what it means; docs/validation.md says more.
+REASON_CODES: dict[str, str] = {
+    "unparseable_value": "a value that cannot be read as the contract type (e.g. amount 'n/a')",
+    "missing_required_value": "a required column is null or blank",
+    "out_of_range": "a value outside its allowed range (credit score 300-850, a negative amount)",
+    "invalid_value": "a value outside the contract's list (a loan status)",
+    "zero_amount": "a transaction of amount 0 (neither a purchase nor a refund)",
+    "duplicate_key": "a second row with the same key; the first by a deterministic order is kept",
+    "unknown_customer": "a reference to a customer that is not accepted",
+    "unknown_loan": "a reference to a loan that is not accepted",
+}
 
 
 @dataclass(frozen=True)
@@ -16,6 +31,16 @@ class Column:
     name: str
     type: str  # Spark SQL type name: string, date, timestamp, double, int
     required: bool
+    value_range: tuple[float | None, float | None] | None = None  # inclusive bounds, else out_of_range
+    allowed: tuple[str, ...] | None = None  # case-insensitive list (stored lower-case), else invalid_value
+    nonzero: bool = False  # 0 is rejected as zero_amount
+
+
+@dataclass(frozen=True)
+class Reference:
+    column: str
+    parent: str  # the referenced table; its key's accepted values are the valid ones
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -23,6 +48,8 @@ class TableContract:
     name: str
     key: tuple[str, ...]  # unique key; duplicates are rejected
     columns: tuple[Column, ...]
+    optional: bool = False  # a run may go without this table
+    references: tuple[Reference, ...] = ()  # checked in order, after the row rules
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -32,14 +59,16 @@ class TableContract:
         return next(c for c in self.columns if c.name == name)
 
 
+NON_NEGATIVE = (0.0, None)
+
 CUSTOMERS = TableContract(
     name="customers",
     key=("customer_id",),
     columns=(
         Column("customer_id", "string", True),
         Column("signup_date", "date", True),
-        Column("annual_income", "double", False),
-        Column("credit_score", "int", False),
+        Column("annual_income", "double", False, value_range=NON_NEGATIVE),
+        Column("credit_score", "int", False, value_range=CREDIT_SCORE_RANGE),
         Column("region", "string", False),
         Column("employment_status", "string", False),
         Column("birth_date", "date", False),
@@ -53,10 +82,11 @@ TRANSACTIONS = TableContract(
         Column("transaction_id", "string", True),
         Column("customer_id", "string", True),
         Column("transaction_ts", "timestamp", True),
-        Column("amount", "double", True),
+        Column("amount", "double", True, nonzero=True),
         Column("category", "string", False),
         Column("channel", "string", False),
     ),
+    references=(Reference("customer_id", "customers", "unknown_customer"),),
 )
 
 LOANS = TableContract(
@@ -66,12 +96,14 @@ LOANS = TableContract(
         Column("loan_id", "string", True),
         Column("customer_id", "string", True),
         Column("origination_date", "date", True),
-        Column("principal", "double", True),
-        Column("status", "string", True),
-        Column("outstanding_balance", "double", False),
+        Column("principal", "double", True, value_range=NON_NEGATIVE),
+        Column("status", "string", True, allowed=LOAN_STATUSES),
+        Column("outstanding_balance", "double", False, value_range=NON_NEGATIVE),
         Column("interest_rate", "double", False),
         Column("term_months", "int", False),
     ),
+    optional=True,
+    references=(Reference("customer_id", "customers", "unknown_customer"),),
 )
 
 LOAN_PAYMENTS = TableContract(
@@ -81,10 +113,18 @@ LOAN_PAYMENTS = TableContract(
         Column("loan_id", "string", True),
         Column("customer_id", "string", True),
         Column("due_date", "date", True),
-        Column("amount_due", "double", True),
+        Column("amount_due", "double", True, value_range=NON_NEGATIVE),
         Column("paid_date", "date", False),
-        Column("amount_paid", "double", False),
+        Column("amount_paid", "double", False, value_range=NON_NEGATIVE),
     ),
+    optional=True,
+    references=(Reference("loan_id", "loans", "unknown_loan"),
+                Reference("customer_id", "customers", "unknown_customer")),
 )
 
+# Every input table, in reference order: a table's parents come before it.
 CONTRACTS = {c.name: c for c in (CUSTOMERS, TRANSACTIONS, LOANS, LOAN_PAYMENTS)}
+INPUT_TABLES = tuple(CONTRACTS)
+REQUIRED_INPUTS = tuple(name for name, c in CONTRACTS.items() if not c.optional)
+OPTIONAL_INPUTS = tuple(name for name, c in CONTRACTS.items() if c.optional)
+PARENT_TABLES = frozenset(r.parent for c in CONTRACTS.values() for r in c.references)

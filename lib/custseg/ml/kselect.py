@@ -1,9 +1,9 @@
 """Choose K by measured criteria on a bounded sample of the scaled features.
 
-The sample (at most about `model.sample_size` customers, seeded) is collected to the driver once and
-the sweep runs there with scikit-learn: each of the many small fits costs milliseconds instead of one
-Spark job per K-means iteration, and the sweep's cost no longer grows with the customer count. The final
-fit on all customers stays Spark ML's KMeans in the pipeline.
+The sample (at most `model.sample_size` customers, chosen by a seeded hash of their id) is collected to
+the driver once and the sweep runs there with scikit-learn: each of the many small fits costs milliseconds
+instead of one Spark job per K-means iteration, and the sweep's cost no longer grows with the customer
+count. The final fit on all customers stays Spark ML's KMeans in the pipeline.
 
 For each K: silhouette (squared Euclidean, as Spark's ClusteringEvaluator), SSE, Davies-Bouldin,
 Calinski-Harabasz, the smallest segment's share and stability (mean adjusted Rand index between the
@@ -27,6 +27,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 
 from custseg.ml.pipeline import SCALED
+from custseg.transforms.sampling import bounded_sample
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,13 @@ class KChoice:
 
 
 def sample_for_selection(scaled_df: DataFrame, sample_size: int, seed: int) -> np.ndarray:
-    """A seeded sample of at most about sample_size rows, as a matrix in customer_id order.
+    """At most sample_size customers, as a matrix in customer_id order, the same whatever the partitioning.
 
-    The order makes the sweep independent of how the rows were partitioned.
+    The customers are those with the smallest seeded hash of their id (custseg.transforms.sampling), not
+    Spark's per-partition sampler, and the customer order makes the sweep independent of the row order.
     """
     total = scaled_df.count()
-    sample_df = scaled_df if total <= sample_size else scaled_df.sample(False, sample_size / total, seed)
+    sample_df = scaled_df if total <= sample_size else bounded_sample(scaled_df, sample_size, seed, total)
     pdf = (sample_df.select("customer_id", vector_to_array(F.col(SCALED)).alias("x"))
            .orderBy("customer_id").toPandas())
     if pdf.empty:

@@ -56,8 +56,7 @@ def preprocessing_stages(params: PipelineParams) -> list:
 
 def kmeans_stage(params: PipelineParams, features_col: str = SCALED) -> KMeans:
     """KMeans with the row solver named: the default ("auto") first reads all the vectors once more to count
-    their non-zeros and choose a solver, which chose "row" on our features anyway. One start on the 20M
-    benchmark's 398,026 customers: 20.8 -> 9.2 s on first use, 11.7 -> 6.8 s after, same centres."""
+    their non-zeros and choose a solver, which chose "row" on our features anyway (benchmarks/README.md)."""
     return KMeans(k=params.k, seed=params.seed, featuresCol=features_col, predictionCol=PREDICTION,
                   initMode="k-means||", maxIter=params.max_iter, tol=params.tol, solver="row")
 

@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from custseg.contract.features import DESCRIPTIVE_COLUMNS, FEATURES
-from custseg.contract.inputs import LOAN_PAYMENTS
+from custseg.contract.inputs import DEFAULTED_STATUSES, LOAN_PAYMENTS
 
 SECONDS_PER_DAY = 86400.0
 DIGITAL_CHANNELS = ("online", "mobile")
@@ -190,6 +190,7 @@ def loan_features(loans_df: DataFrame, payments_df: DataFrame, as_of: dt.date, l
         F.max("max_dpd").alias("max_dpd"),
         F.max("current_dpd").alias("current_dpd"),
         F.sum(F.coalesce(F.col("late_12m"), F.lit(0))).alias("late_payments_12m"),
+        F.max(F.col("status").isin(*DEFAULTED_STATUSES)).alias("has_defaulted_status"),
     )
     return totals_df.select(
         "customer_id",
@@ -200,7 +201,8 @@ def loan_features(loans_df: DataFrame, payments_df: DataFrame, as_of: dt.date, l
         F.coalesce(F.col("max_dpd"), F.lit(0)).cast("long").alias("max_dpd"),
         F.coalesce(F.col("current_dpd"), F.lit(0)).cast("long").alias("current_dpd"),
         F.col("late_payments_12m").cast("long").alias("late_payments_12m"),
-        (F.coalesce(F.col("max_dpd"), F.lit(0)) >= default_dpd).cast("long").alias("has_default"),
+        ((F.coalesce(F.col("max_dpd"), F.lit(0)) >= default_dpd) | F.col("has_defaulted_status"))
+        .cast("long").alias("has_default"),
     )
 
 

@@ -9,22 +9,14 @@ from functools import reduce
 from pyspark.sql import DataFrame, Observation, SparkSession
 
 from custseg.config import Config
-from custseg.contract.inputs import CONTRACTS
+from custseg.contract.inputs import CONTRACTS, PARENT_TABLES
 from custseg.platform.session import Persist
 from custseg.platform.storage import read_input
 from custseg.transforms import validation as V
 
 log = logging.getLogger(__name__)
 
-# table -> (column, referenced table, reason) checked after the row rules.
-REFERENCES = {
-    "transactions": [("customer_id", "customers", "unknown_customer")],
-    "loans": [("customer_id", "customers", "unknown_customer")],
-    "loan_payments": [("loan_id", "loans", "unknown_loan"), ("customer_id", "customers", "unknown_customer")],
-}
-TABLE_ORDER = ("customers", "transactions", "loans", "loan_payments")
-PARENTS = {parent for references in REFERENCES.values() for _, parent, _ in references}
-# A key set up to this many rows is broadcast to the join: about 100 MB for 2M string keys.
+# A key set up to this many rows is broadcast to the join (about 100 MB of string keys).
 BROADCAST_MAX_ROWS = 2_000_000
 
 
@@ -39,8 +31,7 @@ class IngestResult:
 
     `unreferenced` holds each table's rows that pass every rule but the reference checks: for an
     aggregation joined to the parent's accepted keys afterwards, that join checks the references on the
-    aggregated rows instead of probing every source row (the features pass over 22.5M transactions:
-    3.6 s less on average over 5 side-by-side pairs).
+    aggregated rows instead of probing every source row.
     """
     accepted: dict[str, DataFrame]
     unreferenced: dict[str, DataFrame]
@@ -57,7 +48,7 @@ class IngestResult:
 def check_inputs(spark: SparkSession, conf: Config) -> dict[str, DataFrame]:
     """Open every configured input and check its schema before anything is computed or written."""
     raw = {}
-    for name in TABLE_ORDER:
+    for name in CONTRACTS:  # reference order
         if name in conf.inputs:
             raw[name] = read_input(spark, conf.inputs[name])
             V.check_schema(raw[name], CONTRACTS[name], conf.inputs[name])
@@ -68,11 +59,11 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
     """Validate all inputs: accepted rows per table and every rejected row with its reason.
 
     A large table is never cached or shuffled whole here: each later read (the rejected rows, the
-    features) scans it again, which costs less than caching it (at 22.5M transactions, building the cache
-    cost 43.5 s and saved 15.3 s; benchmarks/README.md). What is cached is small: the key hashes
-    held twice, the rows holding them, and each parent table's accepted keys for the reference checks.
-    The counts per reason are observed while the rejected rows are written, in the same pass.
-    `persist` caches those small sets; its caller releases them (custseg.spark.cache_scope).
+    features) scans it again, which costs less than caching it (benchmarks/README.md). What is cached
+    is small: the key hashes held twice, the rows holding them, and each parent table's accepted keys for
+    the reference checks. The counts per reason are observed while the rejected rows are written, in the
+    same pass. `persist` caches those small sets; its caller releases them
+    (custseg.platform.session.cache_scope).
     """
     raw = check_inputs(spark, conf)
     accepted: dict[str, DataFrame] = {}
@@ -92,12 +83,12 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
         unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
         checked_df = unique_df.unionByName(cached(shared_df)[0])
         unreferenced[name] = V.accepted(checked_df, contract)
-        for column, parent, reason in REFERENCES.get(name, []):
-            if parent in known_keys:
-                keys_df, small = known_keys[parent]
-                checked_df = V.with_reference_check(checked_df, keys_df, column, reason, broadcast=small)
+        for ref in contract.references:
+            if ref.parent in known_keys:
+                keys_df, small = known_keys[ref.parent]
+                checked_df = V.with_reference_check(checked_df, keys_df, ref.column, ref.reason, broadcast=small)
         accepted[name] = V.accepted(checked_df, contract)
-        if name in PARENTS:
+        if name in PARENT_TABLES:
             known_keys[name] = cached(accepted[name].select(*contract.key))
         observations[name] = Observation(f"reasons_{name}")
         observed_df = checked_df.observe(observations[name], *V.reason_metrics())

@@ -27,10 +27,8 @@ def feature_stats(scored_df: DataFrame, features: list[str], sizes: dict[int, in
     """Per segment and feature: distribution in original units, z-score and lift against all customers.
 
     Counts, means, deviations and extremes are over every customer; the quartiles over about
-    `quartile_cap` customers per segment (all of a smaller one), chosen by a seeded hash. Quantile
-    summaries cost about a microsecond per value: over all 398K customers x 26 features (20M
-    transactions) they were most of the profiling time (12.9 s -> 7.1 s for these statistics, with a
-    worst rank error of the sampled quartiles of 0.8 %; benchmarks/README.md).
+    `quartile_cap` customers per segment (all of a smaller one), chosen by a seeded hash: quantile
+    summaries over every value were most of the profiling time at scale (benchmarks/README.md).
     """
     long_df = tidy_values(scored_df, features)
     by_segment_df = long_df.groupBy("segment_id", "feature").agg(

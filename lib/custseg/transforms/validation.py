@@ -9,14 +9,8 @@ Each table goes through the same steps (custseg.transforms.ingest runs them):
 4. `with_reference_check`: references to keys the parent table did not accept;
 5. `accepted` (contract columns) and `rejected` (reason + the source row as JSON, built for those rows only).
 
-Reason codes (column `reason` of rejected_records; `detail` names the column):
-- unparseable_value: a value that cannot be read as the contract type (e.g. amount "n/a")
-- missing_required_value: a required column is null
-- out_of_range: credit_score outside 300-850, negative principal / amount_due / income
-- invalid_value: a loan status outside the contract's list
-- zero_amount: a transaction of amount 0 (neither a purchase nor a refund)
-- duplicate_key: a second row with the same key; the first by a deterministic order is kept
-- unknown_customer / unknown_loan: a reference to a customer or loan that is not accepted
+The reason codes (column `reason` of rejected_records; `detail` names the column) and the rules behind
+them are declared in custseg.contract.inputs.
 """
 from __future__ import annotations
 
@@ -29,15 +23,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from custseg.config import InputConf
-from custseg.contract.inputs import CREDIT_SCORE_RANGE, LOAN_STATUSES, Column, TableContract
+from custseg.contract.inputs import REASON_CODES, Column, TableContract
 from custseg.platform.storage import InputError
 
 REASON = "_reason"
 DETAIL = "_detail"
 SOURCE = "_source"  # the non-PII source row as a struct; JSON only where it is needed
 KEY_HASH = "_key_hash"
-REASON_CODES = ("unparseable_value", "missing_required_value", "out_of_range", "invalid_value", "zero_amount",
-                "duplicate_key", "unknown_customer", "unknown_loan")
 
 NUMERIC_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
 ACCEPTED_SOURCE_TYPES = {
@@ -134,31 +126,43 @@ def _first_reason(rules: list[tuple[SparkColumn, str, SparkColumn]]) -> tuple[Sp
 
 
 def row_rules(contract: TableContract, columns: list[str]) -> list[tuple[SparkColumn, str, SparkColumn]]:
-    """Row-level rules in priority order, for the columns present."""
+    """Row-level rules in priority order, from the contract's column declarations, for the columns present."""
     rules: list[tuple[SparkColumn, str, SparkColumn]] = [
         (F.col("_unparseable").isNotNull(), "unparseable_value", F.col("_unparseable")),
     ]
     for name in contract.required:
         rules.append((F.col(name).isNull(), "missing_required_value", F.lit(name)))
-    lo, hi = CREDIT_SCORE_RANGE
-    if "credit_score" in columns:
-        rules.append((~F.col("credit_score").between(lo, hi), "out_of_range", F.lit("credit_score")))
-    for name in ("annual_income", "principal", "amount_due", "amount_paid", "outstanding_balance"):
-        if name in columns:
-            rules.append((F.col(name) < 0, "out_of_range", F.lit(name)))
-    if contract.name == "loans":
-        rules.append((~F.lower(F.col("status")).isin(*LOAN_STATUSES), "invalid_value", F.lit("status")))
-    if contract.name == "transactions":
-        rules.append((F.col("amount") == 0, "zero_amount", F.lit("amount")))
+    present = [c for c in contract.columns if c.name in columns]
+    for column in present:
+        if column.value_range is not None:
+            rules.append((~_in_range(F.col(column.name), column.value_range), "out_of_range", F.lit(column.name)))
+    for column in present:
+        if column.allowed is not None:
+            is_listed = F.lower(F.col(column.name)).isin(*column.allowed)
+            rules.append((~is_listed, "invalid_value", F.lit(column.name)))
+    for column in present:
+        if column.nonzero:
+            rules.append((F.col(column.name) == 0, "zero_amount", F.lit(column.name)))
     return rules
 
 
+def _in_range(value: SparkColumn, bounds: tuple[float | None, float | None]) -> SparkColumn:
+    low, high = bounds
+    inside = F.lit(True)
+    if low is not None:
+        inside = inside & (value >= low)
+    if high is not None:
+        inside = inside & (value <= high)
+    return inside
+
+
 def with_row_rules(conformed_df: DataFrame, contract: TableContract) -> DataFrame:
-    """Add `_reason` / `_detail` from the row rules (null when the row passes them)."""
+    """Add `_reason` / `_detail` from the row rules (null when the row passes them); listed values lower-cased."""
     reason, detail = _first_reason(row_rules(contract, conformed_df.columns))
     checked_df = conformed_df.withColumn(REASON, reason).withColumn(DETAIL, detail).drop("_unparseable")
-    if contract.name == "loans":
-        checked_df = checked_df.withColumn("status", F.lower(F.col("status")))
+    for column in contract.columns:
+        if column.allowed is not None and column.name in checked_df.columns:
+            checked_df = checked_df.withColumn(column.name, F.lower(F.col(column.name)))
     return checked_df
 
 
@@ -172,10 +176,9 @@ def duplicate_keys(checked_df: DataFrame, contract: TableContract) -> DataFrame:
 
     Only a 64-bit hash of the key is shuffled and counted, which is cheaper than the key itself. A hash
     collision, or a key shared with a row that breaks a rule, only sends a few more rows to the exact
-    comparison. Counting every row with a key needs only the key columns read, not the row rules
-    (22.5M transactions: 13.7-14.2 s -> 10.9-12.2 s). Counted with a window over the sorted hashes, not
-    a grouped count: nearly every key is unique, so a map-side partial count saves nothing and its hash
-    map costs more than the sort (33 s -> 25 s at 22M rows).
+    comparison. Counting every row with a key needs only the key columns read, not the row rules.
+    Counted with a window over the sorted hashes, not a grouped count: nearly every key is unique, so a
+    map-side partial count saves nothing and its hash map costs more than the sort (benchmarks/README.md).
     """
     has_key = reduce(lambda a, b: a & b, [F.col(k).isNotNull() for k in contract.key])
     hashes_df = checked_df.filter(has_key).select(key_hash(contract).alias(KEY_HASH))
