@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare a fresh machine: a virtualenv with the library and test tools, and the Delta jars in Ivy's cache.
+# Prepare a fresh machine: a virtualenv with the library and test tools, and the Delta jars in a local folder.
 # Idempotent: a second call only checks. Needs Python 3.11 and Java 17 on the PATH.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,17 +18,17 @@ if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# Resolve Delta's jars once (Maven Central through Ivy, cached in ~/.ivy2.5.2), so jobs and tests start offline.
-ivy_stamp="$VENV/.delta-jars-resolved"
-if [ ! -f "$ivy_stamp" ]; then
-  "$VENV/bin/python" - <<'PY'
-from custseg.config import SparkConf
-from custseg.platform.session import build_session
+# Delta's jars: resolved once from Maven Central, checked, and kept in a folder (custseg.platform.jars) that
+# sessions and scripts/submit.sh put on the classpath without resolving again. One line on failure.
+"$VENV/bin/python" - <<'PY'
+import sys
 
-spark = build_session(SparkConf(master="local[1]", app_name="warm-up", shuffle_partitions=1, driver_memory=None,
-                                use_delta_pip=True, extra={"spark.ui.enabled": "false"}))
-spark.range(1).count()
-spark.stop()
+from custseg.platform.jars import jars_dir, resolve_jars, resolved_jars
+
+if resolved_jars() is None:
+    try:
+        print(f"setup: {len(resolve_jars())} Delta jars in {jars_dir()}")
+    except RuntimeError as err:
+        print(f"setup failed: {err}", file=sys.stderr)
+        sys.exit(1)
 PY
-  touch "$ivy_stamp"
-fi

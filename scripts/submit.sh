@@ -11,7 +11,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${CUSTSEG_VENV:-$ROOT/.venv}"
-DELTA_PACKAGE="io.delta:delta-spark_4.2_2.13:4.4.0"   # must match pyspark 4.2.0 / delta-spark 4.4.0 (setup.py)
 
 if [ "$#" -lt 1 ]; then
   echo "usage: $0 JOB [job args...]; jobs: $(cd "$ROOT/jobs" && ls [a-z]*.py | sed 's/\.py$//' | tr '\n' ' ')" >&2
@@ -39,12 +38,19 @@ export PYSPARK_DRIVER_PYTHON="${PYSPARK_DRIVER_PYTHON:-$PYSPARK_PYTHON}"
 SPARK_HOME="${SPARK_HOME:-$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')}"
 read -r -a extra_opts <<<"${CUSTSEG_SUBMIT_OPTS:-}"
 
-# Delta comes through --packages (Ivy cache ~/.ivy2.5.2; Maven Central on a fresh machine), the library
-# through --py-files; the conf's use_delta_pip is false, so the session does not ask for the jars again.
-set -x
+# Delta's jars from the folder setup_env.sh filled (no resolution at start); --packages from Maven Central
+# when it is missing. The library goes through --py-files; the conf's use_delta_pip is false, so the
+# session does not ask for the jars again. Spark's logging at WARN: the library's log4j2.properties.
+DELTA_JARS="$("$VENV/bin/python" -c 'from custseg.platform.jars import resolved_jars; print(",".join(resolved_jars() or []))')"
+if [ -n "$DELTA_JARS" ]; then
+  delta_opts=(--jars "$DELTA_JARS")
+else
+  delta_opts=(--packages "$("$VENV/bin/python" -c 'from custseg.platform.jars import DELTA_PACKAGE; print(DELTA_PACKAGE)')")
+fi
+export SPARK_CONF_DIR="${SPARK_CONF_DIR:-$ROOT/lib/custseg/platform}"
 exec "$SPARK_HOME/bin/spark-submit" \
   --master "$MASTER" \
-  --packages "$DELTA_PACKAGE" \
+  "${delta_opts[@]}" \
   --py-files "$ZIP" \
   "${extra_opts[@]}" \
   "jobs/$JOB.py" --conf conf/cluster.yaml "$@"

@@ -11,6 +11,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from custseg.config import SparkConf
+from custseg.platform.jars import jars_dir, resolved_jars
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +44,29 @@ def session_conf(conf: SparkConf) -> dict[str, str]:
 def build_session(conf: SparkConf) -> SparkSession:
     """Create (or reuse) the session described by the config, with Delta enabled.
 
-    With `use_delta_pip` the Delta jars are resolved from Maven Central through
-    `spark.jars.packages` (cached by Ivy); on a cluster they come from `spark-submit --packages`.
+    With `use_delta_pip` the Delta jars come from the folder scripts/setup_env.sh filled
+    (custseg.platform.jars), or are resolved through Ivy when it is missing; on a cluster spark-submit
+    brings them (scripts/submit.sh).
     """
     # Python workers must use this interpreter (the virtualenv), not whatever python3 is on the PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Spark's own logging at WARN (log4j2.properties beside this module), unless the user has a conf dir.
+    os.environ.setdefault("SPARK_CONF_DIR", os.path.dirname(os.path.abspath(__file__)))
     builder = SparkSession.builder.appName(conf.app_name)
     if conf.master:
         builder = builder.master(conf.master)
     for key, value in session_conf(conf).items():
         builder = builder.config(key, value)
     if conf.use_delta_pip:
-        from delta import configure_spark_with_delta_pip
+        jars = resolved_jars()
+        if jars:
+            builder = builder.config("spark.jars", ",".join(jars))
+        else:
+            log.warning("Delta's jars are not in %s: resolving them through Ivy (scripts/setup_env.sh does it once)",
+                        jars_dir())
+            from delta import configure_spark_with_delta_pip
 
-        builder = configure_spark_with_delta_pip(builder)
+            builder = configure_spark_with_delta_pip(builder)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     log.info("Spark %s session up, master=%s", spark.version, spark.sparkContext.master)
