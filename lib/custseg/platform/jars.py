@@ -32,7 +32,7 @@ def resolved_jars(folder: str | None = None) -> list[str] | None:
         return None
     if listed.get("package") != DELTA_PACKAGE:
         return None
-    paths = [os.path.join(folder, name) for name in listed["jars"]]
+    paths = [os.path.join(folder, name) for name in sorted(listed["jars"])]
     intact = all(os.path.isfile(p) and os.path.getsize(p) == listed["jars"][os.path.basename(p)] for p in paths)
     return paths if intact else None
 
