@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 
 from custseg.config import Config, load_config
+from custseg.contract.inputs import INPUT_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 1, 1)
 SEED = 42
-INPUTS = ("customers", "transactions", "loans", "loan_payments")
+INPUTS = INPUT_TABLES
 MARKER = "_dataset.json"
 
 
@@ -88,8 +89,8 @@ def run_contract_floor(spark, conf: Config) -> dict[str, float]:
 def run_ours(spark, conf: Config) -> dict[str, float]:
     """The jobs as run_pipeline runs them; stage seconds come from the runs table's timings."""
     from custseg.flows.build_features import run_build_features
+    from custseg.flows.segment_report import write_report
     from custseg.flows.train_segments import run_train_segments
-    from custseg.report.legacy import write_report
 
     started = time.perf_counter()
     features = run_build_features(spark, conf)

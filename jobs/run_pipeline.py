@@ -20,7 +20,7 @@ def run(spark, conf, args) -> None:
     record = run_train_segments(spark, conf)
     log.info("run %s: K=%s (%s)", record.run_id, record.metrics["chosen_k"], record.metrics["reason"])
     try:
-        from custseg.report.legacy import write_report
+        from custseg.flows.segment_report import write_report
     except ImportError:
         return
     path = write_report(spark, conf, record.run_id)

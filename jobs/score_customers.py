@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from custseg.cli import job_parser, run_job
-from custseg.flows.train_segments import run_score_customers
+from custseg.flows.score_customers import run_score_customers
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ import logging
 import sys
 
 from custseg.cli import job_parser, run_job
-from custseg.report.legacy import write_report
+from custseg.flows.segment_report import write_report
 
 log = logging.getLogger("segment_report")
 

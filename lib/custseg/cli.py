@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -25,13 +26,17 @@ def job_parser(description: str) -> argparse.ArgumentParser:
 
 def run_job(parser: argparse.ArgumentParser, run: Callable[[Any, Config, argparse.Namespace], Any],
             argv: list[str] | None = None) -> int:
-    """Parse arguments, load the conf, build the session, run, stop; 0 on success, 1 on failure."""
+    """Parse arguments, load the conf, build the session, run, stop; 0 on success, 1 on failure, 2 on a bad conf.
+
+    The conf is validated before pyspark is imported here, so a typo fails at once, in one line.
+    """
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     try:
         conf = load_config(args.conf, args.overrides, args.as_of)
     except ValueError as err:
-        log.error("%s", err)
+        # One line on stderr, whatever --log-level says, like argparse's own usage errors.
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
     from custseg.platform.session import build_session
 

@@ -1,86 +1,299 @@
 """Load and validate the YAML configuration.
 
-The YAML is parsed into frozen dataclasses so that a typo or a missing key fails at
-start-up with the key named, not halfway through a Spark job.
+Every section is a frozen pydantic model that forbids unknown keys: a typo (`--set model.kk=3`) must fail at
+start-up in one line naming the key, not be ignored by a run of several minutes. Nothing here imports pyspark,
+so the jobs can validate the configuration before they start Spark.
 """
 from __future__ import annotations
 
 import copy
 import datetime as dt
-from dataclasses import dataclass, field
+import difflib
+import types
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from custseg.contract.inputs import CONTRACTS
 from custseg.platform.locations import join_uri
 
-INPUT_FORMATS = ("delta", "parquet", "csv", "table")
-REQUIRED_INPUTS = ("customers", "transactions")
-OPTIONAL_INPUTS = ("loans", "loan_payments")
+_CUSTOM_ERROR = "custseg"  # our own validation errors: their message is final and may name a sub-key
 
 
 class ConfigError(ValueError):
-    """The configuration is missing a key or has a wrong value; the message names it."""
+    """The configuration has an unknown key or a missing or wrong value; the one-line message names the key."""
 
 
-@dataclass(frozen=True)
-class InputConf:
-    name: str
-    path: str | None
-    format: str
+def _fail(message: str, key: str = "") -> PydanticCustomError:
+    """A validation error whose message is shown as is, after the dotted key (extended by `key`)."""
+    return PydanticCustomError(_CUSTOM_ERROR, message, {"key": key})
+
+
+def _scalar_text(value: Any) -> str:
+    """Spark conf values and reader options are strings; YAML gives numbers, booleans and dates too."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str | int | float | dt.date):
+        return str(value)
+    raise _fail(f"must be a string, number or boolean, got {value!r}")
+
+
+def _string_keys(value: Any) -> Any:
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+def _to_date(value: Any) -> dt.date:
+    """A YAML date, or a quoted one from the file, --set or --as-of."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise _fail(f"must be a date YYYY-MM-DD, got {value!r}")
+
+
+def _share(value: float) -> float:
+    if not 0 <= value <= 1:
+        raise _fail(f"must be between 0 and 1, got {value!r}")
+    return value
+
+
+PositiveInt = Annotated[StrictInt, Field(gt=0)]
+Share = Annotated[StrictFloat, AfterValidator(_share)]
+Text = Annotated[str, BeforeValidator(_scalar_text)]
+TextMapping = Annotated[dict[str, Text], BeforeValidator(_string_keys)]
+Date = Annotated[dt.date, BeforeValidator(_to_date)]
+
+
+class _Section(BaseModel):
+    """A YAML mapping with a fixed set of keys; a key given as null takes its default, as an absent one does."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_default(cls, data: Any) -> Any:
+        if isinstance(data, dict):  # unknown keys are kept, so that a null one is still refused
+            return {k: v for k, v in data.items() if not (v is None and k in cls.model_fields)}
+        return data
+
+
+class _SparkSettings(_Section):
+    master: str | None = None
+    app_name: str = "custseg"
+    shuffle_partitions: PositiveInt = 8
+    driver_memory: str | None = None
+    use_delta_pip: StrictBool = True
+
+
+class SparkConf(_SparkSettings):
+    """The session settings; `extra` is any Spark conf key -> value (the YAML's spark.conf)."""
+
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class _SparkSection(_SparkSettings):
+    conf: TextMapping = Field(default_factory=dict)  # free: any Spark key
+
+
+class _InputSection(_Section):
+    path: str | None = None
+    format: Literal["delta", "parquet", "csv", "table"]
     table: str | None = None
-    columns: dict[str, str] = field(default_factory=dict)  # contract name -> source column name
-    options: dict[str, str] = field(default_factory=dict)  # reader options (CSV header, separator...)
+    columns: TextMapping = Field(default_factory=dict)  # contract name -> source column name
+    options: TextMapping = Field(default_factory=dict)  # reader options (CSV header, separator...)
     date_format: str = "yyyy-MM-dd"
     timestamp_format: str = "yyyy-MM-dd HH:mm:ss"
 
-
-@dataclass(frozen=True)
-class SparkConf:
-    master: str | None
-    app_name: str
-    shuffle_partitions: int
-    driver_memory: str | None
-    use_delta_pip: bool
-    extra: dict[str, str]
+    @model_validator(mode="after")
+    def _has_location(self) -> _InputSection:
+        if self.format == "table" and not self.table:
+            raise _fail("is required when format is 'table'", "table")
+        if self.format != "table" and not self.path:
+            raise _fail(f"is required when format is '{self.format}'", "path")
+        return self
 
 
-@dataclass(frozen=True)
-class FeatureConf:
-    lookback_days: int
-    trend_window_days: int
-    late_payment_window_days: int
-    default_dpd: int
+class InputConf(_InputSection):
+    """One input table as configured under inputs.<name>."""
+
+    name: str
+
+    def __init__(self, name: str, path: str | None = None, format: str | None = None, **data: Any) -> None:
+        super().__init__(name=name, path=path, format=format, **data)  # positional, as call sites write it
 
 
-@dataclass(frozen=True)
-class ModelConf:
-    features: tuple[str, ...]
-    log1p_features: tuple[str, ...]
-    k: int | None
-    k_min: int
-    k_max: int
-    sample_size: int
-    max_iter: int
-    n_init: int
-    fit_partitions: int
-    stability_runs: int
-    min_segment_share: float
-    min_stability: float
+class _Inputs(_Section):
+    customers: _InputSection
+    transactions: _InputSection
+    loans: _InputSection | None = None
+    loan_payments: _InputSection | None = None
 
 
-@dataclass(frozen=True)
-class SampleDataConf:
+class _OutputSection(_Section):
     path: str
-    format: str
-    customers: int
-    transactions_per_customer: int
-    dirt_rate: float
+    # Reaches SQL as an identifier: letters, digits and underscores only, so no value can inject SQL.
+    database: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")] | None = None
+
+
+class FeatureConf(_Section):
+    lookback_days: PositiveInt = 365
+    trend_window_days: PositiveInt = 90
+    late_payment_window_days: PositiveInt = 365
+    default_dpd: PositiveInt = 90
+
+
+class ModelConf(_Section):
+    features: tuple[str, ...] = Field(min_length=1)
+    log1p_features: tuple[str, ...] = ()
+    k: Annotated[StrictInt, Field(ge=2)] | None = None  # None: choose K in k_min..k_max
+    k_min: Annotated[StrictInt, Field(ge=2)] = 2
+    k_max: PositiveInt = 10
+    sample_size: PositiveInt = 100_000
+    max_iter: PositiveInt = 40
+    n_init: PositiveInt = 2
+    fit_partitions: PositiveInt = 8
+    stability_runs: PositiveInt = 2
+    min_segment_share: Share = 0.02
+    min_stability: Share = 0.7
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConf:
+        if self.k_max < self.k_min:
+            raise _fail(f"must be >= k_min ({self.k_min}), got {self.k_max}", "k_max")
+        missing = [name for name in self.log1p_features if name not in self.features]
+        if missing:
+            raise _fail(f"names {missing}, which are not in model.features", "log1p_features")
+        return self
+
+
+class SampleDataConf(_Section):
+    path: str
+    format: Literal["delta", "parquet", "csv"] = "delta"
+    customers: PositiveInt = 2000
+    transactions_per_customer: PositiveInt = 25
+    dirt_rate: Share = 0.02
+
+
+class RiskThresholds(_Section):
+    """A segment is at this risk level when any one threshold is reached."""
+
+    default_rate: Share
+    late_payment_rate: Share
+    credit_score_below: StrictFloat
+
+
+class HighRisk(RiskThresholds):
+    default_rate: Share = 0.10
+    late_payment_rate: Share = 0.30
+    credit_score_below: StrictFloat = 600
+
+
+class MediumRisk(RiskThresholds):
+    default_rate: Share = 0.03
+    late_payment_rate: Share = 0.10
+    credit_score_below: StrictFloat = 680
+
+
+class CreditActions(_Section):
+    low: str = "pre-approve: offer best rates and higher limits"
+    medium: str = "standard underwriting and pricing"
+    high: str = "manual review: tighten limits, risk-based pricing, collections watch"
+
+
+class SegmentRules(_Section):
+    """Thresholds of the naming and risk-tier rules (docs/model.md); a partial block keeps the other defaults."""
+
+    high_risk: HighRisk = HighRisk()
+    medium_risk: MediumRisk = MediumRisk()
+    credit_action: CreditActions = CreditActions()
+    z_high: StrictFloat = 0.5  # |z| of mean monetary / frequency that makes a segment high (low) value, frequent
+    z_dormant: StrictFloat = 0.75  # z of recency_days from which a segment is dormant
+    z_new: StrictFloat = -1.0  # z of tenure_days up to which a segment is new
+
+
+def _name(value: str) -> str:
+    return value.strip().lower()
+
+
+class _Document(_Section):
+    """The YAML file as written; Config is what the code reads."""
+
+    spark: _SparkSection = _SparkSection()
+    as_of_date: Date
+    seed: StrictInt = 42
+    inputs: _Inputs
+    output: _OutputSection
+    features: FeatureConf = FeatureConf()
+    model: ModelConf
+    pii_columns: tuple[str, ...] = ()
+    protected_attributes: tuple[str, ...] = ()
+    sample_data: SampleDataConf | None = None
+    segment_rules: SegmentRules = SegmentRules()
+
+    @model_validator(mode="after")
+    def _protected_attributes_stay_out(self) -> _Document:
+        """Fair lending: no protected attribute may feed segmentation, by name or mapped in under another."""
+        protected = {_name(a) for a in self.protected_attributes}
+        clash = [f for f in self.model.features if _name(f) in protected]
+        if clash:
+            raise _fail(f"lists protected attribute(s) {clash}; they may not be used for segmentation",
+                        "model.features")
+        for table, section in self.inputs:
+            known = [c.name for c in CONTRACTS[table].columns]
+            for contract in (section.columns if section else {}):
+                if contract not in known:
+                    near = difflib.get_close_matches(contract, known, n=1)
+                    hint = f"; did you mean inputs.{table}.columns.{near[0]}?" if near else f"; known: {known}"
+                    raise _fail(f"is not a column of the {table} contract{hint}", f"inputs.{table}.columns.{contract}")
+            for contract, source in (section.columns if section else {}).items():
+                if _name(source) in protected and _name(contract) not in protected:
+                    raise _fail(f"maps protected attribute {source!r} onto a column that can become a clustering "
+                                "feature", f"inputs.{table}.columns.{contract}")
+        return self
+
+    def to_config(self, raw: dict[str, Any]) -> Config:
+        spark = self.spark.model_dump(exclude={"conf"})
+        return Config(
+            spark=SparkConf(**spark, extra=self.spark.conf),
+            as_of_date=self.as_of_date,
+            seed=self.seed,
+            inputs={name: InputConf(name=name, **section.model_dump()) for name, section in self.inputs if section},
+            output_path=self.output.path,
+            output_database=self.output.database,
+            features=self.features,
+            model=self.model,
+            pii_columns=self.pii_columns,
+            protected_attributes=self.protected_attributes,
+            sample_data=self.sample_data,
+            segment_rules=self.segment_rules,
+            raw=raw,
+        )
 
 
 @dataclass(frozen=True)
 class Config:
+    """What the code reads, built from a validated _Document; a dataclass, so that dataclasses.replace works."""
+
     spark: SparkConf
     as_of_date: dt.date
     seed: int
@@ -92,159 +305,104 @@ class Config:
     pii_columns: tuple[str, ...]
     protected_attributes: tuple[str, ...]
     sample_data: SampleDataConf | None
-    segment_rules: dict[str, Any]
-    raw: dict[str, Any]
+    segment_rules: SegmentRules
+    raw: dict[str, Any]  # after overrides; hashed into the run id
 
     def table_path(self, table: str) -> str:
         """Location of one output Delta table."""
         return join_uri(self.output_path, table)
 
 
-def _get(section: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...] | None = None,
-         default: Any = ...) -> Any:
-    if key not in section or section[key] is None:
-        if default is ...:
-            raise ConfigError(f"config: missing key '{where}{key}'")
-        return default
-    value = section[key]
-    if kind is not None and not isinstance(value, kind):
-        raise ConfigError(f"config: key '{where}{key}' must be {kind}, got {type(value).__name__} ({value!r})")
-    return value
+# pydantic error type -> what the value must be
+_EXPECTED = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "string_type": "a string", "list_type": "a list", "tuple_type": "a list",
+    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+}
 
 
-def _as_date(value: Any, where: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError as err:
-        raise ConfigError(f"config: key '{where}' must be a date YYYY-MM-DD, got {value!r}") from err
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
 
 
-def _input(name: str, raw: dict[str, Any]) -> InputConf:
-    where = f"inputs.{name}."
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config: 'inputs.{name}' must be a mapping")
-    fmt = _get(raw, "format", where, str)
-    if fmt not in INPUT_FORMATS:
-        raise ConfigError(f"config: key '{where}format' must be one of {INPUT_FORMATS}, got {fmt!r}")
-    table = _get(raw, "table", where, str, None)
-    path = _get(raw, "path", where, str, None)
-    if fmt == "table" and not table:
-        raise ConfigError(f"config: missing key '{where}table' (format is 'table')")
-    if fmt != "table" and not path:
-        raise ConfigError(f"config: missing key '{where}path'")
-    columns = _get(raw, "columns", where, dict, {})
-    options = _get(raw, "options", where, dict, {})
-    return InputConf(
-        name=name, path=path, format=fmt, table=table,
-        columns={str(k): str(v) for k, v in columns.items()},
-        options={str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()},
-        date_format=_get(raw, "date_format", where, str, "yyyy-MM-dd"),
-        timestamp_format=_get(raw, "timestamp_format", where, str, "yyyy-MM-dd HH:mm:ss"),
-    )
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the section at loc, for a suggestion; [] for a free mapping."""
+    kind: Any = _Document
+    parts = list(loc)
+    while True:
+        while get_origin(kind) is Annotated or get_origin(kind) in (Union, types.UnionType):
+            kind = next(a for a in get_args(kind) if a is not type(None))
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            if not parts:
+                return list(kind.model_fields)
+            field = kind.model_fields.get(str(parts.pop(0)))
+            if field is None:
+                return []
+            kind = field.annotation
+        elif get_origin(kind) is dict and parts:
+            parts.pop(0)
+            kind = get_args(kind)[1]
+        else:
+            return []
 
 
-def _positive_int(section: dict[str, Any], key: str, where: str, default: Any = ...) -> int:
-    value = _get(section, key, where, int, default)
-    if value is not None and value <= 0:
-        raise ConfigError(f"config: key '{where}{key}' must be > 0, got {value}")
-    return value
+def _unknown_key(loc: tuple[Any, ...], value: Any) -> str:
+    parent, key = loc[:-1], str(loc[-1])
+    what = "section" if not parent and isinstance(value, dict) else "key"
+    valid = _keys_at(parent)
+    close = difflib.get_close_matches(key, valid, n=1)
+    if close:
+        hint = f"; did you mean {_dotted((*parent, close[0]))}?"
+    else:
+        hint = f"; valid keys: {', '.join(valid)}" if valid else ""
+    return f"config: unknown {what} {_dotted(loc)}{hint}"
+
+
+def _one_line(err: ValidationError) -> str:
+    """The first problem, unknown keys first (a typo also makes the intended key look missing)."""
+    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    loc, kind, given = tuple(first["loc"]), first["type"], first["input"]
+    if kind == "extra_forbidden":
+        return _unknown_key(loc, given)
+    if kind == _CUSTOM_ERROR:
+        key = ".".join(p for p in (_dotted(loc), first["ctx"]["key"]) if p)
+        return f"config: {key} {first['msg']}"
+    key = _dotted(loc) or "the top level"
+    if kind == "missing":
+        return f"config: missing key {key}"
+    if kind == "literal_error":
+        expected = f"one of {first['ctx']['expected']}"
+    elif kind in ("greater_than", "greater_than_equal"):
+        op, bound = (">", first["ctx"]["gt"]) if kind == "greater_than" else (">=", first["ctx"]["ge"])
+        expected = f"{op} {bound}"
+    elif kind == "too_short":
+        expected = "non-empty"
+    else:
+        expected = _EXPECTED.get(kind, f"valid ({first['msg']})")
+    shown = repr(given)
+    return f"config: {key} must be {expected}, got {shown if len(shown) <= 80 else shown[:77] + '...'}"
 
 
 def parse_config(raw: dict[str, Any]) -> Config:
-    """Validate a parsed YAML mapping and build the Config."""
+    """Validate a parsed YAML mapping (after overrides) and build the Config."""
     if not isinstance(raw, dict):
-        raise ConfigError("config: the top level must be a mapping")
-    spark_raw = _get(raw, "spark", "", dict, {})
-    spark = SparkConf(
-        master=_get(spark_raw, "master", "spark.", str, None),
-        app_name=_get(spark_raw, "app_name", "spark.", str, "custseg"),
-        shuffle_partitions=_positive_int(spark_raw, "shuffle_partitions", "spark.", 8),
-        driver_memory=_get(spark_raw, "driver_memory", "spark.", str, None),
-        use_delta_pip=_get(spark_raw, "use_delta_pip", "spark.", bool, True),
-        extra={str(k): str(v) for k, v in _get(spark_raw, "conf", "spark.", dict, {}).items()},
-    )
-    inputs_raw = _get(raw, "inputs", "", dict)
-    for name in REQUIRED_INPUTS:
-        if name not in inputs_raw:
-            raise ConfigError(f"config: missing key 'inputs.{name}'")
-    unknown = set(inputs_raw) - set(REQUIRED_INPUTS) - set(OPTIONAL_INPUTS)
-    if unknown:
-        raise ConfigError(f"config: unknown input table(s) {sorted(unknown)} under 'inputs'")
-    inputs = {name: _input(name, value) for name, value in inputs_raw.items() if value is not None}
-
-    output_raw = _get(raw, "output", "", dict)
-    feat_raw = _get(raw, "features", "", dict, {})
-    features = FeatureConf(
-        lookback_days=_positive_int(feat_raw, "lookback_days", "features.", 365),
-        trend_window_days=_positive_int(feat_raw, "trend_window_days", "features.", 90),
-        late_payment_window_days=_positive_int(feat_raw, "late_payment_window_days", "features.", 365),
-        default_dpd=_positive_int(feat_raw, "default_dpd", "features.", 90),
-    )
-    model = _model(_get(raw, "model", "", dict, {}))
-    protected = tuple(_get(raw, "protected_attributes", "", list, []))
-    clash = sorted(set(model.features) & set(protected))
-    if clash:
-        raise ConfigError(f"config: 'model.features' lists protected attribute(s) {clash}; "
-                          "they may not be used for segmentation")
-    sample_raw = _get(raw, "sample_data", "", dict, None)
-    sample = None
-    if sample_raw is not None:
-        sample = SampleDataConf(
-            path=_get(sample_raw, "path", "sample_data.", str),
-            format=_get(sample_raw, "format", "sample_data.", str, "delta"),
-            customers=_positive_int(sample_raw, "customers", "sample_data.", 2000),
-            transactions_per_customer=_positive_int(sample_raw, "transactions_per_customer", "sample_data.", 25),
-            dirt_rate=float(_get(sample_raw, "dirt_rate", "sample_data.", (int, float), 0.02)),
-        )
-    return Config(
-        spark=spark,
-        as_of_date=_as_date(_get(raw, "as_of_date", ""), "as_of_date"),
-        seed=_get(raw, "seed", "", int, 42),
-        inputs=inputs,
-        output_path=_get(output_raw, "path", "output.", str),
-        output_database=_get(output_raw, "database", "output.", str, None),
-        features=features,
-        model=model,
-        pii_columns=tuple(_get(raw, "pii_columns", "", list, [])),
-        protected_attributes=protected,
-        sample_data=sample,
-        segment_rules=_get(raw, "segment_rules", "", dict, {}),
-        raw=raw,
-    )
+        raise ConfigError(f"config: the top level must be a mapping, got {type(raw).__name__}")
+    try:
+        document = _Document.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(" ".join(_one_line(err).split())) from None  # never pydantic's multi-line dump
+    return document.to_config(raw)
 
 
-def _model(raw: dict[str, Any]) -> ModelConf:
-    where = "model."
-    features = tuple(_get(raw, "features", where, list))
-    log1p = tuple(_get(raw, "log1p_features", where, list, []))
-    missing = sorted(set(log1p) - set(features))
-    if missing:
-        raise ConfigError(f"config: 'model.log1p_features' names {missing}, which are not in 'model.features'")
-    k = _get(raw, "k", where, int, None)
-    k_min = _positive_int(raw, "k_min", where, 2)
-    k_max = _positive_int(raw, "k_max", where, 10)
-    if k_min < 2 or k_max < k_min:
-        raise ConfigError(f"config: need 2 <= 'model.k_min' <= 'model.k_max', got {k_min}..{k_max}")
-    if k is not None and k < 2:
-        raise ConfigError(f"config: 'model.k' must be >= 2, got {k}")
-    return ModelConf(
-        features=features,
-        log1p_features=log1p,
-        k=k,
-        k_min=k_min,
-        k_max=k_max,
-        sample_size=_positive_int(raw, "sample_size", where, 100_000),
-        max_iter=_positive_int(raw, "max_iter", where, 40),
-        n_init=_positive_int(raw, "n_init", where, 2),
-        fit_partitions=_positive_int(raw, "fit_partitions", where, 8),
-        stability_runs=_positive_int(raw, "stability_runs", where, 2),
-        min_segment_share=float(_get(raw, "min_segment_share", where, (int, float), 0.02)),
-        min_stability=float(_get(raw, "min_stability", where, (int, float), 0.7)),
-    )
+def _override_value(text: str) -> Any:
+    """A --set value read as YAML (numbers, booleans, lists, null); text YAML cannot read stays a string."""
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError):  # ValueError: a date such as 2026-13-01
+        return text
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -252,27 +410,45 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     result = copy.deepcopy(raw)
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like dotted.key=value")
+            raise ConfigError(f"config: override {item!r} must look like dotted.key=value")
         key, value = item.split("=", 1)
         node = result
         parts = key.strip().split(".")
         if parts[:2] == ["spark", "conf"] and len(parts) > 3:  # Spark keys contain dots themselves
             parts = [*parts[:2], ".".join(parts[2:])]
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: '{part}' is not a mapping")
-        node[parts[-1]] = yaml.safe_load(value)
+                raise ConfigError(f"config: {'.'.join(parts[:depth + 1])} is not a mapping, cannot set {key.strip()}")
+        node[parts[-1]] = _override_value(value)
     return result
+
+
+def _read_yaml(path: str | Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as err:
+        raise ConfigError(f"config file {path}: cannot read it: {err.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = " ".join(str(err.problem or err.context).split())
+        raise ConfigError(f"config file {path}: invalid YAML{where}: {problem}") from None
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: a date such as 2026-13-01
+        raise ConfigError(f"config file {path}: invalid YAML: {' '.join(str(err).split())}") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None, as_of: str | None = None) -> Config:
     """Read a YAML file, apply command-line overrides and validate it."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle) or {}
-    except FileNotFoundError as err:
-        raise ConfigError(f"config file not found: {path}") from err
+    raw = _read_yaml(path)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping, got {type(raw).__name__}")
     raw = apply_overrides(raw, overrides or [])
     if as_of:
         raw["as_of_date"] = as_of

@@ -8,17 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_RULES: dict[str, Any] = {
-    "high_risk": {"default_rate": 0.10, "late_payment_rate": 0.30, "credit_score_below": 600},
-    "medium_risk": {"default_rate": 0.03, "late_payment_rate": 0.10, "credit_score_below": 680},
-    "credit_action": {"low": "pre-approve: offer best rates and higher limits",
-                      "medium": "standard underwriting and pricing",
-                      "high": "manual review: tighten limits, risk-based pricing, collections watch"},
-    "z_high": 0.5,
-    "z_dormant": 0.75,
-    "z_new": -1.0,
-}
-
+from custseg.config import RiskThresholds, SegmentRules
 
 
 @dataclass(frozen=True)
@@ -28,34 +18,34 @@ class SegmentSummary:
     risk: dict[str, Any]
 
 
-def risk_tier(risk: dict[str, Any], rules: dict[str, Any]) -> str:
+def risk_tier(risk: dict[str, Any], rules: SegmentRules) -> str:
     """low / medium / high from default rate, late-payment rate and mean credit score."""
-    def breaches(level: dict[str, float]) -> bool:
+    def breaches(level: RiskThresholds) -> bool:
         score = risk.get("mean_credit_score")
-        return ((risk.get("default_rate") or 0.0) >= level["default_rate"]
-                or (risk.get("late_payment_rate") or 0.0) >= level["late_payment_rate"]
-                or (score is not None and score < level["credit_score_below"]))
+        return ((risk.get("default_rate") or 0.0) >= level.default_rate
+                or (risk.get("late_payment_rate") or 0.0) >= level.late_payment_rate
+                or (score is not None and score < level.credit_score_below))
 
-    if breaches(rules["high_risk"]):
+    if breaches(rules.high_risk):
         return "high"
-    if breaches(rules["medium_risk"]):
+    if breaches(rules.medium_risk):
         return "medium"
     return "low"
 
 
-def segment_name(z: dict[str, float], tier: str, rules: dict[str, Any]) -> str:
+def segment_name(z: dict[str, float], tier: str, rules: SegmentRules) -> str:
     """A readable name from the segment's z-scores: value, activity, tenure and risk."""
-    high = rules["z_high"]
+    high = rules.z_high
     monetary = z.get("monetary", 0.0)
     value = "High value" if monetary >= high else "Low value" if monetary <= -high else "Mid value"
-    if z.get("recency_days", 0.0) >= rules["z_dormant"]:
+    if z.get("recency_days", 0.0) >= rules.z_dormant:
         activity = "dormant"
     elif z.get("frequency", 0.0) >= high:
         activity = "frequent"
     else:
         activity = "occasional"
     parts = [value, activity]
-    if z.get("tenure_days", 0.0) <= rules["z_new"]:
+    if z.get("tenure_days", 0.0) <= rules.z_new:
         parts.append("new")
     parts.append(f"{tier} risk")
     return ", ".join(parts)
@@ -98,9 +88,9 @@ def unique_names(names: dict[int, str], z_by_segment: dict[int, dict[str, float]
 
 
 def describe_segments(risk_rows: list[dict[str, Any]], z_rows: list[tuple[int, str, float]],
-                      clustering_features: list[str], rules: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                      clustering_features: list[str], rules: SegmentRules | None = None) -> list[dict[str, Any]]:
     """Names, tiers, strategies and distinguishing features for the (small) per-segment results."""
-    rules = {**DEFAULT_RULES, **(rules or {})}
+    rules = rules if rules is not None else SegmentRules()  # the config's defaults
     z_all: dict[int, dict[str, float]] = {}
     for segment, feature, z in z_rows:
         z_all.setdefault(segment, {})[feature] = z
@@ -114,7 +104,7 @@ def describe_segments(risk_rows: list[dict[str, Any]], z_rows: list[tuple[int, s
             **r,
             "segment_name": names[s],
             "risk_tier": tiers[s],
-            "credit_action": rules["credit_action"][tiers[s]],
+            "credit_action": getattr(rules.credit_action, tiers[s]),
             "marketing_strategy": marketing_strategy(names[s], z_all.get(s, {})),
             "distinguishing_features": distinguishing(z_clustering.get(s, {})),
         })

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from py4j.java_gateway import is_instance_of
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -108,3 +109,22 @@ def features_for_date(spark: SparkSession, output_path: str, as_of: dt.date) -> 
     if df.limit(1).count() == 0:
         raise NoFeaturesError(f"customer_features has no rows for as_of_date {as_of}: run build_features first")
     return df
+
+
+def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
+    """Write (or replace) one file through the Hadoop FileSystem of its URI, so object stores and HDFS work too."""
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+    if is_instance_of(spark.sparkContext._gateway, fs, "org.apache.hadoop.fs.ChecksumFileSystem"):
+        fs = fs.getRawFileSystem()  # local disk: no hidden .crc file beside each file people open
+    fs.mkdirs(path.getParent())
+    stream = fs.create(path, True)
+    try:
+        stream.write(bytearray(data))
+    finally:
+        stream.close()
+
+
+def write_text(spark: SparkSession, uri: str, text: str, encoding: str = "utf-8") -> None:
+    """Write (or replace) one text file through the Hadoop FileSystem of its URI."""
+    write_bytes(spark, uri, text.encode(encoding))

@@ -1,0 +1,39 @@
+"""The segment_report flow: a training run's outputs -> five figures and one self-contained HTML page, next to them."""
+from __future__ import annotations
+
+import logging
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import SparkSession
+
+from custseg.config import Config
+from custseg.platform.locations import join_uri, model_location, report_location
+from custseg.platform.runs import latest_run_id
+from custseg.platform.storage import features_for_date, write_bytes, write_text
+from custseg.report.data import SAMPLE_CAP, read_run, scatter_data
+from custseg.report.figures import make_figures
+from custseg.report.html import render_html
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "report.html"
+
+
+def write_report(spark: SparkSession, conf: Config, run_id: str | None = None,
+                 sample_cap: int = SAMPLE_CAP) -> str:
+    """Write the figures and report.html of a run (default: the latest successful training run); return its URI."""
+    run_id = run_id or latest_run_id(spark, conf.output_path)
+    data = read_run(spark, conf, run_id)
+    model = PipelineModel.load(model_location(conf.output_path, run_id))
+    features_df = features_for_date(spark, conf.output_path, data.as_of)
+    scatter = scatter_data(model, features_df, sample_cap, conf.seed, data.customers)
+    figures = make_figures(data, scatter)
+    page = render_html(data, figures)
+
+    folder = report_location(conf.output_path, run_id)
+    for name, png in figures.items():
+        write_bytes(spark, join_uri(folder, name), png)
+    location = join_uri(folder, REPORT_FILE)
+    write_text(spark, location, page)
+    log.info("report for run %s written to %s", run_id, location)
+    return location

@@ -1,0 +1,167 @@
+"""What the segment report reads: a run's small Delta results and a seeded, capped sample for the scatter plot."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pyspark.ml import PipelineModel
+from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from custseg.config import Config
+from custseg.contract import outputs as tables
+from custseg.contract.outputs import REJECTED_TABLE, RUNS_TABLE
+from custseg.ml.pipeline import PREDICTION, SCALED, fitted_kmeans
+from custseg.platform.storage import read_delta
+from custseg.transforms.sampling import bounded_sample
+
+log = logging.getLogger(__name__)
+
+SAMPLE_CAP = 10_000          # customers brought to the driver for the scatter plot, at most
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The small, driver-side results of one training run that the report shows."""
+    run_id: str
+    as_of: dt.date
+    run: dict[str, Any]                 # the train_segments row of the runs table ({} if no longer there)
+    metrics: dict[str, Any]             # its metrics_json
+    params: dict[str, Any]              # its params_json
+    inputs: dict[str, dict[str, int]]   # build_features counts_json["inputs"] for the same date
+    rejected: list[dict[str, Any]]      # source_table, reason, rows
+    profiles: list[dict[str, Any]]      # segment_profiles rows, by segment_id
+    k_rows: list[dict[str, Any]]        # k_selection rows, by k
+    features: list[str]                 # clustering features (those in segment_centroids), in model order
+    z: dict[tuple[int, str], float]     # (segment_id, feature) -> z-score of the segment mean
+
+    @property
+    def customers(self) -> int:
+        return sum(int(p["size"]) for p in self.profiles)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Library versions the run recorded (its versions_json)."""
+        return _json(self.run.get("versions_json"))
+
+
+def _rows(df: DataFrame) -> list[dict[str, Any]]:
+    return [r.asDict() for r in df.collect()]
+
+
+def _json(value: str | None) -> dict[str, Any]:
+    return json.loads(value) if value else {}
+
+
+def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
+    """Collect what the report needs from the run's Delta outputs (all k x features sized)."""
+    def of_run(table: str) -> DataFrame:
+        return read_delta(spark, conf.table_path(table)).filter(F.col("run_id") == F.lit(run_id))
+
+    profiles = _rows(of_run(tables.SEGMENT_PROFILES).drop("run_id").orderBy("segment_id"))
+    if not profiles:
+        raise LookupError(f"segment_profiles has no rows for run {run_id}: unknown run, or its as-of date was "
+                          "trained again with another configuration")
+    as_of = profiles[0]["as_of_date"]
+    is_this_run = (F.col("run_id") == F.lit(run_id)) & (F.col("job") == "train_segments")
+    is_build = (F.col("job") == "build_features") & (F.col("status") == "succeeded")
+    runs = _rows(read_delta(spark, conf.table_path(RUNS_TABLE))
+                 .filter((F.col("as_of_date") == F.lit(as_of)) & (is_this_run | is_build))
+                 .orderBy(F.col("finished_at").desc()))
+    run = next((r for r in runs if r["job"] == "train_segments"), {})
+    build = next((r for r in runs if r["job"] == "build_features"), None)
+    if not run:
+        log.warning("run %s is not in the runs table any more: the report has no run metadata", run_id)
+    metrics = _json(run.get("metrics_json"))
+
+    in_model = {r["feature"] for r in of_run(tables.SEGMENT_CENTROIDS).select("feature").collect()}  # k x f rows
+    z_rows = (of_run(tables.SEGMENT_FEATURE_STATS)
+              .filter((F.col("as_of_date") == F.lit(as_of)) & F.col("feature").isin(*sorted(in_model)))
+              .select("segment_id", "feature", "z_score").collect())
+    ordered = [f for f in metrics.get("features_used", []) if f in in_model]
+    return RunData(
+        run_id=run_id, as_of=as_of, run=run, metrics=metrics, params=_json(run.get("params_json")),
+        inputs=_json(build["counts_json"]).get("inputs", {}) if build else {},
+        rejected=rejected_summary(spark, conf, as_of) if build else [],
+        profiles=profiles,
+        k_rows=_rows(of_run(tables.K_SELECTION).filter(F.col("as_of_date") == F.lit(as_of)).orderBy("k")),
+        features=ordered + sorted(in_model - set(ordered)),
+        z={(r["segment_id"], r["feature"]): r["z_score"] for r in z_rows},
+    )
+
+
+def rejected_summary(spark: SparkSession, conf: Config, as_of: dt.date) -> list[dict[str, Any]]:
+    """Rejected input rows of the date by source table and reason (a handful of groups)."""
+    return _rows(read_delta(spark, conf.table_path(REJECTED_TABLE)).filter(F.col("as_of_date") == F.lit(as_of))
+                 .groupBy("source_table", "reason").agg(F.count("*").alias("rows"))
+                 .orderBy("source_table", F.col("rows").desc(), "reason"))
+
+
+# ------------------------------------------------------------------------------------- scatter sample
+
+
+@dataclass(frozen=True)
+class ScatterData:
+    """A bounded sample of customers on the first two principal components of the scaled features."""
+    points: np.ndarray                  # n x 2
+    segments: np.ndarray                # n segment ids
+    centers: dict[int, np.ndarray]      # segment id -> centroid projected to 2D
+    explained: tuple[float, float]      # share of the total variance per component
+    drivers: tuple[str, str]            # the features loading most on each component, e.g. "+monetary"
+
+
+def _feature_names(model: PipelineModel) -> list[str]:
+    assembler = next(s for s in model.stages if isinstance(s, VectorAssembler))
+    return [c.split("__")[0] for c in assembler.getInputCols()]
+
+
+def _drivers(loadings: np.ndarray, names: list[str], top: int = 3) -> str:
+    if not np.any(loadings):
+        return "nothing (a single clustering feature)"
+    order = np.argsort(-np.abs(loadings), kind="stable")[:top]
+    return ", ".join(f"{'+' if loadings[i] >= 0 else '−'}{names[i]}" for i in order)
+
+
+def principal_axes(x: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first principal axes of the rows of x (features x components) and each one's share of the variance."""
+    _, singular, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    variance = singular ** 2
+    share = variance / variance.sum() if variance.sum() > 0 else np.zeros_like(variance)
+    axes = np.zeros((x.shape[1], components))
+    axes[:, :min(components, len(vt))] = vt[:components].T
+    return axes, np.pad(share[:components], (0, max(0, components - len(share))))
+
+
+def scatter_data(model: PipelineModel, features_df: DataFrame, cap: int, seed: int,
+                 total: int | None = None) -> ScatterData:
+    """A bounded sample of customers and the centroids on the sample's first two principal components.
+
+    The axes come from the points drawn, not from all customers, so the plot needs no extra pass over the
+    data; on a seeded sample they are close to the population's.
+    """
+    preprocessing = PipelineModel(stages=model.stages[:-1])
+    kmeans_model = fitted_kmeans(model)
+    names = _feature_names(model)
+    sample_df = bounded_sample(features_df, cap, seed, total)
+    rows = kmeans_model.transform(preprocessing.transform(sample_df)).select(
+        F.col(PREDICTION).cast("int").alias("segment_id"), vector_to_array(F.col(SCALED)).alias("x")).collect()
+    x = np.array([r["x"] for r in rows], dtype=float).reshape(len(rows), len(names))
+    pc, explained = principal_axes(x, 2)   # features x 2; a one-feature model has a zero second axis
+    # A component's sign is arbitrary: point it to where its largest loading is positive, for stable plots.
+    signs = np.array([1.0 if pc[np.argmax(np.abs(pc[:, j])), j] >= 0 else -1.0 for j in range(2)])
+    centers = np.array([list(map(float, c)) for c in kmeans_model.clusterCenters()]) @ pc * signs
+    return ScatterData(
+        points=x @ pc * signs, segments=np.array([r["segment_id"] for r in rows], dtype=int),
+        centers={i: c for i, c in enumerate(centers)},
+        explained=(float(explained[0]), float(explained[1])),
+        drivers=(_drivers(pc[:, 0] * signs[0], names), _drivers(pc[:, 1] * signs[1], names)),
+    )
