@@ -25,6 +25,7 @@ setup(
         "jinja2>=3.1",  # the report page template
         "scikit-learn>=1.4",  # the K sweep on the bounded sample, on the driver
     ],
+    entry_points={"console_scripts": ["custseg=custseg.cli:main"]},
     extras_require={
         "test": ["pytest>=8", "chispa>=0.10", "deltalake>=0.20"],
     },

@@ -174,7 +174,8 @@ def test_job_with_a_typo_exits_2_with_one_line_and_no_spark(script):
     result = run_job(script, "--set", "model.kk=3")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, result.stderr
-    assert lines == [f"{script}: error: config: unknown key model.kk; did you mean model.k?"]
+    job = script.removesuffix(".py").replace("_", "-")
+    assert lines == [f"custseg {job}: error: config: unknown key model.kk; did you mean model.k?"]
     assert "Spark" not in result.stdout + result.stderr
 
 
@@ -182,7 +183,7 @@ def test_job_with_a_wrong_value_exits_2_with_one_line_and_no_spark():
     result = run_job("train_segments.py", "--set", "model.min_segment_share=1.5")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, result.stderr
-    assert lines == ["train_segments.py: error: config: model.min_segment_share must be between 0 and 1, got 1.5"]
+    assert lines == ["custseg train-segments: error: config: model.min_segment_share must be between 0 and 1, got 1.5"]
     assert "Spark" not in result.stdout + result.stderr
 
 

@@ -1,51 +1,101 @@
-"""Shared command-line handling for the jobs: arguments, logging, session, exit code."""
+"""The command line: `custseg <job> --conf C [--as-of D] [--set key=value]`, and the jobs/ files spark-submit runs.
+
+A job's arguments and configuration are checked before its flow (and so pyspark) is imported: a typo
+fails in one line, at once. Exit codes: 0 done, 1 the job failed, 2 bad arguments or configuration.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
-from custseg.config import Config, load_config
+from custseg.config import load_config
 
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def job_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--conf", required=True, help="path to the YAML configuration (see conf/)")
-    parser.add_argument("--as-of", dest="as_of", help="as-of date YYYY-MM-DD (overrides as_of_date in the conf)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a configuration value, e.g. --set model.k=5 (repeatable)")
-    parser.add_argument("--log-level", default="INFO", help="Python logging level (default INFO)")
-    return parser
+@dataclass(frozen=True)
+class Job:
+    flow: str  # "module:function", called as function(spark, conf, **options)
+    description: str
+    run_id_help: str | None = None  # the job takes --run-id
+    generates_sample: bool = False  # the job takes --generate-sample
 
 
-def run_job(parser: argparse.ArgumentParser, run: Callable[[Any, Config, argparse.Namespace], Any],
-            argv: list[str] | None = None) -> int:
-    """Parse arguments, load the conf, build the session, run, stop; 0 on success, 1 on failure, 2 on a bad conf.
+JOBS = {
+    "build-features": Job("custseg.flows.build_features:run_build_features",
+                          "Validate the input tables and write customer_features and rejected_records for one "
+                          "as-of date."),
+    "train-segments": Job("custseg.flows.train_segments:run_train_segments",
+                          "Choose K, fit K-means on one as-of date's customer_features and write segment_assignments, "
+                          "segment_profiles, segment_feature_stats, segment_centroids, k_selection and the model."),
+    "score-customers": Job("custseg.flows.score_customers:run_score_customers",
+                           "Assign an as-of date's customers to the segments of a saved model (customer_features "
+                           "must exist for that date).",
+                           run_id_help="training run whose model to use (default: the latest)"),
+    "segment-report": Job("custseg.flows.segment_report:write_report",
+                          "Write <output>/reports/<run_id>/report.html and its figures from a training run's "
+                          "Delta outputs and saved model.",
+                          run_id_help="training run to report on (default: the latest successful one)"),
+    "run-pipeline": Job("custseg.flows.run_pipeline:run_pipeline",
+                        "Run build-features, train-segments and segment-report for one as-of date.",
+                        generates_sample=True),
+}
 
-    The conf is validated before pyspark is imported here, so a typo fails at once, in one line.
-    """
-    args = parser.parse_args(argv)
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="custseg", description="Customer segmentation on Spark.")
+    jobs = top.add_subparsers(dest="job", required=True, metavar="JOB")
+    for name, job in JOBS.items():
+        sub = jobs.add_parser(name, help=job.description.split(".")[0], description=job.description)
+        sub.add_argument("--conf", required=True, help="path to the YAML configuration (see conf/)")
+        sub.add_argument("--as-of", dest="as_of", help="as-of date YYYY-MM-DD (overrides as_of_date in the conf)")
+        sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a configuration value, e.g. --set model.k=5 (repeatable)")
+        sub.add_argument("--log-level", default="INFO", help="Python logging level (default INFO)")
+        if job.run_id_help:
+            sub.add_argument("--run-id", dest="run_id", help=job.run_id_help)
+        if job.generates_sample:
+            sub.add_argument("--generate-sample", action="store_true",
+                             help="generate the built-in sample data (conf sample_data) first if it is missing")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, validate the conf, build the session, run the job's flow, stop the session."""
+    args = parser().parse_args(argv)
+    prog = f"custseg {args.job}"
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     try:
         conf = load_config(args.conf, args.overrides, args.as_of)
     except ValueError as err:
-        # One line on stderr, whatever --log-level says, like argparse's own usage errors.
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)  # one line, like argparse's own usage errors
         return 2
+    job = JOBS[args.job]
+    module, function = job.flow.split(":")
+    flow = getattr(importlib.import_module(module), function)
+    options = {}
+    if job.run_id_help:
+        options["run_id"] = args.run_id
+    if job.generates_sample:
+        options["generate_sample"] = args.generate_sample
     from custseg.platform.session import build_session
 
     spark = build_session(conf.spark)
     try:
-        run(spark, conf, args)
+        flow(spark, conf, **options)
         return 0
     except Exception as err:  # noqa: BLE001 - the job reports and exits non-zero
-        log.error("%s failed: %s", parser.prog, err, exc_info=log.isEnabledFor(logging.DEBUG))
+        log.error("%s failed: %s", prog, err, exc_info=log.isEnabledFor(logging.DEBUG))
         return 1
     finally:
         spark.stop()
+
+
+def job_main(job: str) -> int:
+    """Entry point of a jobs/ file: the same job as `custseg <job>`, with the file's arguments."""
+    return main([job, *sys.argv[1:]])

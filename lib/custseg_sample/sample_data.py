@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from custseg.config import Config
+from custseg.platform.locations import join_uri
+from custseg.platform.storage import path_exists
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ def ensure_sample_data(spark: SparkSession, conf: Config) -> bool:
     sample = conf.sample_data
     if sample is None:
         raise ValueError("config: --generate-sample needs a 'sample_data' section")
-    if (Path(sample.path) / "customers").exists():
+    if path_exists(spark, join_uri(sample.path, "customers")):
         log.info("sample data already at %s", sample.path)
         return False
     from custseg_sample.datagen import generate, write_dataset

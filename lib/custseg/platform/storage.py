@@ -111,6 +111,12 @@ def features_for_date(spark: SparkSession, output_path: str, as_of: dt.date) -> 
     return df
 
 
+def path_exists(spark: SparkSession, uri: str) -> bool:
+    """Whether a file or folder exists, asked of the Hadoop FileSystem of its URI."""
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
+    return bool(path.getFileSystem(spark._jsc.hadoopConfiguration()).exists(path))
+
+
 def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
     """Write (or replace) one file through the Hadoop FileSystem of its URI, so object stores and HDFS work too."""
     path = spark._jvm.org.apache.hadoop.fs.Path(uri)
