@@ -191,3 +191,50 @@ def test_reconcile_counts_and_refuses_a_lost_row():
                       "rejected_zero_amount": 2}
     with pytest.raises(ReconciliationError, match="transactions.*read 10.*accepted 7.*rejected 2"):
         reconcile("transactions", 10, {None: 7, "zero_amount": 2})
+
+
+FAULTY_CSV = (
+    "transaction_id,customer_id,transaction_ts,amount,category,channel\n"
+    "T1,C1,2025-01-01 10:00:00,12.50,food,online\n"
+    "T2,C1,2025-01-02 10:00:00,12,50,food,online\n"      # an unquoted comma: one field too many
+    'T3,C1,2025-01-03 10:00:00,"7.0",food,"mob\nile"\n'  # a quoted field holding a newline: one valid row
+    "T4,C1,2025-01-04 10:00:00,NaN,food,pos\n"
+    "T5,C1,2025-01-04 10:00:00,-Infinity,food,pos\n"
+    "T6,C1,2025-01-04 10:00:00,1.8e308,food,pos\n"        # overflows a double: read as infinity
+    "T7,C1,2025-01-04 10:00:00,1e308,food,pos\n"          # finite, but no amount is that large
+    "T8,C1,2025-01-04 10:00:00,5\n"                       # fields missing
+)
+
+
+def test_csv_faults_are_quarantined_never_shifted_or_cut(spark, tmp_path):
+    from custseg.platform.storage import read_input
+
+    path = tmp_path / "transactions.csv"
+    path.write_bytes(FAULTY_CSV.encode("utf-8") + b"T9,C\xff1,2025-01-05 10:00:00,3.0,food,pos\n")  # not UTF-8
+    conf = InputConf(name="transactions", path=str(path), format="csv")
+    checked_df = check(read_input(spark, conf), TRANSACTIONS, conf)
+    expected = spark.createDataFrame([
+        ("T1", None, None),
+        ("T2", "malformed_record", "field count differs from the header"),
+        ("T3", None, None),
+        ("T4", "unparseable_value", "amount"),
+        ("T5", "unparseable_value", "amount"),
+        ("T6", "unparseable_value", "amount"),
+        ("T7", "out_of_range", "amount"),
+        ("T8", "malformed_record", "field count differs from the header"),
+        ("T9", "unparseable_value", "customer_id"),
+    ], "transaction_id string, _reason string, _detail string")
+    assert_df_equality(reasons(checked_df, "transaction_id"), expected, ignore_row_order=True, ignore_nullable=True)
+    accepted_df = checked_df.filter(f"{V.REASON} IS NULL")
+    kept = {r["transaction_id"]: (r["amount"], r["channel"]) for r in accepted_df.collect()}
+    assert kept == {"T1": (12.5, "online"), "T3": (7.0, "mob\nile")}
+
+
+def test_header_names_are_trimmed_and_case_folded_and_only_contract_columns_reach_the_record(spark):
+    raw_df = spark.createDataFrame([("C1", "2020-01-01", "Ann", "ann@x.com", "secret note", "-5")],
+                                   "`Customer_ID` string, ` signup_date` string, ` name` string, ` Email` string, "
+                                   "`notes` string, ` annual_income` string")
+    checked_df = check(raw_df, CUSTOMERS, csv_conf("customers"))
+    row = checked_df.select("customer_id", V.REASON, V.DETAIL, V.record_json().alias("record")).first()
+    assert (row["customer_id"], row[V.REASON], row[V.DETAIL]) == ("C1", "out_of_range", "annual_income")
+    assert json.loads(row["record"]) == {"Customer_ID": "C1", "signup_date": "2020-01-01", "annual_income": "-5"}

@@ -14,10 +14,16 @@ DEFAULTED_STATUSES = ("default", "charged_off")
 CREDIT_SCORE_RANGE = (300, 850)
 
 # Reason code (column `reason` of rejected_records) -> what it means; docs/validation.md says more.
+# Larger amounts are data errors, and would overflow sums: a trillion in any currency.
+MAX_ABS_NUMBER = 1e12
+
 REASON_CODES: dict[str, str] = {
-    "unparseable_value": "a value that cannot be read as the contract type (e.g. amount 'n/a')",
+    "malformed_record": "a CSV row whose field count differs from the header's (e.g. an unquoted comma)",
+    "unparseable_value": "a value that cannot be read as the contract type (e.g. amount 'n/a', NaN, Infinity, "
+                         "text with bytes that do not decode)",
     "missing_required_value": "a required column is null or blank",
-    "out_of_range": "a value outside its allowed range (credit score 300-850, a negative amount)",
+    "out_of_range": "a value outside its allowed range (credit score 300-850, a negative principal, a number "
+                    "beyond +-1e12)",
     "invalid_value": "a value outside the contract's list (a loan status)",
     "zero_amount": "a transaction of amount 0 (neither a purchase nor a refund)",
     "duplicate_key": "a second row with the same key; the first by a deterministic order is kept",

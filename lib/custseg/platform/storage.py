@@ -8,6 +8,7 @@ from py4j.java_gateway import is_instance_of
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from custseg.config import InputConf
 from custseg.contract import outputs
@@ -16,6 +17,7 @@ from custseg.platform.locations import absolute_location, join_uri
 log = logging.getLogger(__name__)
 
 AS_OF_COLUMN = "as_of_date"
+CORRUPT_RECORD = "_corrupt_record"  # the raw text of a CSV row that does not fit its header
 
 
 class InputError(RuntimeError):
@@ -26,17 +28,24 @@ def read_input(spark: SparkSession, conf: InputConf) -> DataFrame:
     """Read one input table as the user stores it (their column names, their types).
 
     CSV is read with every column as a string so that an unparseable value can be rejected
-    row by row instead of failing the whole read or turning silently into null.
+    row by row instead of failing the whole read or turning silently into null; quoted fields may span
+    lines, and a row whose field count differs from the header keeps its raw text in CORRUPT_RECORD
+    (rejected as malformed, never read with its fields shifted).
     """
     try:
         if conf.format == "table":
             return spark.table(conf.table)
         reader = spark.read.format(conf.format)
         if conf.format == "csv":
-            reader = reader.option("header", "true").option("inferSchema", "false")
+            reader = reader.option("header", "true").option("inferSchema", "false").option("multiLine", "true")
         for key, value in conf.options.items():
             reader = reader.option(key, value)
         df = reader.load(conf.path)
+        if conf.format == "csv":
+            schema = T.StructType([*[T.StructField(c, T.StringType()) for c in df.columns],
+                                   T.StructField(CORRUPT_RECORD, T.StringType())])
+            df = (reader.schema(schema).option("mode", "PERMISSIVE")
+                  .option("columnNameOfCorruptRecord", CORRUPT_RECORD).load(conf.path))
         df.schema  # noqa: B018 - resolve the schema now so a missing path fails here
         return df
     except Exception as err:  # noqa: BLE001 - re-raised with the table named

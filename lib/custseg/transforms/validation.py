@@ -23,9 +23,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from custseg.config import InputConf
-from custseg.contract.inputs import REASON_CODES, Column, TableContract
-from custseg.platform.storage import InputError
+from custseg.contract.inputs import MAX_ABS_NUMBER, REASON_CODES, Column, TableContract
+from custseg.platform.storage import CORRUPT_RECORD, InputError
 
+UNDECODABLE = "\ufffd"
 REASON = "_reason"
 DETAIL = "_detail"
 SOURCE = "_source"  # the non-PII source row as a struct; JSON only where it is needed
@@ -47,16 +48,30 @@ def source_name(conf: InputConf, contract_name: str) -> str:
     return conf.columns.get(contract_name, contract_name)
 
 
+def normalised(name: str) -> str:
+    """Column names compare trimmed and case-folded: a CSV header `a, b` or `Customer_ID` still matches."""
+    return name.strip().casefold()
+
+
+def source_columns(df: DataFrame, contract: TableContract, conf: InputConf) -> dict[str, str]:
+    """Contract column -> the source column that holds it, for the contract columns present."""
+    actual = {normalised(c): c for c in df.columns if c != CORRUPT_RECORD}
+    found = {c.name: actual.get(normalised(source_name(conf, c.name))) for c in contract.columns}
+    return {name: src for name, src in found.items() if src is not None}
+
+
 def check_schema(df: DataFrame, contract: TableContract, conf: InputConf) -> None:
     """Fail with the table and column named if a required column is missing or of an unusable type."""
     present = {f.name: f.dataType for f in df.schema.fields}
+    sources = source_columns(df, contract, conf)
     for column in contract.columns:
-        src = source_name(conf, column.name)
-        if src not in present:
+        if column.name not in sources:
             if column.required:
                 raise InputError(f"input table '{contract.name}': required column '{column.name}' "
-                                 f"(source column '{src}') is missing; found {sorted(present)}")
+                                 f"(source column '{source_name(conf, column.name)}') is missing; "
+                                 f"found {sorted(c for c in present if c != CORRUPT_RECORD)}")
             continue
+        src = sources[column.name]
         if not isinstance(present[src], ACCEPTED_SOURCE_TYPES[column.type]):
             raise InputError(f"input table '{contract.name}': column '{src}' has type "
                              f"{present[src].simpleString()}, which cannot be read as {column.type}")
@@ -66,9 +81,11 @@ def _parse(src: SparkColumn, source_type: T.DataType, column: Column, conf: Inpu
     """Parse a source column to its contract type; null where the value cannot be read."""
     text = F.trim(src.cast("string"))
     if column.type == "string":
-        return F.when(text != "", text)
+        # U+FFFD: bytes that did not decode; two different ids would otherwise read as one.
+        return F.when((text != "") & ~text.contains(UNDECODABLE), text)
     if column.type in ("double", "int"):
         number = src if isinstance(source_type, NUMERIC_TYPES) else text.try_cast("double")
+        number = F.when(is_finite(number.cast("double")), number)  # NaN and infinities are not amounts
         return number.cast(column.type) if column.type == "double" else F.round(number).cast("int")
     if column.type == "date":
         if isinstance(source_type, T.StringType):
@@ -77,6 +94,11 @@ def _parse(src: SparkColumn, source_type: T.DataType, column: Column, conf: Inpu
     if isinstance(source_type, T.StringType):
         return F.coalesce(F.try_to_timestamp(text, F.lit(conf.timestamp_format)), text.try_cast("timestamp"))
     return src.cast("timestamp")
+
+
+def is_finite(number: SparkColumn) -> SparkColumn:
+    """Neither NaN nor an infinity (a double column's value)."""
+    return ~F.isnan(number) & (F.abs(number) != F.lit(float("inf")))
 
 
 def _has_value(src: SparkColumn, source_type: T.DataType) -> SparkColumn:
@@ -89,25 +111,28 @@ def _has_value(src: SparkColumn, source_type: T.DataType) -> SparkColumn:
 def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns: tuple[str, ...]) -> DataFrame:
     """Drop PII, rename to contract names, parse types; keep the source row and parse failures.
 
-    Output: the contract columns present in the source, `_source` (the non-PII source row as a struct)
-    and `_unparseable` (the first contract column whose value could not be read, else null).
+    Output: the contract columns present in the source, `_source` (the source row's contract columns as a
+    struct: an allow-list, so no other column, PII or not, ever reaches rejected_records) and
+    `_unparseable` (the first contract column whose value could not be read, else null), and `_malformed`
+    (the raw line of a CSV row whose field count does not match its header, else null).
     """
     check_schema(df, contract, conf)
-    pii = {name.lower() for name in pii_columns}
-    kept_df = df.select([c for c in df.columns if c.lower() not in pii])
-    types = {f.name: f.dataType for f in kept_df.schema.fields}
-    present = [c for c in contract.columns if source_name(conf, c.name) in types]
+    pii = {normalised(name) for name in pii_columns}
+    sources = {name: src for name, src in source_columns(df, contract, conf).items() if normalised(src) not in pii}
+    types = {f.name: f.dataType for f in df.schema.fields}
     parsed = []
     failures = []
-    for column in present:
-        src_name = source_name(conf, column.name)
-        value = _parse(F.col(f"`{src_name}`"), types[src_name], column, conf)
+    for column in contract.columns:
+        if column.name not in sources:
+            continue
+        src = F.col(f"`{sources[column.name]}`")
+        value = _parse(src, types[sources[column.name]], column, conf)
         parsed.append(value.alias(column.name))
-        failures.append(F.when(_has_value(F.col(f"`{src_name}`"), types[src_name]) & value.isNull(),
-                               F.lit(column.name)))
-    source = F.struct([F.col(f"`{c}`") for c in kept_df.columns])
+        failures.append(F.when(_has_value(src, types[sources[column.name]]) & value.isNull(), F.lit(column.name)))
+    source = F.struct([F.col(f"`{src}`").alias(src.strip()) for src in sources.values()])
     unparseable = F.coalesce(*failures, F.lit(None).cast("string")) if failures else F.lit(None).cast("string")
-    return kept_df.select(*parsed, source.alias(SOURCE), unparseable.alias("_unparseable"))
+    malformed = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in df.columns else F.lit(None).cast("string")
+    return df.select(*parsed, source.alias(SOURCE), unparseable.alias("_unparseable"), malformed.alias("_malformed"))
 
 
 def record_json() -> SparkColumn:
@@ -128,6 +153,7 @@ def _first_reason(rules: list[tuple[SparkColumn, str, SparkColumn]]) -> tuple[Sp
 def row_rules(contract: TableContract, columns: list[str]) -> list[tuple[SparkColumn, str, SparkColumn]]:
     """Row-level rules in priority order, from the contract's column declarations, for the columns present."""
     rules: list[tuple[SparkColumn, str, SparkColumn]] = [
+        (F.col("_malformed").isNotNull(), "malformed_record", F.lit("field count differs from the header")),
         (F.col("_unparseable").isNotNull(), "unparseable_value", F.col("_unparseable")),
     ]
     for name in contract.required:
@@ -140,6 +166,9 @@ def row_rules(contract: TableContract, columns: list[str]) -> list[tuple[SparkCo
         if column.allowed is not None:
             is_listed = F.lower(F.col(column.name)).isin(*column.allowed)
             rules.append((~is_listed, "invalid_value", F.lit(column.name)))
+    for column in present:
+        if column.type == "double":
+            rules.append((F.abs(F.col(column.name)) > MAX_ABS_NUMBER, "out_of_range", F.lit(column.name)))
     for column in present:
         if column.nonzero:
             rules.append((F.col(column.name) == 0, "zero_amount", F.lit(column.name)))
@@ -159,7 +188,8 @@ def _in_range(value: SparkColumn, bounds: tuple[float | None, float | None]) -> 
 def with_row_rules(conformed_df: DataFrame, contract: TableContract) -> DataFrame:
     """Add `_reason` / `_detail` from the row rules (null when the row passes them); listed values lower-cased."""
     reason, detail = _first_reason(row_rules(contract, conformed_df.columns))
-    checked_df = conformed_df.withColumn(REASON, reason).withColumn(DETAIL, detail).drop("_unparseable")
+    checked_df = (conformed_df.withColumn(REASON, reason).withColumn(DETAIL, detail)
+                  .drop("_unparseable", "_malformed"))
     for column in contract.columns:
         if column.allowed is not None and column.name in checked_df.columns:
             checked_df = checked_df.withColumn(column.name, F.lower(F.col(column.name)))
