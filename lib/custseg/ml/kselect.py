@@ -32,6 +32,11 @@ from custseg.transforms.sampling import bounded_sample
 log = logging.getLogger(__name__)
 
 RESAMPLE_FRACTION = 0.8
+MIN_CUSTOMERS = 3
+
+
+class TooFewCustomersError(ValueError):
+    """Too few customers to compare segmentations; the message says how many there are and how many are needed."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,10 @@ def select_k(x: np.ndarray, k_min: int, k_max: int, seed: int, max_iter: int, st
     distinct = len(np.unique(x, axis=0)) if len(x) else 0
     if distinct < 2:
         return KChoice(k=1, reason="all customers have identical features: one segment", results=[])
-    top = min(k_max, distinct)
+    if len(x) < MIN_CUSTOMERS:
+        raise TooFewCustomersError(f"only {len(x)} customers to segment: choosing K needs at least {MIN_CUSTOMERS} "
+                                   "(the measures compare at least 2 segments of 2 customers or more)")
+    top = min(k_max, distinct, len(x) - 1)  # Davies-Bouldin and Calinski-Harabasz need K <= customers - 1
     ks = list(range(min(k_min, top), top + 1))
     results = []
     for k in ks:
