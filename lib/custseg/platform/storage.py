@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
+import time
 
 from py4j.java_gateway import is_instance_of
 from pyspark.sql import Column as SparkColumn
@@ -17,7 +19,11 @@ from custseg.platform.locations import absolute_location, join_uri
 log = logging.getLogger(__name__)
 
 AS_OF_COLUMN = "as_of_date"
-CORRUPT_RECORD = "_corrupt_record"  # the raw text of a CSV row that does not fit its header
+CORRUPT_RECORD = "_corrupt_record"
+WRITE_ATTEMPTS = 5
+# Delta's errors when another writer created the table between our check and our commit.
+CREATION_RACES = ("ProtocolChangedException", "DELTA_PROTOCOL_CHANGED", "MetadataChangedException",
+                  "DELTA_METADATA_CHANGED")  # the raw text of a CSV row that does not fit its header
 
 
 class InputError(RuntimeError):
@@ -74,19 +80,29 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
                    also: dict[str, str] | None = None) -> None:
     """Replace the rows of one as_of_date (and `also` column values) in a Delta table partitioned by date.
 
-    Re-running a date replaces that date's rows and leaves other dates untouched.
+    Re-running a date replaces that date's rows and leaves other dates untouched. Two runs for other
+    dates may start at once on a new table: the one that loses the race to create it retries (a few
+    times, with jitter) and then replaces only its date. Conflicts on the same date still fail.
     """
     if AS_OF_COLUMN not in df.columns:
         raise ValueError(f"cannot write {path}: no {AS_OF_COLUMN} column")
     spark = df.sparkSession
-    exists = delta_exists(spark, path)
-    writer = df.write.format("delta").mode("overwrite").partitionBy(AS_OF_COLUMN)
-    if exists:
-        condition = f"{AS_OF_COLUMN} = DATE'{as_of.isoformat()}'"
-        for column, value in (also or {}).items():
-            condition += f" AND {column} = '{value}'"
-        writer = writer.option("replaceWhere", condition)
-    writer.save(path)
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        exists = delta_exists(spark, path)
+        writer = df.write.format("delta").mode("overwrite").partitionBy(AS_OF_COLUMN)
+        if exists:
+            condition = f"{AS_OF_COLUMN} = DATE'{as_of.isoformat()}'"
+            for column, value in (also or {}).items():
+                condition += f" AND {column} = '{value}'"
+            writer = writer.option("replaceWhere", condition)
+        try:
+            writer.save(path)
+            break
+        except Exception as err:  # noqa: BLE001 - only a lost race to create the table is retried
+            if exists or attempt == WRITE_ATTEMPTS or not any(name in str(err) for name in CREATION_RACES):
+                raise
+            log.warning("%s was created by a concurrent run; writing %s again (attempt %d)", path, as_of, attempt + 1)
+            time.sleep(random.uniform(0.2, 1.0) * attempt)
     if table_comment and not exists:
         escaped = table_comment.replace("'", "\\'")
         spark.sql(f"ALTER TABLE delta.`{absolute_location(path)}` SET TBLPROPERTIES ('comment' = '{escaped}')")

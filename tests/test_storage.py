@@ -1,0 +1,39 @@
+"""Delta writes per as-of date: idempotent, and two runs for other dates may create a table at once."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+from custseg.platform.storage import read_delta, write_for_date
+
+
+def test_two_dates_written_at_once_to_a_new_table_both_land(spark, tmp_path):
+    dates = (dt.date(2026, 1, 1), dt.date(2026, 2, 1))
+    for trial in range(3):  # the race is not certain on every try
+        path = str(tmp_path / f"table{trial}")
+        errors: list[BaseException] = []
+
+        def write(as_of: dt.date, path: str = path, errors: list = errors) -> None:
+            try:
+                df = spark.createDataFrame([(as_of.isoformat(), as_of)], "value string, as_of_date date")
+                write_for_date(df, path, as_of)
+            except BaseException as err:  # noqa: BLE001 - reported by the assertion below
+                errors.append(err)
+
+        threads = [threading.Thread(target=write, args=(as_of,)) for as_of in dates]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        rows = sorted((r["value"], r["as_of_date"]) for r in read_delta(spark, path).collect())
+        assert rows == [(d.isoformat(), d) for d in dates]
+
+
+def test_writing_a_date_again_replaces_only_that_date(spark, tmp_path):
+    path = str(tmp_path / "table")
+    first, second = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
+    for as_of, value in ((first, "a"), (second, "b"), (first, "c")):
+        write_for_date(spark.createDataFrame([(value, as_of)], "value string, as_of_date date"), path, as_of)
+    assert sorted((r["value"], r["as_of_date"]) for r in read_delta(spark, path).collect()) == [
+        ("b", second), ("c", first)]
