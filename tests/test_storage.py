@@ -37,3 +37,18 @@ def test_writing_a_date_again_replaces_only_that_date(spark, tmp_path):
         write_for_date(spark.createDataFrame([(value, as_of)], "value string, as_of_date date"), path, as_of)
     assert sorted((r["value"], r["as_of_date"]) for r in read_delta(spark, path).collect()) == [
         ("b", second), ("c", first)]
+
+
+def test_a_saved_model_replaces_the_old_one_whole_and_leaves_no_partial_folder(spark, tmp_path):
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import SQLTransformer
+
+    from custseg.platform.storage import PARTIAL_SUFFIX, save_model
+
+    uri = f"file://{tmp_path}/models/run 1"  # a URI with a space, as object-store keys may have
+    (tmp_path / "models" / f"run 1{PARTIAL_SUFFIX}").mkdir(parents=True)  # a crashed save's leftovers
+    for statement in ("SELECT *, 1 AS v FROM __THIS__", "SELECT *, 2 AS v FROM __THIS__"):
+        save_model(spark, PipelineModel(stages=[SQLTransformer(statement=statement)]), uri)
+    loaded = PipelineModel.load(uri)
+    assert loaded.transform(spark.range(1)).first()["v"] == 2
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["run 1"]

@@ -7,6 +7,7 @@ import random
 import time
 
 from py4j.java_gateway import is_instance_of
+from pyspark.ml.util import MLWritable
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 AS_OF_COLUMN = "as_of_date"
 CORRUPT_RECORD = "_corrupt_record"
+PARTIAL_SUFFIX = ".partial"  # a model folder being written
 WRITE_ATTEMPTS = 5
 # Delta's errors when another writer created the table between our check and our commit.
 CREATION_RACES = ("ProtocolChangedException", "DELTA_PROTOCOL_CHANGED", "MetadataChangedException",
@@ -159,3 +161,19 @@ def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
 def write_text(spark: SparkSession, uri: str, text: str, encoding: str = "utf-8") -> None:
     """Write (or replace) one text file through the Hadoop FileSystem of its URI."""
     write_bytes(spark, uri, text.encode(encoding))
+
+
+def save_model(spark: SparkSession, model: MLWritable, uri: str) -> None:
+    """Save a fitted model so that `uri` never holds a partial one: written beside it, then moved into place.
+
+    A crash while writing leaves only a temporary folder (removed by the next save); the old model stays
+    whole until the new one is complete.
+    """
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+    partial = spark._jvm.org.apache.hadoop.fs.Path(f"{uri.rstrip('/')}{PARTIAL_SUFFIX}")
+    fs.delete(partial, True)  # a crashed save's leftovers
+    model.write().save(partial.toString())
+    fs.delete(path, True)
+    if not fs.rename(partial, path):
+        raise OSError(f"could not move the saved model from {partial.toString()} to {uri}")
