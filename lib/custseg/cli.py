@@ -6,9 +6,13 @@ fails in one line, at once. Exit codes: 0 done, 1 the job failed, 2 bad argument
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import logging
+import os
 import sys
+import tempfile
+import traceback
 from dataclasses import dataclass
 
 from custseg.config import load_config
@@ -70,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     prog = f"custseg {args.job}"
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # its connection chatter is not our progress
     try:
         conf = load_config(args.conf, args.overrides, args.as_of)
     except ValueError as err:
@@ -87,13 +92,32 @@ def main(argv: list[str] | None = None) -> int:
 
     spark = build_session(conf.spark)
     try:
-        flow(spark, conf, **options)
+        result = flow(spark, conf, **options)
+        if hasattr(result, "summary"):
+            log.info("%s", result.summary())
         return 0
     except Exception as err:  # noqa: BLE001 - the job reports and exits non-zero
-        log.error("%s failed: %s", prog, err, exc_info=log.isEnabledFor(logging.DEBUG))
+        from custseg.platform.runs import make_run_id
+
+        details = failure_log(args.job, make_run_id(conf, conf.as_of_date), err)
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"{prog}: failed: {first_line} (run {make_run_id(conf, conf.as_of_date)}; traceback in {details})",
+              file=sys.stderr)
         return 1
     finally:
         spark.stop()
+
+
+def failure_log(job: str, run_id: str, err: BaseException) -> str:
+    """Write the failure's traceback to a file of its own (the console gets one line); return its path."""
+    folder = os.path.join(tempfile.gettempdir(), "custseg-logs")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{job}-{run_id}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"custseg {job} run {run_id} failed\n")
+        traceback.print_exception(err, file=handle)
+    log.debug("%s failed", job, exc_info=err)
+    return path
 
 
 def job_main(job: str) -> int:

@@ -32,7 +32,7 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
                        REJECTED_TABLE_COMMENT)
         record.counts = {"inputs": result.reconciled_counts()}
         for table, counts in record.counts["inputs"].items():
-            log.info("ingested %s: %s", table, counts)
+            log.info("validated %s", validation_line(table, counts))
         record.stage_done("write_rejected")
         f = conf.features
         # The features are joined to the accepted customers, which drops transactions of any other
@@ -45,6 +45,13 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
         )
         write_for_date(with_comments(features_df, feature_comments()), conf.table_path(FEATURES_TABLE), as_of,
                        FEATURE_TABLE_COMMENT)
-        record.stage_done("features")
-        log.info("features for %s written to %s", as_of, conf.table_path(FEATURES_TABLE))
+        record.stage_done("features", f"written to {conf.table_path(FEATURES_TABLE)}")
     return record
+
+
+def validation_line(table: str, counts: dict[str, int]) -> str:
+    """e.g. 'transactions: 100,598 read, 99,074 accepted, 1,524 rejected (1.5 %; duplicate_key 1,020, ...)'."""
+    reasons = ", ".join(f"{k.removeprefix('rejected_')} {v:,}" for k, v in counts.items() if k.startswith("rejected_"))
+    share = counts["rejected"] / counts["read"] if counts["read"] else 0.0
+    return (f"{table}: {counts['read']:,} read, {counts['accepted']:,} accepted, {counts['rejected']:,} rejected "
+            f"({share:.1%}{'; ' + reasons if reasons else ''})")

@@ -144,6 +144,14 @@ def _stability(x: np.ndarray, labels: np.ndarray, k: int, seed: int, max_iter: i
     return float(sum(scores) / len(scores)) if scores else 1.0
 
 
+def sweep_table(results: list[KResult]) -> str:
+    """The sweep as a small text table for the log."""
+    lines = ["   K  silhouette          SSE  Davies-Bouldin  min share  stability  eligible"]
+    lines += [f"{r.k:>4}  {r.silhouette:>10.3f}  {r.sse:>11.1f}  {r.davies_bouldin:>14.3f}  {r.min_share:>9.3f}  "
+              f"{r.stability:>9.3f}  {'yes' if r.is_eligible else 'no':>8}" for r in results]
+    return "\n".join(lines)
+
+
 def choose_k(results: list[KResult], fixed_k: int | None) -> tuple[int, str]:
     """Apply the documented rule to the sweep's results."""
     if fixed_k is not None:
@@ -177,11 +185,8 @@ def select_k(x: np.ndarray, k_min: int, k_max: int, seed: int, max_iter: int, st
                                    "(the measures compare at least 2 segments of 2 customers or more)")
     top = min(k_max, distinct, len(x) - 1)  # Davies-Bouldin and Calinski-Harabasz need K <= customers - 1
     ks = list(range(min(k_min, top), top + 1))
-    results = []
-    for k in ks:
-        result = evaluate_k(x, k, seed, max_iter, stability_runs, min_share, min_stability, n_init)
-        log.info("K=%d: %s", k, result)
-        results.append(result)
+    results = [evaluate_k(x, k, seed, max_iter, stability_runs, min_share, min_stability, n_init) for k in ks]
+    log.info("K sweep on %d customers:\n%s", len(x), sweep_table(results))
     k, reason = choose_k(results, fixed_k)
     if fixed_k is None and top < k_max:
         reason += f"; only {distinct} distinct customers, so K was capped at {top}"

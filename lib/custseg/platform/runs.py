@@ -5,6 +5,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import platform
 import time
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from custseg.contract.outputs import RUNS_COMMENTS, RUNS_SCHEMA, RUNS_TABLE, RUN
 from custseg.platform.catalog import register_outputs
 from custseg.platform.locations import join_uri
 from custseg.platform.storage import InputError, delta_exists, read_delta, with_comments, write_for_date
+
+log = logging.getLogger(__name__)
 
 
 def make_run_id(conf: Config, as_of: dt.date) -> str:
@@ -52,11 +55,19 @@ class RunRecord:
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
     _stage_start: float = field(default_factory=time.perf_counter)
 
-    def stage_done(self, stage: str) -> None:
-        """Record the seconds since the previous stage ended."""
+    def stage_done(self, stage: str, summary: str = "") -> None:
+        """Record the seconds since the previous stage ended, and say so in one log line."""
         now = time.perf_counter()
         self.timings[stage] = round(now - self._stage_start, 3)
         self._stage_start = now
+        log.info("%s: %s%s in %.1f s", self.job, stage.replace("_", " "), f": {summary}" if summary else "",
+                 self.timings[stage])
+
+    def summary(self) -> str:
+        """One closing line: the run, how long, and what it counted."""
+        counts = ", ".join(f"{k} {v:,}" for k, v in self.counts.items() if isinstance(v, int))
+        return (f"{self.job} {self.run_id} for {self.as_of}: done in {sum(self.timings.values()):.1f} s"
+                + (f" ({counts})" if counts else ""))
 
     def write(self, spark: SparkSession, output_path: str, status: str, error: str | None = None) -> None:
         row = (self.run_id, self.job, status, error, self.started_at,
