@@ -40,6 +40,12 @@ for pid_file in "$CLUSTER_DIR"/pids/*.pid; do
   if [ -e "$pid_file" ] && ! is_running "$pid_file"; then rm -f "$pid_file"; fi
 done
 
+# Every application copies its jars and the library zip into each worker's work dir: workers delete the
+# folders of finished applications older than an hour, checking every 10 minutes. stop_local_cluster.sh
+# removes what is left (CUSTSEG_KEEP_WORK=1 keeps it for a post-mortem).
+export SPARK_WORKER_OPTS="${SPARK_WORKER_OPTS:-} -Dspark.worker.cleanup.enabled=true \
+  -Dspark.worker.cleanup.interval=600 -Dspark.worker.cleanup.appDataTtl=3600"
+
 launch master org.apache.spark.deploy.master.Master \
   --host 127.0.0.1 --port "$MASTER_PORT" --webui-port "$MASTER_UI_PORT"
 for i in $(seq 1 "$WORKERS"); do

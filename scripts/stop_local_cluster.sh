@@ -38,3 +38,8 @@ fi
 for pid_file in "${pid_files[@]}"; do
   stop_one "$pid_file"
 done
+# Applications' copies of jars and the library zip: reclaimed here unless kept for a post-mortem.
+if [ "${CUSTSEG_KEEP_WORK:-0}" != "1" ] && [ -d "$CLUSTER_DIR/work" ]; then
+  rm -rf "$CLUSTER_DIR"/work/worker*/app-*
+  echo "removed finished applications' files under $CLUSTER_DIR/work"
+fi
