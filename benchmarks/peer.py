@@ -9,8 +9,11 @@ Known, deliberate differences from the Spark pipeline:
 - inputs are Parquet in the contract's types, so there is no parsing step (no unparseable_value);
 - K selection skips the stability refits (ARI); silhouette is scikit-learn's on at most
   SILHOUETTE_SAMPLE rows of the K-selection sample, squared Euclidean like Spark's ClusteringEvaluator;
-- the imputation median is exact (Spark's Imputer uses an approximate quantile) and the scaler uses the
-  population standard deviation (Spark: sample); neither changes the clusters materially.
+- the scaler uses the population standard deviation (Spark: sample); it does not change the clusters materially.
+
+Preprocessing follows lib/custseg/ml/pipeline.py: not-applicable values get their defined value
+(custseg.contract.features.NOT_APPLICABLE, restated in pandas here), the rest exact medians, then signed log1p
+and outlier caps at exact quantiles (linear interpolation, as Spark's `percentile`).
 """
 from __future__ import annotations
 
@@ -45,8 +48,12 @@ REFERENCES = {
 }
 REASONS = ("", *REASON_CODES)  # "" = passed every rule
 NON_NEGATIVE = ("annual_income", "principal", "amount_due", "amount_paid", "outstanding_balance")
-INTEGER_FEATURES = ("tenure_days", "recency_days", "frequency", "active_months", "n_categories", "n_loans", "max_dpd",
-                    "current_dpd", "late_payments_12m", "has_default")  # Spark longs
+INTEGER_FEATURES = ("tenure_days", "recency_days", "frequency", "active_months", "n_categories", "is_repeat_buyer",
+                    "n_loans", "max_dpd", "current_dpd", "late_payments_12m", "has_default")  # Spark longs
+# custseg.contract.features.NOT_APPLICABLE in pandas: the defined value of a structurally undefined feature
+# ("lookback": features.lookback_days); digital_share gets 0 only without purchases (else it is unknown).
+NOT_APPLICABLE_FILLS = {"avg_ticket": 0.0, "refund_rate": 0.0, "gap_mean_days": "lookback", "gap_std_days": 0.0,
+                        "top_category_share": 0.0, "digital_share": 0.0, "utilisation": 0.0, "on_time_rate": 1.0}
 SILHOUETTE_SAMPLE = 10_000  # silhouette is O(n^2): scored on at most this many rows of the sample
 PANDAS_TYPES = {"string": "object", "double": "float64", "int": "float64", "date": "datetime64[ns]",
                 "timestamp": "datetime64[ns]"}
@@ -180,6 +187,7 @@ def transaction_features(txn: pd.DataFrame, as_of: pd.Timestamp, lookback_days: 
         "spend_recent": amount.where(is_purchase & since(trend_days), 0.0),
         "spend_prior": amount.where(is_purchase & prior_trend, 0.0),
         "digital": counted & txn["channel"].str.lower().isin(DIGITAL_CHANNELS),
+        "channel_known": counted & txn["channel"].notna(),
     })
     t = flags.groupby("customer_id").agg(
         last_purchase_ts=("last_purchase_ts", "max"),
@@ -210,10 +218,11 @@ def transaction_features(txn: pd.DataFrame, as_of: pd.Timestamp, lookback_days: 
         "refund_rate": _ratio(t["refunds"], t["frequency"] + t["refunds"]),
         "gap_mean_days": t["mean"],
         "gap_std_days": t["std"],
+        "is_repeat_buyer": (t["frequency"] >= 2).astype("int64"),
         "active_months": t["active_months"].fillna(0),
         "n_categories": t["n_categories"].fillna(0),
         "top_category_share": _ratio(t["top_category_amount"], t["purchase_amount"]),
-        "digital_share": _ratio(t["digital"], t["frequency"]),
+        "digital_share": _ratio(t["digital"], t["channel_known"]),  # an unknown channel is not an offline one
     })
 
 
@@ -275,13 +284,24 @@ def compute_features(accepted: dict[str, pd.DataFrame], as_of: dt.date, features
 # ---------------------------------------------------------------- segmentation
 
 
-def prepare(features_df: pd.DataFrame, model_conf: ModelConf) -> np.ndarray:
-    """Median impute, signed log1p, standardise; features all null or constant are left out (as in Spark)."""
+def prepare(features_df: pd.DataFrame, model_conf: ModelConf, lookback_days: int = 365) -> np.ndarray:
+    """Defined values for not-applicable nulls, exact median for the rest, signed log1p, outlier caps, standardise;
+    features all null or constant are left out (as in Spark)."""
     used = [name for name in model_conf.features if features_df[name].nunique() > 1]
     x = features_df[used].astype("float64")
+    for name in used:
+        fill = NOT_APPLICABLE_FILLS.get(name)
+        if fill is not None:
+            not_applicable = features_df["frequency"] == 0 if name == "digital_share" else x[name].isna()
+            x[name] = x[name].mask(x[name].isna() & not_applicable, lookback_days if fill == "lookback" else fill)
     x = x.fillna(x.median())
     logged = [name for name in model_conf.log1p_features if name in used]
     x[logged] = np.sign(x[logged]) * np.log1p(x[logged].abs())
+    caps = model_conf.outlier_caps
+    if caps.enabled:
+        low, high = x.quantile(caps.lower_quantile), x.quantile(caps.upper_quantile)  # linear, as Spark percentile
+        capped = [name for name in used if low[name] < high[name]]  # caps that would make a feature constant: none
+        x[capped] = x[capped].clip(low[capped], high[capped], axis=1)
     return StandardScaler().fit_transform(x.to_numpy())
 
 
@@ -327,10 +347,10 @@ def profile(features_df: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFram
     return pd.concat([size.rename("size"), (size / len(joined)).rename("share"), means], axis=1).reset_index()
 
 
-def segment(features_df: pd.DataFrame, model_conf: ModelConf,
-            seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def segment(features_df: pd.DataFrame, model_conf: ModelConf, seed: int,
+            lookback_days: int = 365) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Preprocess, choose K on a sample, fit on everyone: (assignments, profiles, k_table)."""
-    x = prepare(features_df, model_conf)
+    x = prepare(features_df, model_conf, lookback_days)
     k, k_table = select_k(x, model_conf, seed)
     assignments = final_fit(features_df, x, k, model_conf, seed)
     return assignments, profile(features_df, assignments), k_table
@@ -356,7 +376,7 @@ def run_peer(paths: dict[str, str], out_dir: str, as_of: dt.date, conf: Config) 
     lap("validate")
     features_df = compute_features(accepted, as_of, conf.features)
     lap("features")
-    x = prepare(features_df, conf.model)  # preprocessing counts towards K selection
+    x = prepare(features_df, conf.model, conf.features.lookback_days)  # preprocessing counts towards K selection
     k, k_table = select_k(x, conf.model, conf.seed)
     lap("k_selection")
     assignments = final_fit(features_df, x, k, conf.model, conf.seed)

@@ -1,4 +1,4 @@
-"""spark-submit entry point of the build-features job (the same as `custseg build-features`; --help lists its arguments)."""
+"""spark-submit entry point: `custseg build-features` (--help lists its arguments)."""
 import sys
 
 from custseg.cli import job_main

@@ -1,4 +1,4 @@
-"""spark-submit entry point of the run-pipeline job (the same as `custseg run-pipeline`; --help lists its arguments)."""
+"""spark-submit entry point: `custseg run-pipeline` (--help lists its arguments)."""
 import sys
 
 from custseg.cli import job_main

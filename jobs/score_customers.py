@@ -1,4 +1,4 @@
-"""spark-submit entry point of the score-customers job (the same as `custseg score-customers`; --help lists its arguments)."""
+"""spark-submit entry point: `custseg score-customers` (--help lists its arguments)."""
 import sys
 
 from custseg.cli import job_main

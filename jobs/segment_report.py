@@ -1,4 +1,4 @@
-"""spark-submit entry point of the segment-report job (the same as `custseg segment-report`; --help lists its arguments)."""
+"""spark-submit entry point: `custseg segment-report` (--help lists its arguments)."""
 import sys
 
 from custseg.cli import job_main

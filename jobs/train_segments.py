@@ -1,4 +1,4 @@
-"""spark-submit entry point of the train-segments job (the same as `custseg train-segments`; --help lists its arguments)."""
+"""spark-submit entry point: `custseg train-segments` (--help lists its arguments)."""
 import sys
 
 from custseg.cli import job_main

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from custseg.contract.features import DESCRIPTIVE_COLUMNS, FEATURES
+from custseg.contract.features import DESCRIPTIVE_COLUMNS, FEATURES, null_rule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,13 +28,31 @@ Loans and payments are aggregated separately and joined. No Python UDFs.
 
 Customers without transactions get 0 for counts and amounts, `recency_days` = `tenure_days` and null
 for ratios and gaps; customers without loans get 0 for loan counts and days past due and null rates.
-Nulls are imputed with the median in the model pipeline. Protected attributes (birth date, sex...) are
-never features.
+Protected attributes (birth date, sex...) are never features.
 
-| feature | definition | unit |
-|---|---|---|
+## Missing versus not applicable
+
+A null in `customer_features` means one of two things, and the clustering model (docs/model.md) treats them
+differently; the table keeps the null either way, so segment statistics are over the customers for whom
+the feature is defined.
+
+- **Not applicable**: the feature is undefined by construction (no gap without a second purchase, no on-time
+  rate without a payment due). The model gives it the defined value in the last column
+  (`custseg.contract.features.NOT_APPLICABLE`), which keeps its meaning: a one-time buyer gets a gap of
+  the lookback window, "no repeat purchase within it", with `is_repeat_buyer` = 0; a non-borrower gets an
+  on-time rate of 1, "nothing was late" as its `max_dpd` of 0 says, and `n_loans` = 0 tells it from a
+  borrower. Never the median of the customers for whom it is defined: on real data 78 % of the customers
+  were one-time buyers, and the median gap of the repeat buyers made them look like regular ones.
+- **Unknown**: the inputs did not give the value (`annual_income`, `credit_score` null in the customers
+  table; purchases none of whose channel is known). The model imputes the exact median of the training
+  customers (the mean of the two middle values for an even count), learned once and saved with the model.
+- A feature null for every customer (no loans table; transactions without a channel column) is left out of
+  the clustering and listed in `runs.metrics_json.features_dropped`.
+
+| feature | definition | unit | when null (clustering model) |
+|---|---|---|---|
 """
 
-rows = [f"| `{name}` | {definition} | {unit} |" for name, (definition, unit) in FEATURES.items()]
-rows += [f"| `{name}` | {comment} | text |" for name, comment in DESCRIPTIVE_COLUMNS.items()]
+rows = [f"| `{name}` | {definition} | {unit} | {null_rule(name)} |" for name, (definition, unit) in FEATURES.items()]
+rows += [f"| `{name}` | {comment} | text | not a clustering feature |" for name, comment in DESCRIPTIVE_COLUMNS.items()]
 (ROOT / "docs" / "features.md").write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from custseg.config import ConfigError, SegmentRules, load_config, parse_config
-from custseg.ml.describe import describe_segments, risk_tier
+from custseg.config import ConfigError, PricingConf, SegmentRules, load_config, parse_config
+from custseg.ml.describe import assess_risk, describe_segments
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CONF = ROOT / "conf" / "test.yaml"
@@ -88,25 +88,33 @@ def test_input_without_its_location_names_the_missing_key():
 
 
 def test_partial_segment_rules_are_merged_with_the_defaults(tmp_path):
-    partial = {"z_high": 0.8, "high_risk": {"default_rate": 0.2}}
+    partial = {"min_borrowers": 50, "high_risk": {"default_rate": 0.2}}
     path = write_conf(tmp_path, lambda raw: raw.update(segment_rules=partial))
     rules = load_config(path).segment_rules
-    assert (rules.z_high, rules.z_dormant, rules.z_new) == (0.8, 0.75, -1.0)
-    assert (rules.high_risk.default_rate, rules.high_risk.late_payment_rate, rules.high_risk.credit_score_below) == (
-        0.2, 0.30, 600)
+    assert (rules.min_borrowers, rules.lapsed_share, rules.new_tenure_days) == (50, 0.5, 180)
+    assert (rules.high_risk.default_rate, rules.high_risk.late_payment_rate) == (0.2, 0.30)
     assert rules.medium_risk.default_rate == 0.03 and rules.credit_action.low.startswith("pre-approve")
-    segment = {"segment_id": 0, "default_rate": 0.15, "late_payment_rate": 0.0, "mean_credit_score": 700}
-    assert risk_tier(segment, SegmentRules()) == "high"
-    assert risk_tier(segment, rules) == "medium"  # the configured threshold, not the default, decides
+    # 60 borrowers, 9 defaulted (15 %, 95 % CI 8.1-26.1 %): high by default, medium under the configured 20 %.
+    segment = {"segment_id": 0, "borrowers": 60, "defaulted_borrowers": 9, "late_borrowers_12m": 0}
+    assert assess_risk(segment, SegmentRules()).tier == "high"
+    assert assess_risk(segment, rules).tier == "medium"  # the configured threshold, not the default, decides
+    assert assess_risk({**segment, "borrowers": 40}, rules).tier == "unrated"  # under the configured minimum
 
 
 def test_describe_segments_without_rules_uses_the_defaults():
-    risk_rows = [{"segment_id": 0, "default_rate": 0.12, "late_payment_rate": None, "mean_credit_score": None},
-                 {"segment_id": 1, "default_rate": 0.0, "late_payment_rate": 0.0, "mean_credit_score": 750}]
-    z_rows = [(0, "monetary", -0.9), (1, "monetary", 1.2), (1, "recency_days", 0.9)]
-    described = {d["segment_id"]: d for d in describe_segments(risk_rows, z_rows, ["monetary", "recency_days"])}
+    risk_rows = [{"segment_id": 0, "borrowers": 100, "defaulted_borrowers": 12, "late_borrowers_12m": 0,
+                  "lapsed_share": 0.0, "mean_credit_score": None},
+                 {"segment_id": 1, "borrowers": 20, "defaulted_borrowers": 0, "late_borrowers_12m": 0,
+                  "lapsed_share": 0.8, "mean_credit_score": 750}]
+    medians = {0: {"monetary": 10.0, "frequency": 1.0, "tenure_days": 900.0},
+               1: {"monetary": 0.0, "frequency": 0.0, "tenure_days": 2000.0}}
+    population = {"monetary": (5.0, 50.0, 500.0), "frequency": (1.0, 4.0, 12.0), "tenure_days": (300.0, 900.0, 1800.0)}
+    described = {d["segment_id"]: d for d in describe_segments(risk_rows, [], ["monetary"], medians=medians,
+                                                                population=population)}
     assert described[0]["risk_tier"] == "high" and described[0]["credit_action"].startswith("manual review")
-    assert described[1]["segment_name"] == "High value, dormant, low risk"
+    assert described[1]["risk_tier"] == "unrated"  # 20 borrowers, fewer than the default 30
+    assert described[1]["segment_name"] == "Low value, lapsed"
+    assert (described[1]["apr_low"], described[1]["apr_high"]) == (0.11, 0.13)  # the default pricing's base band
 
 
 def test_malformed_yaml_names_the_file_and_the_line(tmp_path):
@@ -153,6 +161,7 @@ def test_shipped_configurations_parse(name):
     assert conf.spark.extra == {"spark.ui.enabled": "false", "spark.databricks.delta.snapshotPartitions": "2"}
     assert conf.model.features[:2] == ("recency_days", "frequency") and conf.model.k is None
     assert conf.segment_rules == SegmentRules() and conf.table_path("runs") == f"output/{name}/runs"
+    assert conf.pricing == PricingConf()  # the shipped configurations keep the documented pricing defaults
 
 
 def test_values_are_stringified_and_optional_inputs_dropped():

@@ -109,7 +109,7 @@ def test_gap_and_mix_features_by_hand(spark):
         # A: purchases on Nov 29, Dec 29, Dec 31 at 10:00 -> gaps 30 and 2 days.
         ("A", 16.0, 19.798989873223331, 2, 2, 150.0 / 180.0, 2.0 / 3.0),
         ("B", None, None, 0, 0, None, None),
-        ("C", None, None, 1, 1, 1.0, 0.0),
+        ("C", None, None, 1, 1, 1.0, None),  # its one purchase has no channel: unknown, not offline
         ("D", None, None, 0, 0, None, None),
     ], BEHAVIOUR_SCHEMA)
     assert_approx_df_equality(features(spark).select(BEHAVIOUR_COLUMNS), expected, precision=1e-9, ignore_nullable=True,
@@ -250,3 +250,42 @@ def test_a_charged_off_or_default_loan_counts_as_a_default_without_payment_rows(
                                      "customer_id string, max_dpd long, has_default long")
     assert_df_equality(actual.select("customer_id", "max_dpd", "has_default"), expected, ignore_row_order=True,
                        ignore_nullable=True)
+
+
+def test_loan_amounts_are_summed_exactly_whatever_the_order(spark):
+    # 0.1 + 0.2 + 0.3 in doubles depends on the order of the additions (0.6000000000000001 or 0.6); summed
+    # exactly, 1.0 - 0.6 leaves 0.4 of the principal outstanding on every cluster layout.
+    payments_df = spark.createDataFrame([
+        ("L1", "A", dt.date(2025, m, 1), 0.1 * m, dt.date(2025, m, 1), 0.1 * m) for m in (1, 2, 3)
+    ], PAYMENT_SCHEMA)
+    loans_df = spark.createDataFrame([("L1", "A", dt.date(2024, 12, 1), 1.0, "current")], LOAN_SCHEMA)
+    for partitions in (1, 3):
+        shuffled_df = payments_df.repartition(partitions)
+        row = loan_features(loans_df, shuffled_df, AS_OF, late_window_days=365, default_dpd=90).first()
+        assert (row["total_principal"], row["utilisation"]) == (1.0, 0.4)
+
+
+def test_a_repeat_buyer_has_two_purchases_in_the_window_and_a_gap(spark):
+    # A: 3 purchases in the window; B: its only purchase is before the window; C: one purchase; D: none.
+    expected = spark.createDataFrame([("A", 1, 16.0), ("B", 0, None), ("C", 0, None), ("D", 0, None)],
+                                     "customer_id string, is_repeat_buyer long, gap_mean_days double")
+    actual = features(spark).select("customer_id", "is_repeat_buyer", "gap_mean_days")
+    assert_approx_df_equality(actual, expected, precision=1e-9, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_transactions_without_a_channel_column_give_a_null_digital_share_left_out_of_clustering(spark):
+    from custseg.contract.inputs import TRANSACTIONS
+    from custseg.transforms.statistics import usable_features
+    from custseg.transforms.validation import REASON, accepted
+
+    # Ingestion gives an absent optional column as null (validation.accepted); a digital share of 0 would
+    # call every customer an offline one.
+    no_channel_df = transactions(spark).drop("channel").withColumn(REASON, F.lit(None).cast("string"))
+    df = build_features(customers(spark), accepted(no_channel_df, TRANSACTIONS), AS_OF, lookback_days=365,
+                        trend_days=90)
+    expected = spark.createDataFrame([("A", 3, None), ("B", 0, None), ("C", 1, None), ("D", 0, None)],
+                                     "customer_id string, frequency long, digital_share double")
+    assert_df_equality(df.select("customer_id", "frequency", "digital_share"), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+    used, dropped = usable_features(df, ("frequency", "digital_share"))
+    assert used == ("frequency",) and dropped == {"digital_share": "all null"}

@@ -7,22 +7,28 @@ import numpy as np
 import pytest
 from pyspark.ml.clustering import KMeans
 from pyspark.ml.evaluation import ClusteringEvaluator
-from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
+from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql import types as T
 from sklearn.metrics import silhouette_score
 
 from custseg.ml.kselect import KResult, choose_k, sample_for_selection, select_k, squared_euclidean_silhouette
 from custseg.ml.pipeline import SCALED, PipelineParams, build_pipeline, log1p_statement
+from custseg.ml.preprocessing import ExactMedianImputer, OutlierCaps
 
 
 def test_pipeline_stages_in_order_and_wired(spark):
-    params = PipelineParams(features=("frequency", "credit_score"), log1p_features=("frequency",), k=4, seed=7)
+    params = PipelineParams(features=("frequency", "credit_score", "on_time_rate"), log1p_features=("frequency",),
+                            k=4, seed=7, outlier_caps=(0.01, 0.99))
     stages = build_pipeline(params).getStages()
-    assert [type(s) for s in stages] == [Imputer, SQLTransformer, VectorAssembler, StandardScaler, KMeans]
-    imputer, skew, assembler, scaler, kmeans = stages
-    assert imputer.getStrategy() == "median"
-    assert assembler.getInputCols() == ["frequency__log1p", "credit_score__imputed"]
+    assert [type(s) for s in stages] == [SQLTransformer, ExactMedianImputer, SQLTransformer, OutlierCaps,
+                                         VectorAssembler, StandardScaler, KMeans]
+    not_applicable, imputer, skew, caps, assembler, scaler, kmeans = stages
+    assert "NVL(CAST(on_time_rate AS DOUBLE), 1.0D) AS on_time_rate__defined" in not_applicable.getStatement()
+    assert imputer.getInputCols() == ["frequency", "credit_score", "on_time_rate__defined"]
+    assert caps.getInputCols() == ["frequency__log1p", "credit_score__imputed", "on_time_rate__imputed"]
+    assert (caps.getLowerQuantile(), caps.getUpperQuantile()) == (0.01, 0.99)
+    assert assembler.getInputCols() == ["frequency__capped", "credit_score__capped", "on_time_rate__capped"]
     assert scaler.getInputCol() == assembler.getOutputCol()
     assert scaler.getWithMean() and scaler.getWithStd()
     assert kmeans.getFeaturesCol() == scaler.getOutputCol()
@@ -185,11 +191,14 @@ def test_starts_that_reach_the_same_optimum_keep_the_first_numbering(spark):
 def test_namesakes_are_told_apart_by_what_differs_between_them():
     from custseg.ml.describe import unique_names
 
-    names = {0: "High value, occasional, low risk", 1: "High value, occasional, low risk", 2: "Low value, dormant"}
+    names = {0: "High value, regular", 1: "High value, regular", 2: "Low value, lapsed"}
     z = {0: {"monetary": 1.9, "n_loans": 0.5}, 1: {"monetary": 1.9, "n_loans": -0.6}, 2: {"monetary": -1.0}}
-    assert unique_names(names, z) == {0: "High value, occasional, low risk (higher n_loans)",
-                                      1: "High value, occasional, low risk (lower n_loans)",
-                                      2: "Low value, dormant"}
+    assert unique_names(names, z) == {0: "High value, regular (higher n_loans)",
+                                      1: "High value, regular (lower n_loans)",
+                                      2: "Low value, lapsed"}
+    # Nothing measured tells them apart: the segment id does.
+    assert unique_names({0: "Low value, lapsed", 1: "Low value, lapsed"}, {0: {}, 1: {}}) == {
+        0: "Low value, lapsed #0", 1: "Low value, lapsed #1"}
 
 
 def test_constant_and_all_null_features_are_dropped(spark):
@@ -200,3 +209,28 @@ def test_constant_and_all_null_features_are_dropped(spark):
     used, dropped = usable_features(df, ("varies", "constant", "empty", "constant_with_nulls"))
     assert used == ("varies",)
     assert dropped == {"constant": "constant", "empty": "all null", "constant_with_nulls": "constant"}
+
+
+def test_a_non_finite_feature_stops_training_with_the_feature_and_customers_named(spark):
+    from custseg.transforms.statistics import usable_features
+
+    df = spark.createDataFrame([("A", 1.0), ("B", float("nan")), ("C", float("inf")), ("D", None)],
+                               "customer_id string, monetary double")
+    expected = r"customer_features.monetary is NaN or infinite for 2 customers \(e.g. B, C\)"
+    with pytest.raises(ValueError, match=expected):
+        usable_features(df, ("monetary",))
+
+
+def test_two_customers_are_too_few_to_choose_k_and_say_so():
+    from custseg.ml.kselect import TooFewCustomersError
+
+    with pytest.raises(TooFewCustomersError, match="only 2 customers to segment: choosing K needs at least 3"):
+        select_k(np.array([[0.0, 1.0], [5.0, 6.0]]), 2, 6, seed=1, max_iter=10, stability_runs=1, min_share=0.05,
+                 min_stability=0.5)
+
+
+def test_k_is_capped_below_the_number_of_customers():
+    points = np.array([[0.0, 0.0], [9.0, 9.0], [0.0, 9.0], [9.0, 0.0]])
+    choice = select_k(points, 2, 8, seed=1, max_iter=10, stability_runs=1, min_share=0.05, min_stability=0.1)
+    assert [r.k for r in choice.results] == [2, 3]
+    assert all(np.isfinite(r.davies_bouldin) for r in choice.results)

@@ -52,3 +52,12 @@ def test_a_saved_model_replaces_the_old_one_whole_and_leaves_no_partial_folder(s
     loaded = PipelineModel.load(uri)
     assert loaded.transform(spark.range(1)).first()["v"] == 2
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["run 1"]
+
+
+def test_a_newer_release_may_add_a_column_to_an_existing_output(spark, tmp_path):
+    path = str(tmp_path / "table")
+    first, second = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
+    write_for_date(spark.createDataFrame([("a", first)], "value string, as_of_date date"), path, first)
+    write_for_date(spark.createDataFrame([("b", 3, second)], "value string, added int, as_of_date date"), path, second)
+    rows = sorted((r["value"], r["added"], r["as_of_date"]) for r in read_delta(spark, path).collect())
+    assert rows == [("a", None, first), ("b", 3, second)]

@@ -78,6 +78,7 @@ def _share(value: float) -> float:
 
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
+PositiveFloat = Annotated[StrictFloat, Field(gt=0)]
 Share = Annotated[StrictFloat, AfterValidator(_share)]
 Text = Annotated[str, BeforeValidator(_scalar_text)]
 TextMapping = Annotated[dict[str, Text], BeforeValidator(_string_keys)]
@@ -162,6 +163,21 @@ class FeatureConf(_Section):
     default_dpd: PositiveInt = 90
 
 
+class OutlierCapsConf(_Section):
+    """Per-feature caps at these quantiles of the training customers, after log1p (docs/model.md)."""
+
+    enabled: StrictBool = True
+    lower_quantile: Share = 0.001
+    upper_quantile: Share = 0.999
+
+    @model_validator(mode="after")
+    def _lower_below_upper(self) -> OutlierCapsConf:
+        if self.lower_quantile >= self.upper_quantile:
+            raise _fail(f"must be below upper_quantile ({self.upper_quantile}), got {self.lower_quantile}",
+                        "lower_quantile")
+        return self
+
+
 class ModelConf(_Section):
     features: tuple[str, ...] = Field(min_length=1)
     log1p_features: tuple[str, ...] = ()
@@ -170,11 +186,13 @@ class ModelConf(_Section):
     k_max: PositiveInt = 10
     sample_size: PositiveInt = 100_000
     max_iter: PositiveInt = 40
-    n_init: PositiveInt = 2
+    n_init: PositiveInt = 2  # Spark K-means starts of the final fit, at most
+    sweep_n_init: PositiveInt = 10  # scikit-learn starts per K of the sweep: the optimum the final fit must reach
     fit_partitions: PositiveInt = 8
     stability_runs: PositiveInt = 2
     min_segment_share: Share = 0.02
     min_stability: Share = 0.7
+    outlier_caps: OutlierCapsConf = OutlierCapsConf()
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConf:
@@ -195,40 +213,83 @@ class SampleDataConf(_Section):
 
 
 class RiskThresholds(_Section):
-    """A segment is at this risk level when any one threshold is reached."""
+    """Borrower rates at which a segment with enough borrowers is at this risk level (docs/model.md)."""
 
-    default_rate: Share
-    late_payment_rate: Share
-    credit_score_below: StrictFloat
+    default_rate: Share  # compared with default_rate_ever
+    late_payment_rate: Share  # compared with late_payment_rate_12m
 
 
 class HighRisk(RiskThresholds):
     default_rate: Share = 0.10
     late_payment_rate: Share = 0.30
-    credit_score_below: StrictFloat = 600
 
 
 class MediumRisk(RiskThresholds):
     default_rate: Share = 0.03
     late_payment_rate: Share = 0.10
-    credit_score_below: StrictFloat = 680
 
 
 class CreditActions(_Section):
     low: str = "pre-approve: offer best rates and higher limits"
     medium: str = "standard underwriting and pricing"
     high: str = "manual review: tighten limits, risk-based pricing, collections watch"
+    unrated: str = "standard underwriting, no pre-approval"
 
 
 class SegmentRules(_Section):
     """Thresholds of the naming and risk-tier rules (docs/model.md); a partial block keeps the other defaults."""
 
+    min_borrowers: PositiveInt = 30  # fewer borrowers in a segment: tier unrated, whatever its rates
     high_risk: HighRisk = HighRisk()
     medium_risk: MediumRisk = MediumRisk()
     credit_action: CreditActions = CreditActions()
-    z_high: StrictFloat = 0.5  # |z| of mean monetary / frequency that makes a segment high (low) value, frequent
-    z_dormant: StrictFloat = 0.75  # z of recency_days from which a segment is dormant
-    z_new: StrictFloat = -1.0  # z of tenure_days up to which a segment is new
+    lapsed_share: Share = 0.5  # share of a segment without a purchase in the lookback window that makes it lapsed
+    new_tenure_days: PositiveInt = 180  # median tenure up to which a segment is new
+
+    @model_validator(mode="after")
+    def _medium_below_high(self) -> SegmentRules:
+        for key in ("default_rate", "late_payment_rate"):
+            medium, high = getattr(self.medium_risk, key), getattr(self.high_risk, key)
+            if medium > high:
+                raise _fail(f"must be at most high_risk.{key} ({high}), got {medium}", f"medium_risk.{key}")
+        return self
+
+
+class LimitMultipliers(_Section):
+    """Credit limit multiplier per risk tier: neither a high-risk nor an unrated segment gets an increase."""
+
+    low: PositiveFloat = 1.25
+    medium: PositiveFloat = 1.0
+    high: PositiveFloat = 0.75
+    unrated: PositiveFloat = 1.0
+
+    @model_validator(mode="after")
+    def _no_increase_without_evidence(self) -> LimitMultipliers:
+        if self.high >= 1:
+            raise _fail(f"must be below 1 (a high-risk segment gets lower limits), got {self.high}", "high")
+        if self.unrated > 1:
+            raise _fail(f"must be at most 1 (no limit increase without evidence), got {self.unrated}", "unrated")
+        return self
+
+
+class PricingConf(_Section):
+    """Suggested APR band per segment from its expected loss (formula and example in docs/model.md)."""
+
+    base_apr: Share = 0.12
+    loss_given_default: Share = 0.45
+    floor_apr: Share = 0.06
+    cap_apr: Share = 0.36
+    band_half_width: Share = 0.01  # the band is the segment's APR +- this, within [floor_apr, cap_apr]
+    limit_multiplier: LimitMultipliers = LimitMultipliers()
+
+    @model_validator(mode="after")
+    def _base_within_floor_and_cap(self) -> PricingConf:
+        if self.floor_apr > self.cap_apr:
+            raise _fail(f"must be at most cap_apr ({self.cap_apr}), got {self.floor_apr}", "floor_apr")
+        if not self.floor_apr <= self.base_apr <= self.cap_apr:
+            raise _fail(f"must be within floor_apr and cap_apr ({self.floor_apr}-{self.cap_apr}), got "
+                        f"{self.base_apr}", "base_apr")
+        return self
 
 
 def _name(value: str) -> str:
@@ -249,6 +310,7 @@ class _Document(_Section):
     protected_attributes: tuple[str, ...] = ()
     sample_data: SampleDataConf | None = None
     segment_rules: SegmentRules = SegmentRules()
+    pricing: PricingConf = PricingConf()
 
     @model_validator(mode="after")
     def _protected_attributes_stay_out(self) -> _Document:
@@ -286,6 +348,7 @@ class _Document(_Section):
             protected_attributes=self.protected_attributes,
             sample_data=self.sample_data,
             segment_rules=self.segment_rules,
+            pricing=self.pricing,
             raw=raw,
         )
 
@@ -306,6 +369,7 @@ class Config:
     protected_attributes: tuple[str, ...]
     sample_data: SampleDataConf | None
     segment_rules: SegmentRules
+    pricing: PricingConf
     raw: dict[str, Any]  # after overrides; hashed into the run id
 
     def table_path(self, table: str) -> str:

@@ -20,11 +20,14 @@ FEATURES: dict[str, tuple[str, str]] = {
                     "ratio"),
     "gap_mean_days": ("mean time between consecutive purchases in the lookback window; null if < 2", "days"),
     "gap_std_days": ("sample standard deviation of those gaps; null if < 3 purchases", "days"),
+    "is_repeat_buyer": ("1 if the customer made 2 or more purchases in the lookback window (gap_mean_days is"
+                        " defined), else 0", "flag"),
     "active_months": ("distinct calendar months with a purchase in the lookback window", "count"),
     "n_categories": ("distinct purchase categories in the lookback window", "count"),
     "top_category_share": ("share of purchase amount in the customer's largest category; null without purchases",
                            "ratio"),
-    "digital_share": ("share of purchases made online or on mobile; null without purchases", "ratio"),
+    "digital_share": ("share of the purchases with a known channel made online or on mobile; null without such"
+                      " purchases (all null when the transactions have no channel column)", "ratio"),
     "n_loans": ("loans originated before the as-of date", "count"),
     "total_principal": ("principal of those loans", "currency"),
     "utilisation": ("principal not yet repaid (principal - amounts paid before the as-of date) / principal;"
@@ -42,6 +45,46 @@ FEATURES: dict[str, tuple[str, str]] = {
     "annual_income": ("annual income from the customers table", "currency"),
     "credit_score": ("credit score from the customers table (300-850)", "points"),
 }
+# Features whose null means "not applicable" (undefined by construction), not "unknown". The model gives such a
+# customer the defined value here (a SQL expression; {lookback} is features.lookback_days), never a median of
+# the customers for whom the feature is defined, which would make them look like those customers.
+NOT_APPLICABLE: dict[str, tuple[str, str, str]] = {  # feature -> (value as SQL, when null, the value's meaning)
+    "avg_ticket": ("0.0D", "no purchase in the window", "0: nothing spent per purchase, as monetary is 0"),
+    "refund_rate": ("0.0D", "no transaction in the window", "0: no refund"),
+    "gap_mean_days": ("CAST({lookback} AS DOUBLE)", "fewer than 2 purchases in the window",
+                      "the window length (features.lookback_days): no repeat purchase within it, as"
+                      " is_repeat_buyer = 0 says"),
+    "gap_std_days": ("0.0D", "fewer than 3 purchases in the window", "0: no spread observed"),
+    "top_category_share": ("0.0D", "no purchase in the window", "0: no category holds any spend"),
+    "digital_share": ("IF(frequency = 0, 0.0D, NULL)", "no purchase in the window", "0: no digital purchase"),
+    "utilisation": ("0.0D", "no loan", "0: nothing outstanding"),
+    "on_time_rate": ("1.0D", "no payment due: a non-borrower, or a loan without a due payment yet",
+                     "1: nothing was late, as max_dpd = 0 says; n_loans tells borrowers apart"),
+}
+# Features that can be null because the inputs did not give a value: the model imputes the exact median of the
+# training customers. A feature null for every customer is left out of the clustering instead.
+UNKNOWN: dict[str, str] = {
+    "annual_income": "not in the customers table",
+    "credit_score": "not in the customers table",
+    "digital_share": "purchases, but none with a known channel",
+}
+# Null for every customer without a loans table (then left out of the clustering), never null otherwise.
+NULL_WITHOUT_LOANS = ("n_loans", "total_principal", "max_dpd", "current_dpd", "late_payments_12m", "has_default")
+
+
+def null_rule(name: str) -> str:
+    """What a null of the feature means and what the clustering model does with it (docs/features.md)."""
+    rules = []
+    if name in NOT_APPLICABLE:
+        _, when, value = NOT_APPLICABLE[name]
+        rules.append(f"not applicable ({when}) -> {value}")
+    if name in UNKNOWN:
+        rules.append(f"unknown ({UNKNOWN[name]}) -> the exact training median")
+    if name in NULL_WITHOUT_LOANS or name in ("utilisation", "on_time_rate"):
+        rules.append("null for every customer without a loans table -> left out")
+    return "; ".join(rules) or "never null"
+
+
 DESCRIPTIVE_COLUMNS = {
     "region": "region from the customers table (descriptive, not a clustering feature)",
     "employment_status": "employment status from the customers table (descriptive)",

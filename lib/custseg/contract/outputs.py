@@ -16,6 +16,11 @@ MODELS_DIR = "models"
 OUTPUT_TABLES = (FEATURES_TABLE, REJECTED_TABLE, RUNS_TABLE, SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES,
                  SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION)
 
+# Means shown on the profile row (credit score is there already as mean_credit_score).
+PROFILE_KEY_STATS = ("recency_days", "frequency", "monetary", "avg_ticket", "tenure_days", "annual_income")
+# Medians shown on the profile row: those the segment name is read from (ml/describe.py NAME_FEATURES).
+PROFILE_MEDIANS = ("monetary", "frequency", "tenure_days")
+
 COMMON = {
     "run_id": "training run that produced the model (runs.run_id)",
     "as_of_date": "date the features describe (events strictly before it)",
@@ -36,19 +41,43 @@ COLUMN_COMMENTS = {
     SEGMENT_ASSIGNMENTS: {
         "customer_id": "customer identifier",
         "distance_to_centroid": "Euclidean distance to the segment centroid in standardised feature space",
+        "capped_features": "how many of the customer's clustering features were beyond the training outlier caps "
+                           "and clamped to them before scoring (0: none; docs/model.md)",
     },
     SEGMENT_PROFILES: {
         "size": "customers in the segment",
         "share": "size / all customers scored",
-        "borrower_share": "share of the segment's customers with a loan",
-        "late_payment_rate": "share of borrowers with a late or missed payment in the last 12 months",
-        "default_rate": "share of borrowers who reached the default threshold of days past due",
-        "max_dpd": "largest days past due in the segment",
-        "mean_credit_score": "mean credit score",
+        **{f"mean_{f}": f"mean {f} over the segment's customers (docs/features.md)" for f in PROFILE_KEY_STATS},
+        **{f"median_{f}": f"median {f} of the segment (approximate, as segment_feature_stats.median); the name "
+                          "compares it with all customers' quartiles" for f in PROFILE_MEDIANS},
+        "lapsed_share": "share of the segment's customers without a purchase in the lookback window (frequency 0)",
+        "borrower_share": "share of the segment's customers with a loan; null without loan data",
+        "borrowers": "customers with a loan (n_loans > 0); null when the inputs had no loans table",
+        "defaulted_borrowers": "borrowers who ever defaulted before the as-of date (has_default)",
+        "default_rate_ever": "defaulted_borrowers / borrowers: share of borrowers ever in default (default days past "
+                             "due reached, or a default / charged-off loan) before the as-of date",
+        "default_rate_ever_ci_low": "lower end of the 95 % Wilson score interval of default_rate_ever",
+        "default_rate_ever_ci_high": "upper end of the 95 % Wilson score interval of default_rate_ever",
+        "late_borrowers_12m": "borrowers with a payment paid late or unpaid in the late-payment window "
+                              "(features.late_payment_window_days, 365 by default) before the as-of date",
+        "late_payment_rate_12m": "late_borrowers_12m / borrowers: share of borrowers late in the late-payment window",
+        "late_payment_rate_12m_ci_low": "lower end of the 95 % Wilson score interval of late_payment_rate_12m",
+        "late_payment_rate_12m_ci_high": "upper end of the 95 % Wilson score interval of late_payment_rate_12m",
+        "max_dpd": "largest days past due in the segment; null without loan data",
+        "mean_credit_score": "mean credit score (reported only: it never decides the risk tier)",
         "mean_distance_to_centroid": "mean distance to the centroid (cohesion)",
-        "risk_tier": "low / medium / high by the rules in docs/model.md",
+        "risk_tier": "low / medium / high from the borrower rates and their intervals, unrated without enough "
+                     "borrowers (docs/model.md)",
+        "tier_reason": "the evidence behind risk_tier: borrowers, rates with their 95 % intervals and the threshold, "
+                       "or why the segment is unrated",
         "credit_action": "suggested lending action for the risk tier",
-        "marketing_strategy": "suggested marketing strategy",
+        "apr_low": "lower end of the suggested APR band, centred on base APR + upper end of default_rate_ever's "
+                   "interval x LGD (on the base APR when unrated), within the floor and cap (docs/model.md)",
+        "apr_high": "upper end of the suggested APR band",
+        "credit_limit_multiplier": "suggested credit limit multiplier of the risk tier (below 1 for high risk, at "
+                                   "most 1 when unrated)",
+        "marketing_strategy": "suggested marketing strategy from the value x risk table in docs/model.md; never a "
+                              "credit offer to a high-risk segment",
         "distinguishing_features": "features whose segment mean is furthest from all customers', in standard "
                                    "deviations",
     },
@@ -70,7 +99,7 @@ COLUMN_COMMENTS = {
         "k": "candidate number of segments",
         "segments": "non-empty segments found",
         "silhouette": "mean silhouette (squared Euclidean, Spark ClusteringEvaluator); higher is better",
-        "sse": "within-cluster sum of squared distances on the selection sample",
+        "sse": "within-cluster sum of squared distances on the selection sample, best of the sweep's starts",
         "davies_bouldin": "Davies-Bouldin index; lower is better",
         "calinski_harabasz": "Calinski-Harabasz index; higher is better",
         "min_share": "smallest segment's share of the sample (0 if a segment came out empty)",
@@ -79,6 +108,8 @@ COLUMN_COMMENTS = {
         "is_chosen": "the K that was chosen",
         "reason": "why the chosen K was chosen",
         "sample_rows": "rows in the selection sample",
+        "final_fit_sse": "SSE of the final Spark fit's centres on the same sample, chosen K only; compare with sse "
+                         "(the sweep's best of model.sweep_n_init scikit-learn starts)",
     },
 }
 
@@ -124,27 +155,38 @@ RUNS_COMMENTS = {
 }
 
 
-# Means shown on the profile row (credit score is there already as mean_credit_score).
-PROFILE_KEY_STATS = ("recency_days", "frequency", "monetary", "avg_ticket", "tenure_days", "annual_income")
 PROFILE_SCHEMA = T.StructType([
     T.StructField("segment_id", T.IntegerType()),
     T.StructField("segment_name", T.StringType()),
     T.StructField("size", T.LongType()),
     T.StructField("share", T.DoubleType()),
     *[T.StructField(f"mean_{f}", T.DoubleType()) for f in PROFILE_KEY_STATS],
+    *[T.StructField(f"median_{f}", T.DoubleType()) for f in PROFILE_MEDIANS],
+    T.StructField("lapsed_share", T.DoubleType()),
     T.StructField("borrower_share", T.DoubleType()),
-    T.StructField("late_payment_rate", T.DoubleType()),
-    T.StructField("default_rate", T.DoubleType()),
+    T.StructField("borrowers", T.LongType()),
+    T.StructField("defaulted_borrowers", T.LongType()),
+    T.StructField("default_rate_ever", T.DoubleType()),
+    T.StructField("default_rate_ever_ci_low", T.DoubleType()),
+    T.StructField("default_rate_ever_ci_high", T.DoubleType()),
+    T.StructField("late_borrowers_12m", T.LongType()),
+    T.StructField("late_payment_rate_12m", T.DoubleType()),
+    T.StructField("late_payment_rate_12m_ci_low", T.DoubleType()),
+    T.StructField("late_payment_rate_12m_ci_high", T.DoubleType()),
     T.StructField("max_dpd", T.LongType()),
     T.StructField("mean_credit_score", T.DoubleType()),
     T.StructField("mean_distance_to_centroid", T.DoubleType()),
     T.StructField("risk_tier", T.StringType()),
+    T.StructField("tier_reason", T.StringType()),
     T.StructField("credit_action", T.StringType()),
+    T.StructField("apr_low", T.DoubleType()),
+    T.StructField("apr_high", T.DoubleType()),
+    T.StructField("credit_limit_multiplier", T.DoubleType()),
     T.StructField("marketing_strategy", T.StringType()),
     T.StructField("distinguishing_features", T.StringType()),
 ])
 CENTROID_SCHEMA = "segment_id int, feature string, centroid_scaled double, centroid_original double, is_log1p boolean"
-ASSIGNMENT_COLUMNS = ("customer_id", "segment_id", "segment_name", "distance_to_centroid")
+ASSIGNMENT_COLUMNS = ("customer_id", "segment_id", "segment_name", "distance_to_centroid", "capped_features")
 K_SELECTION_SCHEMA = ("k int, segments int, silhouette double, sse double, davies_bouldin double, "
                       "calinski_harabasz double, min_share double, stability double, is_eligible boolean, "
-                      "is_chosen boolean, reason string, sample_rows long")
+                      "is_chosen boolean, reason string, sample_rows long, final_fit_sse double")

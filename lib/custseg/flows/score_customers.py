@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from custseg.config import Config
 from custseg.contract import outputs
-from custseg.ml.pipeline import SCALED, score
+from custseg.ml.pipeline import scaled_features, score
 from custseg.platform.locations import model_location
 from custseg.platform.runs import RunRecord, latest_run_id, recorded_run
 from custseg.platform.storage import features_for_date, read_delta, write_output
@@ -25,7 +25,7 @@ def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = 
         model = PipelineModel.load(model_location(conf.output_path, model_run))
         features_df = features_for_date(spark, conf.output_path, as_of)
         preprocessing = PipelineModel(stages=model.stages[:-1])
-        scored_df = score(model, preprocessing.transform(features_df).select("customer_id", SCALED))
+        scored_df = score(model, scaled_features(preprocessing, features_df))  # the training medians and caps
         profiles_df = (read_delta(spark, conf.table_path(outputs.SEGMENT_PROFILES))
                        .filter(F.col("run_id") == model_run).select("segment_id", "segment_name").distinct())
         assignments_df = scored_df.join(F.broadcast(profiles_df), on="segment_id", how="left")

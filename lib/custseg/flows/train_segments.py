@@ -20,7 +20,7 @@ from custseg.config import Config
 from custseg.contract import outputs
 from custseg.contract.features import FEATURES
 from custseg.contract.outputs import CENTROID_SCHEMA, K_SELECTION_SCHEMA, PROFILE_KEY_STATS, PROFILE_SCHEMA
-from custseg.ml.describe import describe_segments
+from custseg.ml.describe import NAME_FEATURES, describe_segments
 from custseg.ml.kselect import KChoice, KResult, sample_for_selection, sample_sse, select_k
 from custseg.ml.pipeline import (
     SCALED,
@@ -31,13 +31,16 @@ from custseg.ml.pipeline import (
     fit_preprocessing,
     fixed_layout,
     kmeans_stage,
+    learned_medians,
+    outlier_cap_report,
+    scaled_features,
     score,
 )
 from custseg.platform.locations import model_location
 from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import Persist, cache_scope
-from custseg.platform.storage import features_for_date, write_output
-from custseg.transforms.statistics import feature_stats, segment_risk, usable_features
+from custseg.platform.storage import features_for_date, save_model, write_output
+from custseg.transforms.statistics import feature_stats, population_quartiles, segment_risk, usable_features
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +56,22 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
     with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope() as persist:
         features_df = persist(fixed_layout(features_for_date(spark, conf.output_path, as_of), m.fit_partitions))
         used, dropped = usable_features(features_df, m.features)
+        if not used and any(why == "constant" for why in dropped.values()):
+            # Every customer alike: one segment (the K rule's degenerate case), on the constant features.
+            used = tuple(f for f in m.features if dropped.get(f) == "constant")
         if not used:
-            raise ValueError(f"no usable clustering feature: {dropped}")
+            raise ValueError(f"no usable clustering feature: every one is empty for {as_of} ({', '.join(dropped)})")
+        caps = m.outlier_caps
         params = PipelineParams(features=used, log1p_features=tuple(f for f in m.log1p_features if f in used),
-                                k=2, seed=conf.seed, max_iter=m.max_iter)
+                                k=2, seed=conf.seed, max_iter=m.max_iter, lookback_days=conf.features.lookback_days,
+                                outlier_caps=(caps.lower_quantile, caps.upper_quantile) if caps.enabled else None)
         preprocessing = fit_preprocessing(features_df, params)
-        scaled_df = persist(preprocessing.transform(features_df).select("customer_id", SCALED))
+        scaled_df = persist(scaled_features(preprocessing, features_df))
+        cap_report = outlier_cap_report(preprocessing, features_df, params)
         record.stage_done("preprocess")
         sample = sample_for_selection(scaled_df, m.sample_size, conf.seed)
         choice = select_k(sample, m.k_min, m.k_max, conf.seed, m.max_iter, m.stability_runs,
-                          m.min_segment_share, m.min_stability, m.k, m.n_init)
+                          m.min_segment_share, m.min_stability, m.k, m.sweep_n_init)
         sample_rows = len(sample)
         record.stage_done("k_selection")
 
@@ -75,12 +84,13 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         kmeans_model, starts = fit_best_of(kmeans_stage(replace(params, k=k)), fit_df, m.n_init,
                                            None if sweep_fit is None else close_to_sweep(sample, sweep_fit.sse))
         model = compose(preprocessing, kmeans_model)
-        model.write().overwrite().save(model_location(conf.output_path, record.run_id))
+        save_model(spark, model, model_location(conf.output_path, record.run_id))
         record.stage_done("final_fit")
 
         scored_df = persist(score(model, scaled_df))
         results = segment_outputs(features_df, scored_df, model, params, conf, persist)
-        write_segment_outputs(results, choice, sample_rows, conf, record.run_id, as_of)
+        final_sse = sample_sse(sample, kmeans_model.clusterCenters()) if len(sample) else None
+        write_segment_outputs(results, choice, sample_rows, final_sse, conf, record.run_id, as_of)
         record.stage_done("profiles_and_writes")
         record.metrics = {
             "chosen_k": choice.k, "segments": len(results["described"]), "reason": choice.reason,
@@ -88,6 +98,8 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
             "k_results": [r.as_row() for r in choice.results],
             "final_fit_starts": starts,
             "final_fit_sample_sse_ratio": sse_ratio(sample, kmeans_model, sweep_fit),
+            "imputation_medians": learned_medians(preprocessing, params),
+            "outlier_caps": cap_report,
         }
         record.counts = {"customers": scored_df.count(), "k_selection_sample": sample_rows}
     return record
@@ -110,12 +122,19 @@ def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: Pipelin
                     conf: Config, persist: Persist) -> dict:
     """Profiles, feature statistics and centroids for a fitted model (small results, k x features)."""
     joined_df = features_df.join(scored_df, on="customer_id", how="inner")
-    risk_rows = [r.asDict() for r in segment_risk(joined_df).collect()]
+    # Without a loans table the loan features are 0 or null for everyone: no evidence, not good repayment.
+    risk_rows = [r.asDict() for r in segment_risk(joined_df, has_loan_data="loans" in conf.inputs).collect()]
     sizes = {r["segment_id"]: r["size"] for r in risk_rows}
     stats_df = persist(feature_stats(joined_df, list(FEATURES), sizes, conf.seed))
-    stat_rows = stats_df.select("segment_id", "feature", "z_score", "mean").collect()  # k x features rows
+    stat_rows = stats_df.select("segment_id", "feature", "z_score", "mean", "median").collect()  # k x features rows
     z_rows = [(r["segment_id"], r["feature"], r["z_score"]) for r in stat_rows]
-    described = describe_segments(risk_rows, z_rows, list(params.features), conf.segment_rules)
+    medians: dict[int, dict[str, float | None]] = {}
+    for r in stat_rows:
+        if r["feature"] in NAME_FEATURES:
+            medians.setdefault(r["segment_id"], {})[r["feature"]] = r["median"]
+    population = population_quartiles(features_df, NAME_FEATURES)  # the names' yardstick: all customers
+    described = describe_segments(risk_rows, z_rows, list(params.features), conf.segment_rules, conf.pricing,
+                                  medians, population)
     means = {(r["segment_id"], r["feature"]): r["mean"] for r in stat_rows if r["feature"] in PROFILE_KEY_STATS}
     for row in described:
         for feature in PROFILE_KEY_STATS:
@@ -129,8 +148,8 @@ def names_df(spark: SparkSession, described: list[dict]) -> DataFrame:
                                  "segment_id int, segment_name string")
 
 
-def write_segment_outputs(results: dict, choice: KChoice, sample_rows: int, conf: Config, run_id: str,
-                          as_of: dt.date) -> None:
+def write_segment_outputs(results: dict, choice: KChoice, sample_rows: int, final_sse: float | None, conf: Config,
+                          run_id: str, as_of: dt.date) -> None:
     spark = results["stats_df"].sparkSession
     described = results["described"]
     profiles_df = spark.createDataFrame(
@@ -142,18 +161,21 @@ def write_segment_outputs(results: dict, choice: KChoice, sample_rows: int, conf
         outputs.SEGMENT_PROFILES: profiles_df,
         outputs.SEGMENT_FEATURE_STATS: results["stats_df"],
         outputs.SEGMENT_CENTROIDS: spark.createDataFrame(results["centroids"], CENTROID_SCHEMA),
-        outputs.K_SELECTION: k_selection_df(spark, choice, sample_rows),
+        outputs.K_SELECTION: k_selection_df(spark, choice, sample_rows, final_sse),
     }
     for table, df in tables.items():
         write_output(df, table, conf.output_path, run_id, as_of)
 
 
-def k_selection_df(spark: SparkSession, choice: KChoice, sample_rows: int) -> DataFrame:
+def k_selection_df(spark: SparkSession, choice: KChoice, sample_rows: int, final_sse: float | None) -> DataFrame:
+    """One row per swept K; the chosen one also carries the final Spark fit's SSE on the same sample."""
     rows = [(r.k, r.segments, r.silhouette, r.sse, r.davies_bouldin, r.calinski_harabasz, r.min_share,
-             r.stability, r.is_eligible, r.k == choice.k, choice.reason if r.k == choice.k else None, sample_rows)
+             r.stability, r.is_eligible, r.k == choice.k, choice.reason if r.k == choice.k else None, sample_rows,
+             final_sse if r.k == choice.k else None)
             for r in choice.results]
     if not rows:  # degenerate data: no sweep was possible
-        rows = [(choice.k, choice.k, None, 0.0, None, None, 1.0, 1.0, True, True, choice.reason, sample_rows)]
+        rows = [(choice.k, choice.k, None, 0.0, None, None, 1.0, 1.0, True, True, choice.reason, sample_rows,
+                 final_sse)]
     return spark.createDataFrame(rows, K_SELECTION_SCHEMA)
 
 

@@ -1,4 +1,9 @@
-"""The Spark ML pipeline: Imputer -> signed log1p -> VectorAssembler -> StandardScaler -> KMeans."""
+"""The Spark ML pipeline: not-applicable values -> exact-median imputation -> signed log1p -> outlier caps ->
+VectorAssembler -> StandardScaler -> KMeans.
+
+Every fitted stage is a native Spark one (the learned ones fit to SQLTransformers, ml/preprocessing.py), so the
+saved PipelineModel loads and scores without this package and applies the training values to other dates.
+"""
 from __future__ import annotations
 
 import math
@@ -7,14 +12,18 @@ from dataclasses import dataclass
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.clustering import KMeans, KMeansModel
-from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
+from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from custseg.contract.features import NOT_APPLICABLE
+from custseg.ml.preprocessing import CAPPED_FEATURES, ExactMedianImputer, OutlierCaps, caps_of, medians_of
 
 RAW_VECTOR = "features_raw"
 SCALED = "features_scaled"
 PREDICTION = "segment_id"
 COST_TIE = 1e-9
+DEFAULT_CAPS = (0.001, 0.999)  # as config model.outlier_caps
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,13 @@ class PipelineParams:
     seed: int
     max_iter: int = 40
     tol: float = 1e-6
+    lookback_days: int = 365  # features.lookback_days: the gap of a customer without a repeat purchase
+    outlier_caps: tuple[float, float] | None = DEFAULT_CAPS  # (lower, upper) quantile; None: no caps
+
+
+def defined_name(feature: str) -> str:
+    """The column the imputer reads: the feature with its not-applicable values given their defined value."""
+    return f"{feature}__defined" if feature in NOT_APPLICABLE else feature
 
 
 def imputed_name(feature: str) -> str:
@@ -36,6 +52,23 @@ def prepared_name(feature: str, log1p_features: tuple[str, ...]) -> str:
     return f"{feature}__log1p" if feature in log1p_features else imputed_name(feature)
 
 
+def capped_name(feature: str) -> str:
+    return f"{feature}__capped"
+
+
+def assembled_name(feature: str, params: PipelineParams) -> str:
+    """The column that enters the assembler: capped when caps are on, else only prepared."""
+    return capped_name(feature) if params.outlier_caps else prepared_name(feature, params.log1p_features)
+
+
+def not_applicable_statement(features: tuple[str, ...], lookback_days: int) -> str:
+    """SQL giving structurally undefined values their defined value (contract.features.NOT_APPLICABLE), so the
+    imputer sees only values that are genuinely unknown."""
+    fills = [f"NVL(CAST({f} AS DOUBLE), {NOT_APPLICABLE[f][0].format(lookback=lookback_days)}) AS "
+             f"{defined_name(f)}" for f in features if f in NOT_APPLICABLE]
+    return "SELECT *" + "".join(f", {fill}" for fill in fills) + " FROM __THIS__"
+
+
 def log1p_statement(features: tuple[str, ...], log1p_features: tuple[str, ...]) -> str:
     """SQL for the skew stage: sign(x) * ln(1 + |x|), defined for refunds (negative net spend) too."""
     logged = [f"SIGNUM({imputed_name(f)}) * LN(1 + ABS({imputed_name(f)})) AS {prepared_name(f, log1p_features)}"
@@ -45,13 +78,18 @@ def log1p_statement(features: tuple[str, ...], log1p_features: tuple[str, ...]) 
 
 def preprocessing_stages(params: PipelineParams) -> list:
     """Every stage before KMeans, wired output to input."""
-    imputer = Imputer(strategy="median", inputCols=list(params.features),
-                      outputCols=[imputed_name(f) for f in params.features])
+    not_applicable = SQLTransformer(statement=not_applicable_statement(params.features, params.lookback_days))
+    imputer = ExactMedianImputer(inputCols=[defined_name(f) for f in params.features],
+                                 outputCols=[imputed_name(f) for f in params.features])
     skew = SQLTransformer(statement=log1p_statement(params.features, params.log1p_features))
-    assembler = VectorAssembler(inputCols=[prepared_name(f, params.log1p_features) for f in params.features],
+    caps = [] if params.outlier_caps is None else [OutlierCaps(
+        inputCols=[prepared_name(f, params.log1p_features) for f in params.features],
+        outputCols=[capped_name(f) for f in params.features],
+        lowerQuantile=params.outlier_caps[0], upperQuantile=params.outlier_caps[1])]
+    assembler = VectorAssembler(inputCols=[assembled_name(f, params) for f in params.features],
                                 outputCol=RAW_VECTOR, handleInvalid="error")
     scaler = StandardScaler(inputCol=assembler.getOutputCol(), outputCol=SCALED, withMean=True, withStd=True)
-    return [imputer, skew, assembler, scaler]
+    return [not_applicable, imputer, skew, *caps, assembler, scaler]
 
 
 def kmeans_stage(params: PipelineParams, features_col: str = SCALED) -> KMeans:
@@ -90,7 +128,7 @@ def build_pipeline(params: PipelineParams) -> Pipeline:
 
 
 def fit_preprocessing(features_df: DataFrame, params: PipelineParams) -> PipelineModel:
-    """Fit imputation and scaling once on all customers; the K sweep and the final fit reuse them."""
+    """Fit imputation, caps and scaling once on all customers; the K sweep and the final fit reuse them."""
     return Pipeline(stages=preprocessing_stages(params)).fit(features_df)
 
 
@@ -130,13 +168,61 @@ def fixed_layout(features_df: DataFrame, partitions: int) -> DataFrame:
     return features_df.repartition(partitions, "customer_id").sortWithinPartitions("customer_id")
 
 
+def scaled_features(preprocessing: PipelineModel, features_df: DataFrame) -> DataFrame:
+    """customer_id, the scaled vector and capped_features (0 for a model without caps) of every customer."""
+    transformed_df = preprocessing.transform(features_df)
+    capped = F.col(CAPPED_FEATURES) if CAPPED_FEATURES in transformed_df.columns else F.lit(0)
+    return transformed_df.select("customer_id", SCALED, capped.cast("int").alias(CAPPED_FEATURES))
+
+
 def score(model: PipelineModel, scaled_df: DataFrame) -> DataFrame:
-    """customer_id, segment_id, distance_to_centroid for already scaled features."""
+    """customer_id, segment_id, distance_to_centroid, capped_features for already scaled features."""
     kmeans_model = fitted_kmeans(model)
     centers = [list(map(float, c)) for c in kmeans_model.clusterCenters()]
     predicted_df = kmeans_model.transform(scaled_df)
+    capped = F.col(CAPPED_FEATURES) if CAPPED_FEATURES in scaled_df.columns else F.lit(0)
     return with_distance_to_centroid(predicted_df, centers).select(
-        "customer_id", F.col(PREDICTION).cast("int").alias("segment_id"), "distance_to_centroid")
+        "customer_id", F.col(PREDICTION).cast("int").alias("segment_id"), "distance_to_centroid",
+        capped.cast("int").alias(CAPPED_FEATURES))
+
+
+def _statements(model: PipelineModel) -> list[str]:
+    return [stage.getStatement() for stage in model.stages if isinstance(stage, SQLTransformer)]
+
+
+def learned_medians(model: PipelineModel, params: PipelineParams) -> dict[str, float]:
+    """feature -> the training median that fills its unknown values."""
+    medians = {c: m for statement in _statements(model) for c, m in medians_of(statement).items()}
+    return {f: medians[defined_name(f)] for f in params.features if defined_name(f) in medians}
+
+
+def learned_caps(model: PipelineModel, params: PipelineParams) -> dict[str, tuple[float, float]]:
+    """feature -> (lower, upper) cap in the prepared (post-log1p) units; uncapped features are absent."""
+    caps = {c: v for statement in _statements(model) for c, v in caps_of(statement).items()}
+    prepared = {prepared_name(f, params.log1p_features): f for f in params.features}
+    return {prepared[c]: v for c, v in caps.items() if c in prepared}
+
+
+def outlier_cap_report(preprocessing: PipelineModel, features_df: DataFrame, params: PipelineParams) -> dict:
+    """The caps per feature with how many training values each capped, and how many customers had any capped."""
+    if params.outlier_caps is None:
+        return {"enabled": False}
+    caps = learned_caps(preprocessing, params)
+    transformed_df = preprocessing.transform(features_df)  # only the prepared columns are computed
+    counts = []
+    for f, (low, high) in caps.items():
+        prepared = F.col(prepared_name(f, params.log1p_features))
+        counts += [F.count(F.when(prepared < low, 1)).alias(f"{f}__below"),
+                   F.count(F.when(prepared > high, 1)).alias(f"{f}__above")]
+    row = transformed_df.agg(*counts, F.count(F.when(F.col(CAPPED_FEATURES) > 0, 1)).alias("customers")).first()
+    return {
+        "enabled": True, "lower_quantile": params.outlier_caps[0], "upper_quantile": params.outlier_caps[1],
+        "customers_capped": row["customers"],
+        "features": {f: {"lower": low, "upper": high, "is_log1p": f in params.log1p_features,
+                         "capped_below": row[f"{f}__below"], "capped_above": row[f"{f}__above"]}
+                     for f, (low, high) in caps.items()},
+        "uncapped": [f for f in params.features if f not in caps],
+    }
 
 
 def centroid_rows(model: PipelineModel, params: PipelineParams) -> list[tuple]:

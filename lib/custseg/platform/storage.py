@@ -96,7 +96,8 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
             condition = f"{AS_OF_COLUMN} = DATE'{as_of.isoformat()}'"
             for column, value in (also or {}).items():
                 condition += f" AND {column} = '{value}'"
-            writer = writer.option("replaceWhere", condition)
+            # A newer release may add columns: they are added to the table, earlier rows read them as null.
+            writer = writer.option("replaceWhere", condition).option("mergeSchema", "true")
         try:
             writer.save(path)
             break

@@ -198,6 +198,9 @@ def plot_segment_sizes(profiles: list[dict[str, Any]]) -> Figure:
 
 
 def borrowers(profile: dict[str, Any]) -> float:
+    """The segment's borrowers: its borrowers column, else size x borrower_share; 0 without loan data."""
+    if profile.get("borrowers") is not None:
+        return float(profile["borrowers"])
     share = profile.get("borrower_share")
     return 0.0 if share is None or not math.isfinite(share) else float(profile["size"]) * float(share)
 
@@ -210,44 +213,62 @@ def population_rate(profiles: list[dict[str, Any]], column: str) -> float | None
     return sum(r * w for r, w in weighted) / total if total > 0 else None
 
 
-RISK_BARS = (("late_payment_rate", "late-payment rate", LATE_COLOUR, "//"),
-             ("default_rate", "default rate", DEFAULT_COLOUR, ""))
+RISK_BARS = (("late_payment_rate_12m", "late-payment rate (window)", LATE_COLOUR, "//"),
+             ("default_rate_ever", "default rate (ever)", DEFAULT_COLOUR, ""))
+
+
+def upper_end(profile: dict[str, Any], column: str) -> float:
+    """The upper end of the rate's 95 % interval, the rate itself where the profile has no interval."""
+    high = profile.get(f"{column}_ci_high")
+    return float(profile[column] if high is None else high)
 
 
 def plot_risk_by_segment(profiles: list[dict[str, Any]], late_window_days: int | None = None,
                          default_dpd: int | None = None) -> Figure:
-    """Late-payment and default rates among each segment's borrowers, with the all-borrower rates."""
-    labels = [wrap(p["segment_name"]) + (f"\n({borrowers(p):,.0f} borrowers)" if borrowers(p) > 0 else "")
-              for p in profiles]
+    """Late-payment (in the window) and ever-default rates among each segment's borrowers, with their 95 %
+    intervals, the segment's risk tier and the all-borrower rates."""
+    def row_label(p: dict[str, Any]) -> str:
+        tier = f", {p['risk_tier']}" if p.get("risk_tier") else ""
+        return wrap(p["segment_name"]) + (f"\n({borrowers(p):,.0f} borrowers{tier})" if borrowers(p) > 0 else "")
+
+    window = f"late-payment rate ({late_window_days} days)" if late_window_days else RISK_BARS[0][1]
+    bars = ((RISK_BARS[0][0], window, *RISK_BARS[0][2:]), RISK_BARS[1])
+    labels = [row_label(p) for p in profiles]
     fig, ax = plt.subplots(figsize=(9.5, 1.9 + _row_heights(labels, minimum=0.7)), layout="constrained")
     y = np.arange(len(profiles))
     height = 0.38
-    rates = [p.get(c) for p in profiles for c, *_ in RISK_BARS if p.get(c) is not None and borrowers(p) > 0]
-    populations = {c: population_rate(profiles, c) for c, *_ in RISK_BARS}
+    rates = [upper_end(p, c) for p in profiles for c, *_ in bars if p.get(c) is not None and borrowers(p) > 0]
+    populations = {c: population_rate(profiles, c) for c, *_ in bars}
     top = max([*rates, *[v for v in populations.values() if v is not None], 0.05])
-    for j, (column, _, bar_colour, hatch) in enumerate(RISK_BARS):
+    for j, (column, _, bar_colour, hatch) in enumerate(bars):
         offset = (j - 0.5) * height
         for i, profile in enumerate(profiles):
             rate = profile.get(column)
             if borrowers(profile) <= 0 or rate is None or not math.isfinite(rate):
                 continue
+            low, high = profile.get(f"{column}_ci_low"), profile.get(f"{column}_ci_high")
+            has_interval = low is not None and high is not None
             ax.barh(y[i] + offset, rate, height=height, color=bar_colour, hatch=hatch, edgecolor="black",
-                    linewidth=0.6)
-            ax.annotate(f"{rate:.1%}", (rate, y[i] + offset), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=9)
+                    linewidth=0.6, xerr=[[rate - low], [high - rate]] if has_interval else None,
+                    error_kw={"ecolor": "#444444", "capsize": 3, "linewidth": 1})
+            ax.annotate(f"{rate:.1%}", (high if has_interval else rate, y[i] + offset), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=9)
         population = populations[column]
         if population is not None:
             ax.axvline(population, color=bar_colour, linestyle="--", linewidth=1.6)
     for i, profile in enumerate(profiles):
         if borrowers(profile) <= 0:
-            ax.annotate("no borrowers: rates not defined", (0, y[i]), xytext=(4, 0), textcoords="offset points",
+            has_loan_data = profile.get("borrowers") is not None or profile.get("borrower_share") is not None
+            missing = "no borrowers" if has_loan_data else "no loan data"
+            ax.annotate(f"{missing}: rates not defined", (0, y[i]), xytext=(4, 0), textcoords="offset points",
                         va="center", fontsize=9, style="italic", color="#444444", zorder=4,
                         bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none"})
     handles = [*[plt.Rectangle((0, 0), 1, 1, facecolor=c, hatch=h, edgecolor="black", linewidth=0.6,
-                               label=f"{label} of the segment's borrowers") for _, label, c, h in RISK_BARS],
+                               label=f"{label} of the segment's borrowers (whiskers: 95 % interval)")
+                 for _, label, c, h in bars],
                *[Line2D([], [], color=c, linestyle="--", linewidth=1.6,
                         label=f"all borrowers: {label} {populations[col]:.1%}")
-                 for col, label, c, _ in RISK_BARS if populations[col] is not None]]
+                 for col, label, c, _ in bars if populations[col] is not None]]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
     ax.set_yticks(y, labels)
     ax.set_ylim(len(profiles) - 0.5, -0.5)     # top to bottom, with room for rows without bars
@@ -255,8 +276,9 @@ def plot_risk_by_segment(profiles: list[dict[str, Any]], late_window_days: int |
     ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     ax.set_xticks([t for t in MaxNLocator(nbins=6).tick_values(0, min(top, 1.0)) if 0 <= t <= 1.0])
     ax.set_xlabel("share of the segment's borrowers (%)")
-    late = f"late in the {late_window_days} days before the as-of date" if late_window_days else "late"
-    default = f"in default ({default_dpd}+ days past due)" if default_dpd else "in default"
+    late = f"late in the {late_window_days} days before the as-of date" if late_window_days else "late in the window"
+    default = (f"ever in default ({default_dpd}+ days past due or a defaulted loan)" if default_dpd
+               else "ever in default")
     ax.set_title(wrap(f"Credit risk by segment: share of borrowers {late} or {default}", 80)
                  + "\ndashed lines: rate over all borrowers", fontsize=11)
     ax.grid(axis="x", alpha=0.3)

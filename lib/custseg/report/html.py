@@ -29,10 +29,11 @@ CAPTIONS = {
     "risk_by_segment.png": (
         "Credit risk by segment",
         "Among each segment's borrowers (customers with a loan): the share with a late or missed payment in the "
-        "late-payment window, and the share who reached the default threshold of days past due (both given in "
-        "the chart title). Dashed lines are "
+        "late-payment window, and the share ever in default before the as-of date (both windows given in the "
+        "chart title); whiskers are 95 % Wilson intervals. Dashed lines are "
         "the rates over all borrowers; bars to the right of them mark riskier segments. Segments with few "
-        "borrowers (count under each name) give noisy rates; segments without borrowers have none."),
+        "borrowers (count and risk tier under each name) give wide intervals and are unrated; segments without "
+        "borrowers have no rates."),
     "segments_scatter.png": (
         "Segments in two dimensions",
         "A seeded sample of customers projected on the two principal components of the standardised "
@@ -109,11 +110,14 @@ def mean_columns(data: RunData) -> list[tuple[str, str, str]]:
     """(profile column, header, format spec) of the key-means table."""
     window = data.params.get("features", {}).get("lookback_days")
     within = f" in {window} days" if window else " in the lookback window"
+    late_days = data.params.get("features", {}).get("late_payment_window_days")
+    late_window = f"{late_days} days" if late_days else "window"
     return [("mean_recency_days", "Recency (days)", ",.0f"), ("mean_frequency", f"Purchases{within}", ",.1f"),
             ("mean_monetary", f"Net spend{within}", ",.0f"), ("mean_avg_ticket", "Avg ticket", ",.2f"),
             ("mean_tenure_days", "Tenure (days)", ",.0f"), ("mean_annual_income", "Annual income", ",.0f"),
             ("mean_credit_score", "Credit score", ",.0f"), ("borrower_share", "Borrowers", ".1%"),
-            ("late_payment_rate", "Late-payment rate", ".1%"), ("default_rate", "Default rate", ".1%")]
+            ("late_payment_rate_12m", f"Late-payment rate ({late_window})", ".1%"),
+            ("default_rate_ever", "Default rate (ever)", ".1%")]
 
 
 def figure_views(figures: dict[str, bytes]) -> list[FigureView]:

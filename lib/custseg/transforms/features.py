@@ -17,12 +17,16 @@ from custseg.contract.inputs import DEFAULTED_STATUSES, LOAN_PAYMENTS
 
 SECONDS_PER_DAY = 86400.0
 DIGITAL_CHANNELS = ("online", "mobile")
+# Amounts summed across a shuffle are summed exactly, so the result does not depend on the order rows
+# arrive in (the partition count): double sums differ in the last bit. Amounts are within +-1e12.
+EXACT = "decimal(38,9)"
 # Orders transactions with equal timestamps (any fixed order gives the same features); 8 bytes to shuffle.
 TIE_BREAK = "_tie_break"
 
 ZERO_WHEN_NO_ACTIVITY = (
     "frequency", "monetary", "spend_30d", "spend_90d", "spend_365d", "spend_trend", "active_months",
-    "n_categories", "n_loans", "total_principal", "max_dpd", "current_dpd", "late_payments_12m", "has_default",
+    "n_categories", "is_repeat_buyer", "n_loans", "total_principal", "max_dpd", "current_dpd", "late_payments_12m",
+    "has_default",
 )
 
 
@@ -109,13 +113,15 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
         F.sum("gap_days").alias("gap_sum"),
         F.sum(F.col("gap_days") * F.col("gap_days")).alias("gap_sq_sum"),
         F.count(F.when(counted & F.col("is_digital"), 1)).alias("digital"),
+        F.count(F.when(counted & F.col("is_digital").isNotNull(), 1)).alias("channel_known"),
         F.count(F.when(F.col("starts_month"), 1)).alias("active_months"),
     )
     totals_df = by_category_df.groupBy("customer_id").agg(
         F.max("last_purchase_ts").alias("last_purchase_ts"),
         *[F.sum(c).alias(c) for c in (
             "frequency", "purchase_amount", "refund_amount", "refunds", "spend_30d", "spend_90d", "spend_365d",
-            "spend_recent", "spend_prior", "gaps", "gap_sum", "gap_sq_sum", "digital", "active_months")],
+            "spend_recent", "spend_prior", "gaps", "gap_sum", "gap_sq_sum", "digital", "channel_known",
+            "active_months")],
         F.max("purchase_amount").alias("top_category_amount"),
         F.count(F.when(F.col("purchase_amount") > 0, 1)).alias("n_categories"),
     )
@@ -132,10 +138,12 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
         F.try_divide(F.col("refunds"), F.col("frequency") + F.col("refunds")).alias("refund_rate"),
         F.try_divide(F.col("gap_sum"), F.col("gaps")).alias("gap_mean_days"),
         _sample_std(F.col("gaps"), F.col("gap_sum"), F.col("gap_sq_sum")).alias("gap_std_days"),
+        (F.col("frequency") >= 2).cast("long").alias("is_repeat_buyer"),
         F.col("active_months").cast("long").alias("active_months"),
         F.col("n_categories").cast("long").alias("n_categories"),
         F.try_divide(F.col("top_category_amount"), F.col("purchase_amount")).alias("top_category_share"),
-        F.try_divide(F.col("digital"), F.col("frequency")).alias("digital_share"),
+        # A purchase whose channel is unknown is not an offline one: without a channel column, null, not 0.
+        F.try_divide(F.col("digital"), F.col("channel_known")).alias("digital_share"),
     )
 
 
@@ -172,7 +180,7 @@ def loan_features(loans_df: DataFrame, payments_df: DataFrame, as_of: dt.date, l
     in_late_window = F.col("due_date") >= F.lit(as_of - dt.timedelta(days=late_window_days))
     paid_per_loan_df = due_df.groupBy("loan_id").agg(
         F.sum(F.when(F.col("is_paid_then"), F.coalesce(F.col("amount_paid"), F.col("amount_due")))
-              .otherwise(0.0)).alias("paid"),
+              .otherwise(0.0).cast(EXACT)).alias("paid"),
         F.count("*").alias("payments_due"),
         F.count(F.when(F.col("is_on_time"), 1)).alias("on_time"),
         F.max("dpd").alias("max_dpd"),
@@ -180,11 +188,12 @@ def loan_features(loans_df: DataFrame, payments_df: DataFrame, as_of: dt.date, l
         F.count(F.when(in_late_window & (F.col("dpd") > 0), 1)).alias("late_12m"),
     )
     per_loan_df = loans_then_df.join(paid_per_loan_df, on="loan_id", how="left")
-    outstanding = F.greatest(F.col("principal") - F.coalesce(F.col("paid"), F.lit(0.0)), F.lit(0.0))
+    principal = F.col("principal").cast(EXACT)
+    outstanding = F.greatest(principal - F.coalesce(F.col("paid"), F.lit(0).cast(EXACT)), F.lit(0).cast(EXACT))
     totals_df = per_loan_df.groupBy("customer_id").agg(
         F.count("*").alias("n_loans"),
-        F.sum("principal").alias("total_principal"),
-        F.sum(outstanding).alias("outstanding"),
+        F.sum(principal).cast("double").alias("total_principal"),
+        F.sum(outstanding).cast("double").alias("outstanding"),
         F.sum(F.coalesce(F.col("payments_due"), F.lit(0))).alias("payments_due"),
         F.sum(F.coalesce(F.col("on_time"), F.lit(0))).alias("on_time"),
         F.max("max_dpd").alias("max_dpd"),

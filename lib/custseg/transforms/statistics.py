@@ -5,7 +5,7 @@ tier rules (documented in docs/model.md, thresholds in the config's segment_rule
 """
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from custseg.transforms.sampling import sample_per_group
@@ -13,6 +13,7 @@ from custseg.transforms.sampling import sample_per_group
 STAT_COLUMNS = ("n", "mean", "stddev", "min", "q1", "median", "q3", "max")
 # Customers per segment whose values give the quartiles: rank error about 1 / sqrt(20,000), under 1 %.
 QUARTILE_SAMPLE = 20_000
+QUARTILES = (0.25, 0.5, 0.75)
 
 
 def tidy_values(scored_df: DataFrame, features: list[str]) -> DataFrame:
@@ -51,26 +52,69 @@ def feature_stats(scored_df: DataFrame, features: list[str], sizes: dict[int, in
             ))
 
 
-def segment_risk(scored_df: DataFrame) -> DataFrame:
-    """Per segment: size and risk measures over its borrowers (customers with a loan)."""
+def segment_risk(scored_df: DataFrame, has_loan_data: bool = True) -> DataFrame:
+    """Per segment: size, lapsed share and its borrowers' outcomes, as counts and rates (docs/model.md).
+
+    Borrowers are customers with n_loans > 0 and the rates are over them only: default_rate_ever from
+    has_default (ever before the as-of date), late_payment_rate_12m from late_payments_12m (the late-payment
+    window). Without loan data (no loans table: `has_loan_data` False, or n_loans null for a whole segment)
+    the borrower counts and rates are null, not 0, so that no reader takes missing data for good repayment.
+    """
     is_borrower = F.col("n_loans") > 0
+    segment_has_loan_data = F.lit(has_loan_data) & (F.count("n_loans") > 0)
+
+    def borrowers_who(condition: Column) -> Column:
+        return F.when(segment_has_loan_data, F.count(F.when(is_borrower & condition, 1)))
+
     total = scored_df.count()
-    return scored_df.groupBy("segment_id").agg(
+    counts_df = scored_df.groupBy("segment_id").agg(
         F.count("*").alias("size"),
-        F.avg(is_borrower.cast("double")).alias("borrower_share"),
-        F.avg(F.when(is_borrower, (F.col("late_payments_12m") > 0).cast("double"))).alias("late_payment_rate"),
-        F.avg(F.when(is_borrower, F.col("has_default").cast("double"))).alias("default_rate"),
-        F.max("max_dpd").alias("max_dpd"),
+        F.avg((F.col("frequency") == 0).cast("double")).alias("lapsed_share"),
+        F.when(segment_has_loan_data, F.avg(is_borrower.cast("double"))).alias("borrower_share"),
+        borrowers_who(F.lit(True)).alias("borrowers"),
+        borrowers_who(F.col("has_default") == 1).alias("defaulted_borrowers"),
+        borrowers_who(F.col("late_payments_12m") > 0).alias("late_borrowers_12m"),
+        F.when(segment_has_loan_data, F.max("max_dpd")).alias("max_dpd"),
         F.avg("credit_score").alias("mean_credit_score"),
         F.avg("distance_to_centroid").alias("mean_distance_to_centroid"),
-    ).withColumn("share", F.col("size") / F.lit(total))
+    )
+    return counts_df.select(
+        "segment_id", "size", (F.col("size") / F.lit(total)).alias("share"), "lapsed_share", "borrower_share",
+        "borrowers", "defaulted_borrowers",
+        F.try_divide(F.col("defaulted_borrowers").cast("double"), F.col("borrowers")).alias("default_rate_ever"),
+        "late_borrowers_12m",
+        F.try_divide(F.col("late_borrowers_12m").cast("double"), F.col("borrowers")).alias("late_payment_rate_12m"),
+        "max_dpd", "mean_credit_score", "mean_distance_to_centroid",
+    )
+
+
+def population_quartiles(features_df: DataFrame, features: tuple[str, ...]) -> dict[str, tuple[float | None, ...]]:
+    """25th, 50th and 75th percentile of each feature over all customers (approximate, one pass; None when
+    all null): the yardstick the segment names compare each segment's median with."""
+    row = features_df.agg(*[F.percentile_approx(F.col(f).cast("double"), list(QUARTILES), 10000).alias(f)
+                            for f in features]).first()
+    return {f: tuple(row[f]) if row[f] is not None else (None,) * len(QUARTILES) for f in features}
 
 
 def usable_features(features_df: DataFrame, wanted: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
-    """Drop features that are all null or constant (they cannot be imputed or carry no information)."""
+    """Drop features that are all null or constant (they cannot be imputed or carry no information).
+
+    A NaN or infinite value stops the run with the feature and some of its customers named: validation
+    rejects such inputs, so one here is a bug upstream, and K-means would fail on it without a name.
+    """
+    def non_finite(feature: str) -> Column:
+        return F.count(F.when(F.isnan(feature) | (F.abs(feature) == float("inf")), 1))
+
     # min = max says constant in one plain aggregate; a distinct count per column would copy every row per column.
     row = features_df.agg(*[agg(f).alias(f"{name}_{f}") for f in wanted
-                            for name, agg in (("n", F.count), ("min", F.min), ("max", F.max))]).first()
+                            for name, agg in (("n", F.count), ("min", F.min), ("max", F.max), ("bad", non_finite))]
+                          ).first()
+    for feature in wanted:
+        if row[f"bad_{feature}"]:
+            bad_df = features_df.filter(F.isnan(feature) | (F.abs(feature) == float("inf")))
+            examples = [r["customer_id"] for r in bad_df.orderBy("customer_id").limit(5).collect()]
+            raise ValueError(f"customer_features.{feature} is NaN or infinite for {row[f'bad_{feature}']} customers "
+                             f"(e.g. {', '.join(examples)}); no feature may be non-finite")
     dropped = {f: ("all null" if row[f"n_{f}"] == 0 else "constant") for f in wanted
                if row[f"n_{f}"] == 0 or row[f"min_{f}"] == row[f"max_{f}"]}
     return tuple(f for f in wanted if f not in dropped), dropped
