@@ -8,28 +8,32 @@ The same arguments therefore give the same rows whatever the partitioning.
 Days are counted back from `as_of` (day 1 = the day before); every clean event is strictly before
 `as_of`, not before the customer's signup date and at most 730 days back. Timestamps are UTC instants.
 
-Personas (the ground truth is a separate `truth` table, never part of the inputs). "avg" below is
-`transactions_per_customer`; counts vary +-15% within a persona; tickets are log-normal:
+Personas (the ground truth is a separate `truth` table, never part of the inputs; `persona_weights` changes
+the mix). "avg" below is `transactions_per_customer`; counts vary +-15% within a persona; tickets are log-normal:
 
 - affluent_loyal (20%): tenure 3-10 years, income 120k-250k, credit score 740-830; about 1.2 x avg
   purchases, 90% spread over the last year and 10% one to two years back, the last one 1-7 days ago;
-  high tickets (median 250, mostly 150-400), 1% refunds; 85% hold one loan (20k-80k at 3-6%), every due
-  paid 0-4 days early, status current or paid_off.
+  high tickets (median 250, mostly 150-400), 1% refunds.
 - young_frequent (25%): tenure 400-1460 days, income 25k-50k, credit 600-700; about 2.5 x avg purchases,
   small tickets (median 14, mostly 7-28), 30% of purchases on the same day as the one before, the last one
-  1-3 days ago, 8% refunds; no loans.
+  1-3 days ago, 8% refunds.
 - dormant (20%): tenure 4-10 years, income 50k-90k, credit 650-750; 2-4 purchases: two in the lookback year,
-  201-240 and 280-330 days ago, the others 366-730 days ago; median ticket 45, no refunds; no loans.
+  201-240 and 280-330 days ago, the others 366-730 days ago; median ticket 45, no refunds.
 - credit_stressed (20%): tenure 2-6 years, income 30k-60k, credit 480-600; about 1 x avg purchases of mid
   tickets (median 60), declining: 12% in the last 90 days against 40% in the 90 days before (38% 181-365
-  days, 10% older), the last one 3-20 days ago; 1-3 loans (2k-20k at 12-25%, 9-30 months old), status
-  default (40%) or late; of the past dues 15% are paid on time, 60% 30-120 days late, 25% not at all (only
-  dues of the last 120 days stay unpaid; a loan in default has its last 4 past dues unpaid).
+  days, 10% older), the last one 3-20 days ago.
 - new_customer (15%): signed up 20-90 days ago, about 0.25 x avg purchases, all since signup, the last one
-  1-10 days ago, median ticket 50, no refunds; income 40k-80k, credit 620-720; no loans.
+  1-10 days ago, median ticket 50, no refunds; income 40k-80k, credit 620-720.
 
-Loan payments: one due a month from origination to maturity or `as_of` + 3 months, whichever is first;
-a payment made on or after `as_of` is not known yet, so paid_date and amount_paid are null.
+Loans (LoanSpec per persona): every persona borrows, in different shares (about 40% of the affluent, 25% of
+the young, 10% of the dormant, 60% of the stressed, 15% of the new customers), amounts, rates and terms. A
+loan is originated 1 month or more before `as_of`, never before signup. Each loan is good (every due paid
+0-4 days early), slipping (some dues paid 1-89 days late) or, if still running and old enough, in default:
+slipping, then its dues of the last 4 months (`default`) or 7 months (`charged_off`) unpaid, so 90+ days
+past due. About 17% of the stressed borrowers default, 0-3% of the others. The status follows the payments:
+default / charged_off, else `late` with a past due unpaid at `as_of`, else `paid_off` with every due paid,
+else `current`. Payments: one due a month from origination to maturity or `as_of` + 3 months, whichever is
+first; a payment made on or after `as_of` is not known yet, so paid_date and amount_paid are null.
 
 Dirt, injected only when `dirt_rate` > 0 (r below); clean rows are kept, so the dirty data is the
 clean data plus injected rows and a few damaged customer attributes:
@@ -48,7 +52,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -67,11 +71,11 @@ TRUTH_TABLE = "truth"
 
 REGIONS = ("north", "south", "east", "west", "central")
 SEXES = ("F", "M")
-LOAN_TERMS_MONTHS = (12, 24, 36, 48, 60)
 MAX_LOANS_PER_CUSTOMER = 3
 FUTURE_DUE_MONTHS = 3  # payment schedules run this many months past as_of
-DEFAULT_UNPAID_DUES = 4  # a loan in default has its last 4 past dues unpaid (90+ days past due)
-RECENT_DUE_DAYS = 120  # only dues this recent may still be unpaid; older ones were paid, on time or late
+DEFAULT_UNPAID_MONTHS = 4  # a loan in default has its dues of the last 4 months unpaid (90+ days past due)
+CHARGED_OFF_UNPAID_MONTHS = 7  # and a charged-off loan those of the last 7 months
+MAX_LATE_DAYS = 89  # a late payment short of default
 TX_COUNT_SPREAD = 0.15  # transaction count = multiplier * average * (1 +- spread)
 MAX_WINDOWS = 4  # weighted purchase windows per persona
 LOOKBACK_LIMIT_DAYS = 730
@@ -94,23 +98,24 @@ _PERSONA = "persona"
 _ROW_KEY = "_row_key"
 _BAD_CREDIT_SCORES = (0, CREDIT_SCORE_RANGE[0] - 50, CREDIT_SCORE_RANGE[1] + 50, 999)
 
-assert {"current", "late", "default", "paid_off"} <= set(LOAN_STATUSES)
+assert {"current", "late", "default", "charged_off", "paid_off"} <= set(LOAN_STATUSES)
 
 
 @dataclass(frozen=True)
 class LoanSpec:
-    """How a persona borrows and repays."""
+    """How a persona borrows and repays; ranges are (low, high), uniform; shares are of loans unless noted."""
 
     probability: float  # share of the persona's customers with loans
     count: tuple[int, int]
     principal: tuple[float, float]
     interest_rate: tuple[float, float]
-    age_months: tuple[int, int]  # origination, months before as_of
-    on_time: float  # share of past dues paid on time
-    late: float  # share paid late; the rest stays unpaid
+    terms_months: tuple[int, ...]
+    age_months: tuple[int, int]  # origination, months before as_of (at most the tenure)
+    slipping: float  # loans with some dues paid late
+    late_dues: float  # of a slipping loan's dues, the share paid late
     late_days: tuple[int, int]
-    default_share: float  # delinquent personas: share of loans in default, the others are late
-    is_delinquent: bool
+    default: float  # loans still running and old enough that stop paying
+    charged_off: float  # of the defaulted loans old enough, the share charged off
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ class PersonaSpec:
     refund_prob: float
     categories: tuple[str, ...]
     channels: tuple[str, ...]
-    loans: LoanSpec | None
+    loans: LoanSpec
 
 
 SPECS = (
@@ -144,9 +149,9 @@ SPECS = (
         tx_multiplier=1.2, tx_count=None, leading_days=((1, 7),), windows=((1, 365, 0.9), (366, 730, 0.1)),
         same_day_repeat=0.05, ticket_median=250.0, ticket_sigma=0.25, refund_prob=0.01,
         categories=("travel", "electronics", "dining", "fashion", "groceries"), channels=("online", "pos", "branch"),
-        loans=LoanSpec(probability=0.85, count=(1, 1), principal=(20_000, 80_000), interest_rate=(0.03, 0.06),
-                       age_months=(6, 60), on_time=1.0, late=0.0, late_days=(0, 0), default_share=0.0,
-                       is_delinquent=False),
+        loans=LoanSpec(probability=0.40, count=(1, 2), principal=(20_000, 150_000), interest_rate=(0.03, 0.06),
+                       terms_months=(36, 60, 84, 120), age_months=(6, 72), slipping=0.08, late_dues=0.1,
+                       late_days=(1, 10), default=0.008, charged_off=0.3),
     ),
     PersonaSpec(
         name="young_frequent", share=0.25, tenure_days=(400, 1460), income=(25_000, 50_000),
@@ -154,7 +159,9 @@ SPECS = (
         tx_multiplier=2.5, tx_count=None, leading_days=((1, 3),), windows=((1, 365, 0.9), (366, 730, 0.1)),
         same_day_repeat=0.3, ticket_median=14.0, ticket_sigma=0.35, refund_prob=0.08,
         categories=("dining", "groceries", "fashion", "fuel"), channels=("mobile", "online"),
-        loans=None,
+        loans=LoanSpec(probability=0.25, count=(1, 1), principal=(1_000, 12_000), interest_rate=(0.08, 0.16),
+                       terms_months=(12, 24, 36, 48), age_months=(2, 36), slipping=0.22, late_dues=0.2,
+                       late_days=(1, 30), default=0.03, charged_off=0.3),
     ),
     PersonaSpec(
         name="dormant", share=0.20, tenure_days=(1460, 3650), income=(50_000, 90_000),
@@ -163,7 +170,9 @@ SPECS = (
         windows=((366, 730, 1.0),),
         same_day_repeat=0.0, ticket_median=45.0, ticket_sigma=0.4, refund_prob=0.0,
         categories=("groceries", "utilities", "fuel"), channels=("branch", "pos"),
-        loans=None,
+        loans=LoanSpec(probability=0.10, count=(1, 1), principal=(5_000, 40_000), interest_rate=(0.04, 0.08),
+                       terms_months=(36, 60, 84, 120), age_months=(12, 84), slipping=0.06, late_dues=0.1,
+                       late_days=(1, 15), default=0.02, charged_off=0.5),
     ),
     PersonaSpec(
         name="credit_stressed", share=0.20, tenure_days=(730, 2190), income=(30_000, 60_000),
@@ -172,9 +181,9 @@ SPECS = (
         windows=((1, 90, 0.12), (91, 180, 0.40), (181, 365, 0.38), (366, 730, 0.10)),
         same_day_repeat=0.05, ticket_median=60.0, ticket_sigma=0.3, refund_prob=0.01,
         categories=("groceries", "utilities", "fuel", "dining"), channels=("pos", "online", "mobile"),
-        loans=LoanSpec(probability=1.0, count=(1, 3), principal=(2_000, 20_000), interest_rate=(0.12, 0.25),
-                       age_months=(9, 30), on_time=0.15, late=0.6, late_days=(30, 120), default_share=0.4,
-                       is_delinquent=True),
+        loans=LoanSpec(probability=0.60, count=(1, 3), principal=(2_000, 20_000), interest_rate=(0.12, 0.25),
+                       terms_months=(24, 36, 48, 60), age_months=(6, 36), slipping=0.35, late_dues=0.3,
+                       late_days=(5, 75), default=0.10, charged_off=0.3),
     ),
     PersonaSpec(
         name="new_customer", share=0.15, tenure_days=(20, 90), income=(40_000, 80_000),
@@ -182,11 +191,14 @@ SPECS = (
         tx_multiplier=0.25, tx_count=None, leading_days=((1, 10),), windows=((1, 90, 1.0),),
         same_day_repeat=0.1, ticket_median=50.0, ticket_sigma=0.35, refund_prob=0.0,
         categories=("groceries", "dining", "electronics", "fashion"), channels=("mobile", "online", "pos"),
-        loans=None,
+        loans=LoanSpec(probability=0.18, count=(1, 1), principal=(2_000, 15_000), interest_rate=(0.07, 0.14),
+                       terms_months=(12, 24, 36), age_months=(1, 3), slipping=0.15, late_dues=0.4,
+                       late_days=(1, 20), default=0.0, charged_off=0.0),
     ),
 )
 assert tuple(s.name for s in SPECS) == PERSONAS and math.isclose(sum(s.share for s in SPECS), 1.0)
 assert all(1 <= len(s.windows) <= MAX_WINDOWS for s in SPECS)
+assert all(s.loans.late_days[1] <= MAX_LATE_DAYS and s.loans.count[1] <= MAX_LOANS_PER_CUSTOMER for s in SPECS)
 
 
 @dataclass(frozen=True)
@@ -222,33 +234,31 @@ def standard_normal(seed: int, salt: str, *keys: Column) -> Column:
     return F.sqrt(F.lit(-2.0) * F.log(u1)) * F.cos(F.lit(2 * math.pi) * u2)
 
 
-def _by_persona(value: Callable[[PersonaSpec], Column], specs: tuple[PersonaSpec, ...] = SPECS) -> Column:
-    """CASE persona WHEN ... THEN value(spec): one branch per persona (null for the personas not in specs)."""
+def _by_persona(value: Callable[[PersonaSpec], Column]) -> Column:
+    """CASE persona WHEN ... THEN value(spec): one branch per persona."""
     expr: Column | None = None
-    for spec in specs:
+    for spec in SPECS:
         is_persona = F.col(_PERSONA) == spec.name
         expr = F.when(is_persona, value(spec)) if expr is None else expr.when(is_persona, value(spec))
     assert expr is not None
     return expr
 
 
-def _persona_literal(pick: Callable[[PersonaSpec], object], specs: tuple[PersonaSpec, ...] = SPECS) -> Column:
-    return _by_persona(lambda s: F.lit(pick(s)), specs)
+def _persona_literal(pick: Callable[[PersonaSpec], object]) -> Column:
+    return _by_persona(lambda s: F.lit(pick(s)))
 
 
-def _persona_uniform(u: Column, pick: Callable[[PersonaSpec], tuple[float, float]],
-                     specs: tuple[PersonaSpec, ...] = SPECS) -> Column:
+def _persona_uniform(u: Column, pick: Callable[[PersonaSpec], tuple[float, float]]) -> Column:
     """A uniform on the persona's (low, high); the draw u is written once, only the bounds depend on the persona."""
-    low = _persona_literal(lambda s: float(pick(s)[0]), specs)
-    high = _persona_literal(lambda s: float(pick(s)[1]), specs)
+    low = _persona_literal(lambda s: float(pick(s)[0]))
+    high = _persona_literal(lambda s: float(pick(s)[1]))
     return low + u * (high - low)
 
 
-def _persona_int(u: Column, pick: Callable[[PersonaSpec], tuple[int, int]],
-                 specs: tuple[PersonaSpec, ...] = SPECS) -> Column:
+def _persona_int(u: Column, pick: Callable[[PersonaSpec], tuple[int, int]]) -> Column:
     """An integer uniform on the persona's [low, high], both inclusive."""
-    low = _persona_literal(lambda s: int(pick(s)[0]), specs)
-    high = _persona_literal(lambda s: int(pick(s)[1]), specs)
+    low = _persona_literal(lambda s: int(pick(s)[0]))
+    high = _persona_literal(lambda s: int(pick(s)[1]))
     return (low + F.floor(u * (high - low + F.lit(1)))).cast("int")
 
 
@@ -285,14 +295,39 @@ def _epoch_seconds(day: date) -> int:
 # ---------------------------------------------------------------- customers
 
 
-def _persona_of(u: Column) -> Column:
+DEFAULT_PERSONA_WEIGHTS = {s.name: s.share for s in SPECS}
+
+
+def persona_shares(persona_weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The share of each persona: the given ones as they are, the others sharing the rest in their default ratio.
+
+    `{"dormant": 0.7}` gives a dormant majority with the other four personas in their usual proportions.
+    """
+    weights = dict(persona_weights or {})
+    unknown = sorted(set(weights) - set(PERSONAS))
+    if unknown:
+        raise ValueError(f"datagen: persona_weights has unknown personas {unknown}; known: {list(PERSONAS)}")
+    if any(not 0.0 <= w <= 1.0 for w in weights.values()):
+        raise ValueError(f"datagen: persona_weights must each be in [0, 1], got {weights}")
+    given = sum(weights.values())
+    rest = [name for name in PERSONAS if name not in weights]
+    if given > 1.0 + 1e-9 or (not rest and not math.isclose(given, 1.0)):
+        raise ValueError(f"datagen: persona_weights must sum to 1 (at most 1 if some personas are left out), "
+                         f"got {given:g}")
+    rest_default = sum(DEFAULT_PERSONA_WEIGHTS[name] for name in rest)
+    scale = max(1.0 - given, 0.0) / rest_default if rest else 0.0
+    return {name: weights[name] if name in weights else DEFAULT_PERSONA_WEIGHTS[name] * scale for name in PERSONAS}
+
+
+def _persona_of(u: Column, shares: Mapping[str, float]) -> Column:
+    """The persona whose slice of (0, 1), in PERSONAS order, holds u."""
     expr: Column | None = None
     cumulative = 0.0
-    for spec in SPECS[:-1]:
-        cumulative += spec.share
-        expr = F.when(u < cumulative, spec.name) if expr is None else expr.when(u < cumulative, spec.name)
+    for name in PERSONAS[:-1]:
+        cumulative += shares[name]
+        expr = F.when(u < cumulative, name) if expr is None else expr.when(u < cumulative, name)
     assert expr is not None
-    return expr.otherwise(SPECS[-1].name)
+    return expr.otherwise(PERSONAS[-1])
 
 
 def _transaction_count(u: Column, transactions_per_customer: int) -> Column:
@@ -316,7 +351,7 @@ def max_transactions_per_customer(transactions_per_customer: int) -> int:
 
 
 def _customer_plan(spark: SparkSession, n_customers: int, transactions_per_customer: int, as_of: date, seed: int,
-                   num_partitions: int) -> DataFrame:
+                   num_partitions: int, shares: Mapping[str, float]) -> DataFrame:
     """One row per customer: the public columns plus idx, persona, tenure_days and n_tx used downstream."""
     idx = F.col("idx")
 
@@ -328,7 +363,7 @@ def _customer_plan(spark: SparkSession, n_customers: int, transactions_per_custo
     return (
         spark.range(1, n_customers + 1, 1, num_partitions)
         .select(F.col("id").alias("idx"))
-        .withColumn(_PERSONA, _persona_of(u("persona")))
+        .withColumn(_PERSONA, _persona_of(u("persona"), shares))
         .withColumn("tenure_days", tenure_days)
         .select(
             "idx",
@@ -529,100 +564,78 @@ def with_transaction_dirt(tx_df: DataFrame, n_customers: int, stride: int, as_of
 # ---------------------------------------------------------------- loans and payments
 
 
-LENDERS = tuple(s for s in SPECS if s.loans is not None)
-
-
-def _loan_spec(spec: PersonaSpec) -> LoanSpec:
-    assert spec.loans is not None
-    return spec.loans
+def _loan_literal(pick: Callable[[LoanSpec], object]) -> Column:
+    return _persona_literal(lambda s: pick(s.loans))
 
 
 def _loan_plan(plan_df: DataFrame, as_of: date, seed: int) -> DataFrame:
-    """One row per loan: the public columns plus the schedule and repayment parameters of its persona."""
-    idx, j = F.col("idx"), F.col("j")
+    """One row per loan: its terms and how it is repaid, drawn once per loan from its persona's LoanSpec."""
+    idx, j, age, term = F.col("idx"), F.col("j"), F.col("age_months"), F.col("term_months")
 
     def u(salt: str) -> Column:
         return uniform(seed, salt, F.col("loan_num"))
 
-    def loan_literal(pick: Callable[[LoanSpec], object]) -> Column:
-        return _persona_literal(lambda s: pick(_loan_spec(s)), LENDERS)
-
-    has_loans = uniform(seed, "has_loan", idx) < loan_literal(lambda ls: ls.probability)
-    n_loans = F.when(has_loans, _persona_int(uniform(seed, "n_loans", idx), lambda s: _loan_spec(s).count, LENDERS))
-    age_months = F.least(_persona_int(u("age"), lambda s: _loan_spec(s).age_months, LENDERS),
-                         F.floor(F.col("tenure_days") / F.lit(31)).cast("int"))
-    principal = _persona_uniform(u("principal"), lambda s: _loan_spec(s).principal, LENDERS)
-    interest_rate = _persona_uniform(u("rate"), lambda s: _loan_spec(s).interest_rate, LENDERS)
+    max_age = F.floor(F.col("tenure_days") / F.lit(31)).cast("int")  # originated after signup
+    has_loans = (uniform(seed, "has_loan", idx) < _loan_literal(lambda ls: ls.probability)) & (max_age >= 1)
+    n_loans = F.when(has_loans, _persona_int(uniform(seed, "n_loans", idx), lambda s: s.loans.count)).otherwise(0)
+    terms = _by_persona(lambda s: F.array(*[F.lit(t) for t in s.loans.terms_months]))
+    is_running = term > age
+    can_default = is_running & (age >= DEFAULT_UNPAID_MONTHS + 2)
+    is_defaulted = can_default & (u("default") < _loan_literal(lambda ls: ls.default))
+    is_charged_off = (is_defaulted & (age >= CHARGED_OFF_UNPAID_MONTHS + 2)
+                      & (u("charged_off") < _loan_literal(lambda ls: ls.charged_off)))
+    unpaid_months = (F.when(F.col("is_charged_off"), CHARGED_OFF_UNPAID_MONTHS)
+                     .when(F.col("is_defaulted"), DEFAULT_UNPAID_MONTHS))
     monthly_rate = F.col("interest_rate") / F.lit(12.0)
-    monthly = F.col("principal") * monthly_rate / (F.lit(1.0) - F.pow(F.lit(1.0) + monthly_rate,
-                                                                      -F.col("term_months")))
-    is_delinquent = F.col("is_delinquent")
-    status = (F.when(is_delinquent & (u("status") < loan_literal(lambda ls: ls.default_share)), "default")
-              .when(is_delinquent, "late")
-              .when(F.col("age_months") >= F.col("term_months"), "paid_off")
-              .otherwise("current"))
-    paid_share = F.least(F.col("age_months") / F.col("term_months"), F.lit(1.0)) * F.when(
-        is_delinquent, 0.5).otherwise(1.0)
+    monthly = F.col("principal") * monthly_rate / (F.lit(1.0) - F.pow(F.lit(1.0) + monthly_rate, -term))
     return (
         plan_df
-        .filter(F.col(_PERSONA).isin([s.name for s in LENDERS]))
-        .withColumn("n_loans", F.coalesce(n_loans, F.lit(0)))
+        .withColumn("n_loans", n_loans)
         .filter(F.col("n_loans") > 0)
         .select("idx", "customer_id", _PERSONA, "tenure_days",
                 F.explode(F.sequence(F.lit(1), F.col("n_loans"))).alias("j"))
         .withColumn("loan_num", (idx - F.lit(1)) * F.lit(MAX_LOANS_PER_CUSTOMER) + j)
-        .withColumn("age_months", age_months)
-        .withColumn("term_months", _choice(u("term"), LOAN_TERMS_MONTHS).cast("int"))
-        .withColumn("principal", F.round(principal, -2))
-        .withColumn("interest_rate", F.round(interest_rate, 4))
-        .withColumn("is_delinquent", loan_literal(lambda ls: ls.is_delinquent))
-        .withColumn("status", status)
+        .withColumn("age_months", F.least(_persona_int(u("age"), lambda s: s.loans.age_months), max_age))
+        .withColumn("term_months", _pick(terms, u("term")).cast("int"))
+        .withColumn("principal", F.round(_persona_uniform(u("principal"), lambda s: s.loans.principal), -2))
+        .withColumn("interest_rate", F.round(_persona_uniform(u("rate"), lambda s: s.loans.interest_rate), 4))
+        .withColumn("is_defaulted", is_defaulted)
+        .withColumn("is_charged_off", is_charged_off)
         .select(
-            "loan_num", "customer_id", "age_months", "term_months", "principal", "interest_rate", "status",
+            "loan_num", "customer_id", "age_months", "term_months", "principal", "interest_rate",
+            "is_defaulted", "is_charged_off",
             padded_id("L", F.col("loan_num"), LOAN_ID_DIGITS).alias("loan_id"),
-            F.add_months(F.lit(as_of), -F.col("age_months")).alias("origination_date"),
-            F.when(F.col("status") == "paid_off", F.lit(0.0))
-            .otherwise(F.round(F.col("principal") * (F.lit(1.0) - paid_share), 2)).alias("outstanding_balance"),
+            F.add_months(F.lit(as_of), -age).alias("origination_date"),
+            F.add_months(F.lit(as_of), -unpaid_months).alias("stopped_date"),  # unpaid from then on
+            (F.col("is_defaulted") | (u("slipping") < _loan_literal(lambda ls: ls.slipping))).alias("is_slipping"),
             F.round(monthly, 2).alias("amount_due"),
-            loan_literal(lambda ls: ls.on_time).alias("on_time_share"),
-            loan_literal(lambda ls: ls.late).alias("late_share"),
-            loan_literal(lambda ls: ls.late_days[0]).alias("late_days_lo"),
-            loan_literal(lambda ls: ls.late_days[1]).alias("late_days_hi"),
+            _loan_literal(lambda ls: ls.late_dues).alias("late_dues"),
+            _loan_literal(lambda ls: ls.late_days[0]).alias("late_days_lo"),
+            _loan_literal(lambda ls: ls.late_days[1]).alias("late_days_hi"),
         )
     )
 
 
-LOAN_COLUMNS = ("loan_id", "customer_id", "origination_date", "principal", "status", "outstanding_balance",
-                "interest_rate", "term_months")
-
-
-def _payment_behaviour(u: Column, is_recent: Column) -> Column:
-    """on_time / late / unpaid with the loan's shares; dues older than RECENT_DUE_DAYS are never unpaid."""
-    on_time, late = F.col("on_time_share"), F.col("late_share")
-    return (F.when(is_recent & (u < on_time), "on_time")
-            .when(is_recent & (u < on_time + late), "late")
-            .when(is_recent, "unpaid")
-            .when(u < on_time / (on_time + late), "on_time")
-            .otherwise("late"))
-
-
 def _loan_payments(loan_plan_df: DataFrame, as_of: date, seed: int) -> DataFrame:
-    """Monthly dues from origination up to maturity or as_of + FUTURE_DUE_MONTHS; paid only if before as_of."""
+    """Monthly dues from origination up to maturity or as_of + FUTURE_DUE_MONTHS; paid only if before as_of.
+
+    A due is unpaid from the loan's stopped_date on (defaulted loans), late with the share late_dues on a
+    slipping loan, else paid 0-4 days early.
+    """
     m = F.col("m")
 
     def u(salt: str) -> Column:
         return uniform(seed, salt, F.col("loan_num"), m)
 
     n_dues = F.least(F.col("term_months"), F.col("age_months") + F.lit(FUTURE_DUE_MONTHS))
-    is_past_due = F.col("due_date") < F.lit(as_of)
-    is_recent = F.col("due_date") >= F.date_sub(F.lit(as_of), RECENT_DUE_DAYS)
-    is_stopped = (F.col("status") == "default") & (m >= F.col("age_months") - F.lit(DEFAULT_UNPAID_DUES))
-    behaviour = F.when(~is_past_due | is_stopped, "unpaid").otherwise(_payment_behaviour(u("behaviour"), is_recent))
+    due = F.col("due_date")
+    is_stopped = F.col("stopped_date").isNotNull() & (due >= F.col("stopped_date"))
+    is_late = F.col("is_slipping") & (u("behaviour") < F.col("late_dues"))
+    behaviour = F.when((due >= F.lit(as_of)) | is_stopped, "unpaid").when(is_late, "late").otherwise("on_time")
     late_lo, late_hi = F.col("late_days_lo"), F.col("late_days_hi")
     late_days = (late_lo + F.floor(u("late_days") * (late_hi - late_lo + F.lit(1)))).cast("int")
-    paid_date = (F.when(F.col("behaviour") == "on_time",
-                        F.date_sub(F.col("due_date"), _int_in_range(u("early_days"), (0, 4))))
-                 .when(F.col("behaviour") == "late", F.date_add(F.col("due_date"), late_days)))
+    paid_date = (F.when(F.col("behaviour") == "on_time", F.date_sub(due, _int_in_range(u("early_days"), (0, 4))))
+                 .when(F.col("behaviour") == "late", F.date_add(due, late_days)))
     return (
         loan_plan_df
         .withColumn("m", F.explode(F.sequence(F.lit(1), n_dues)))
@@ -635,6 +648,34 @@ def _loan_payments(loan_plan_df: DataFrame, as_of: date, seed: int) -> DataFrame
             F.when(F.col("paid_date").isNotNull(), F.col("amount_due")).alias("amount_paid"),
         )
     )
+
+
+def _loans(loan_plan_df: DataFrame, payments_df: DataFrame, as_of: date) -> DataFrame:
+    """The loans with a status and balance that follow their (clean) payments as known at as_of."""
+    is_unpaid = F.col("paid_date").isNull()
+    repayment_df = payments_df.groupBy("loan_num").agg(
+        F.count("paid_date").alias("n_paid"),
+        F.count(F.when(is_unpaid, 1)).alias("n_unpaid"),
+        F.count(F.when(is_unpaid & (F.col("due_date") < F.lit(as_of)), 1)).alias("n_overdue"),
+    )
+    status = (F.when(F.col("is_charged_off"), "charged_off")
+              .when(F.col("is_defaulted"), "default")
+              .when(F.col("n_overdue") > 0, "late")
+              .when(F.col("n_unpaid") == 0, "paid_off")
+              .otherwise("current"))
+    growth = F.lit(1.0) + F.col("interest_rate") / F.lit(12.0)
+    full, done = F.pow(growth, F.col("term_months")), F.pow(growth, F.coalesce(F.col("n_paid"), F.lit(0)))
+    balance = F.col("principal") * (full - done) / (full - F.lit(1.0))  # annuity balance after n_paid payments
+    return (
+        loan_plan_df.join(repayment_df, on="loan_num", how="left")
+        .withColumn("status", status)
+        .withColumn("outstanding_balance",
+                    F.when(F.col("status") == "paid_off", F.lit(0.0)).otherwise(F.round(balance, 2)))
+    )
+
+
+LOAN_COLUMNS = ("loan_id", "customer_id", "origination_date", "principal", "status", "outstanding_balance",
+                "interest_rate", "term_months")
 
 
 def with_payment_dirt(payments_df: DataFrame, dirt_rate: float, seed: int) -> DataFrame:
@@ -669,18 +710,22 @@ def default_partitions(n_customers: int, transactions_per_customer: int) -> int:
 
 
 def generate(spark: SparkSession, n_customers: int, transactions_per_customer: int, as_of: date, seed: int,
-             dirt_rate: float = 0.0, num_partitions: int | None = None) -> GeneratedData:
+             dirt_rate: float = 0.0, num_partitions: int | None = None,
+             persona_weights: Mapping[str, float] | None = None) -> GeneratedData:
     """Lazily define the synthetic tables; nothing runs until they are written or counted.
 
     `num_partitions` (default: `default_partitions`) only changes parallelism, never the rows.
+    `persona_weights` sets the share of some personas (see `persona_shares`), e.g. {"dormant": 0.7}.
     """
     _validate(n_customers, transactions_per_customer, dirt_rate)
+    shares = persona_shares(persona_weights)
     partitions = num_partitions or default_partitions(n_customers, transactions_per_customer)
     stride = 10 ** len(str(max_transactions_per_customer(transactions_per_customer)))
-    plan_df = _customer_plan(spark, n_customers, transactions_per_customer, as_of, seed, partitions)
+    plan_df = _customer_plan(spark, n_customers, transactions_per_customer, as_of, seed, partitions, shares)
     tx_df = _base_transactions(plan_df, as_of, seed, stride)
     loan_plan_df = _loan_plan(plan_df, as_of, seed)
     payments_df = _loan_payments(loan_plan_df, as_of, seed)
+    loans_df = _loans(loan_plan_df, payments_df, as_of)
     customers_df = plan_df
     if dirt_rate > 0:
         customers_df = with_customer_dirt(plan_df, dirt_rate, seed)
@@ -691,7 +736,7 @@ def generate(spark: SparkSession, n_customers: int, transactions_per_customer: i
     return GeneratedData(
         customers=customers_df.select(*CUSTOMER_COLUMNS),
         transactions=transactions_df,
-        loans=loan_plan_df.select(*LOAN_COLUMNS),
+        loans=loans_df.select(*LOAN_COLUMNS),
         loan_payments=payments_df.select(*PAYMENT_COLUMNS),
         truth=plan_df.select("customer_id", _PERSONA),
         dirt_rate=dirt_rate,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
+from custseg.contract.features import FEATURE_TABLE_COMMENT, feature_comments
+
 FEATURES_TABLE = "customer_features"
 REJECTED_TABLE = "rejected_records"
 RUNS_TABLE = "runs"
@@ -12,6 +14,8 @@ SEGMENT_FEATURE_STATS = "segment_feature_stats"
 SEGMENT_CENTROIDS = "segment_centroids"
 K_SELECTION = "k_selection"
 MODELS_DIR = "models"
+# What train_segments writes per run and date (score_customers writes only the assignments).
+SEGMENT_TABLES = (SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES, SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION)
 # Every Delta output, in the order a BI user meets them.
 OUTPUT_TABLES = (FEATURES_TABLE, REJECTED_TABLE, RUNS_TABLE, SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES,
                  SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION)
@@ -30,6 +34,7 @@ COMMON = {
 }
 
 TABLE_COMMENTS = {
+    FEATURES_TABLE: FEATURE_TABLE_COMMENT,
     SEGMENT_ASSIGNMENTS: "One row per customer and as-of date: the customer's segment",
     SEGMENT_PROFILES: "One row per segment and run: size, key statistics, risk, name and suggested actions",
     SEGMENT_FEATURE_STATS: "One row per segment, feature and run: distribution in original units, z-score, lift",
@@ -115,6 +120,8 @@ COLUMN_COMMENTS = {
 
 
 def comments_for(table: str) -> dict[str, str]:
+    if table == FEATURES_TABLE:
+        return {**feature_comments(), "run_id": "build_features run that wrote the row (runs.run_id)"}
     return {**COMMON, **COLUMN_COMMENTS.get(table, {})}
 
 REJECTED_TABLE_COMMENT = "Every input row that failed validation, with its reason; one row per bad row and run"
@@ -140,12 +147,19 @@ RUNS_SCHEMA = T.StructType([
     T.StructField("metrics_json", T.StringType()),
     T.StructField("timings_json", T.StringType()),
     T.StructField("versions_json", T.StringType()),
+    T.StructField("model_run_id", T.StringType()),
     T.StructField("as_of_date", T.DateType()),
 ])
 RUNS_COMMENTS = {
     "run_id": "deterministic id: as-of date + hash of the configuration",
     "job": "which job wrote this row (build_features, train_segments, score_customers)",
-    "status": "succeeded or failed",
+    "status": "started (written before its outputs; stays so if the run was killed), succeeded or failed. "
+              "A date's current outputs are those of its latest succeeded run",
+    "started_at": "when the run started (UTC)",
+    "finished_at": "when the run ended (UTC); null while started",
+    "model_run_id": "the training run whose model made this run's segment_assignments (train_segments: itself; "
+                    "score_customers: the model it used; build_features: null)",
+    "as_of_date": "the as-of date the run was for",
     "error": "the error message when status is failed",
     "params_json": "the configuration used, as JSON",
     "counts_json": "rows read / accepted / rejected per input table and rows written, as JSON",

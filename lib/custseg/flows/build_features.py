@@ -10,11 +10,10 @@ import logging
 from pyspark.sql import SparkSession
 
 from custseg.config import Config
-from custseg.contract.features import FEATURE_TABLE_COMMENT, feature_comments
 from custseg.contract.outputs import FEATURES_TABLE, REJECTED_COMMENTS, REJECTED_TABLE, REJECTED_TABLE_COMMENT
 from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import cache_scope
-from custseg.platform.storage import with_comments, write_for_date
+from custseg.platform.storage import with_comments, write_for_date, write_output
 from custseg.transforms.features import build_features
 from custseg.transforms.ingest import ingest
 
@@ -24,12 +23,15 @@ log = logging.getLogger(__name__)
 def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
     """Validate the inputs of conf.as_of_date and write customer_features and rejected_records."""
     as_of = conf.as_of_date
-    with recorded_run(spark, conf, "build_features", as_of) as record, cache_scope() as persist:
-        result = ingest(spark, conf, record.run_id, as_of, persist)
+    with (recorded_run(spark, conf, "build_features", as_of, start=False) as record,
+          cache_scope() as persist):
+        result = ingest(spark, conf, record.run_id, as_of, persist)  # checks every input's schema first
+        record.start(spark, conf.output_path)
         record.stage_done("ingest_validate")
         # Written first: the same pass counts every table's rows per reason, reconciled before any feature.
         write_for_date(with_comments(result.rejected, REJECTED_COMMENTS), conf.table_path(REJECTED_TABLE), as_of,
-                       REJECTED_TABLE_COMMENT)
+                       REJECTED_TABLE_COMMENT, also={"run_id": record.run_id})
+        record.outputs[REJECTED_TABLE] = record.run_id
         record.counts = {"inputs": result.reconciled_counts()}
         for table, counts in record.counts["inputs"].items():
             log.info("validated %s", validation_line(table, counts))
@@ -43,8 +45,8 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
             loans_df=result.accepted.get("loans"), payments_df=result.accepted.get("loan_payments"),
             late_window_days=f.late_payment_window_days, default_dpd=f.default_dpd,
         )
-        write_for_date(with_comments(features_df, feature_comments()), conf.table_path(FEATURES_TABLE), as_of,
-                       FEATURE_TABLE_COMMENT)
+        write_output(features_df.drop("as_of_date"), FEATURES_TABLE, conf.output_path, record.run_id, as_of)
+        record.outputs[FEATURES_TABLE] = record.run_id
         record.stage_done("features", f"written to {conf.table_path(FEATURES_TABLE)}")
     return record
 

@@ -31,6 +31,8 @@ def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = 
         assignments_df = scored_df.join(F.broadcast(profiles_df), on="segment_id", how="left")
         write_output(assignments_df.select(*outputs.ASSIGNMENT_COLUMNS), outputs.SEGMENT_ASSIGNMENTS,
                      conf.output_path, model_run, as_of)
+        record.model_run_id = model_run
+        record.outputs[outputs.SEGMENT_ASSIGNMENTS] = model_run
         record.metrics = {"model_run_id": model_run}
         record.counts = {"customers": scored_df.count()}
     return record

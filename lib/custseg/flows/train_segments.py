@@ -91,6 +91,8 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         results = segment_outputs(features_df, scored_df, model, params, conf, persist)
         final_sse = sample_sse(sample, kmeans_model.clusterCenters()) if len(sample) else None
         write_segment_outputs(results, choice, sample_rows, final_sse, conf, record.run_id, as_of)
+        record.model_run_id = record.run_id
+        record.outputs.update(dict.fromkeys(outputs.SEGMENT_TABLES, record.run_id))
         record.stage_done("profiles_and_writes")
         record.metrics = {
             "chosen_k": choice.k, "segments": len(results["described"]), "reason": choice.reason,

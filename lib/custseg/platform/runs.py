@@ -13,14 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from custseg.config import Config
 from custseg.contract.outputs import RUNS_COMMENTS, RUNS_SCHEMA, RUNS_TABLE, RUNS_TABLE_COMMENT
 from custseg.platform.catalog import register_outputs
 from custseg.platform.locations import join_uri
-from custseg.platform.storage import InputError, delta_exists, read_delta, with_comments, write_for_date
+from custseg.platform.storage import AS_OF_COLUMN, InputError, delta_exists, read_delta, with_comments, write_for_date
 
 log = logging.getLogger(__name__)
+
+STARTED = "started"
 
 
 def make_run_id(conf: Config, as_of: dt.date) -> str:
@@ -52,6 +55,8 @@ class RunRecord:
     counts: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    model_run_id: str | None = None  # the training run whose model made the assignments this run wrote
+    outputs: dict[str, str] = field(default_factory=dict)  # table -> run_id of the rows this run wrote
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
     _stage_start: float = field(default_factory=time.perf_counter)
 
@@ -70,15 +75,19 @@ class RunRecord:
                 + (f" ({counts})" if counts else ""))
 
     def write(self, spark: SparkSession, output_path: str, status: str, error: str | None = None) -> None:
-        row = (self.run_id, self.job, status, error, self.started_at,
-               dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        finished = None if status == STARTED else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        row = (self.run_id, self.job, status, error, self.started_at, finished,
                json.dumps(self.params, sort_keys=True, default=str), json.dumps(self.counts, sort_keys=True),
                json.dumps(self.metrics, sort_keys=True, default=str), json.dumps(self.timings, sort_keys=True),
-               json.dumps(versions(spark), sort_keys=True), self.as_of)
+               json.dumps(versions(spark), sort_keys=True), self.model_run_id, self.as_of)
         df = with_comments(spark.createDataFrame([row], RUNS_SCHEMA), RUNS_COMMENTS)
-        write_for_date(df, join_uri(output_path, RUNS_TABLE), self.as_of,
-                       RUNS_TABLE_COMMENT,
-                       also={"job": self.job})
+        write_for_date(df, join_uri(output_path, RUNS_TABLE), self.as_of, RUNS_TABLE_COMMENT,
+                       also={"job": self.job, "run_id": self.run_id})
+
+    def start(self, spark: SparkSession, output_path: str) -> None:
+        """Say the run has started, before it writes any output: until it succeeds, readers keep the date's
+        previous run."""
+        self.write(spark, output_path, STARTED)
 
 
 def latest_run_id(spark: SparkSession, output_path: str, job: str = "train_segments") -> str:
@@ -94,14 +103,18 @@ def latest_run_id(spark: SparkSession, output_path: str, job: str = "train_segme
 
 
 @contextlib.contextmanager
-def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date) -> Iterator[RunRecord]:
-    """Yield a RunRecord and write it to the runs table as succeeded, or as failed with the error.
+def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
+                 start: bool = True) -> Iterator[RunRecord]:
+    """Yield a RunRecord: `started` in the runs table first, `succeeded` or `failed` (with the error) at the end.
 
-    Input errors (a missing column, an unreadable table) are raised before anything is written
-    and leave no trace in the outputs, as the contract says.
+    A run's outputs become current when its `succeeded` row is committed; then the rows that other runs
+    left for the date (an earlier run, or a killed one) are deleted. With start=False the flow calls
+    record.start() itself, after its input checks: input errors (a missing column, an unreadable table)
+    are raised before anything is written and leave no trace, as the contract says.
     """
-    record = RunRecord(run_id=make_run_id(conf, as_of), job=job, as_of=as_of,
-                       params=conf.raw)
+    record = RunRecord(run_id=make_run_id(conf, as_of), job=job, as_of=as_of, params=conf.raw)
+    if start:
+        record.start(spark, conf.output_path)
     try:
         yield record
     except InputError:
@@ -111,4 +124,14 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date) ->
             record.write(spark, conf.output_path, "failed", f"{type(err).__name__}: {err}")
         raise
     record.write(spark, conf.output_path, "succeeded")
+    retire_superseded(spark, conf.output_path, as_of, record.outputs)
     register_outputs(spark, conf)
+
+
+def retire_superseded(spark: SparkSession, output_path: str, as_of: dt.date, kept: dict[str, str]) -> None:
+    """Delete the date's rows of other runs from each table a succeeded run wrote: one run per date remains."""
+    from delta.tables import DeltaTable
+
+    for table, run_id in kept.items():
+        condition = (F.col(AS_OF_COLUMN) == F.lit(as_of)) & (F.col("run_id") != F.lit(run_id))
+        DeltaTable.forPath(spark, join_uri(output_path, table)).delete(condition)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
+import signal
 import time
 
 from py4j.java_gateway import is_instance_of
@@ -122,9 +124,33 @@ def stamped(df: DataFrame, run_id: str, as_of: dt.date) -> DataFrame:
 
 
 def write_output(df: DataFrame, table: str, output_path: str, run_id: str, as_of: dt.date) -> None:
-    """Stamp a segment output with its run and date, attach the table's comments and replace the date's rows."""
+    """Stamp an output with its run and date, attach the table's comments and replace that run's rows of the date.
+
+    Other runs' rows of the date stay until this run has succeeded (custseg.platform.runs retires them), so a
+    reader following the runs table never sees a half-written run.
+    """
     write_for_date(with_comments(stamped(df, run_id, as_of), outputs.comments_for(table)),
-                   join_uri(output_path, table), as_of, outputs.TABLE_COMMENTS[table])
+                   join_uri(output_path, table), as_of, outputs.TABLE_COMMENTS[table], also={"run_id": run_id})
+    crash_point(table)
+
+
+def crash_point(table: str) -> None:
+    """Test hook: with CUSTSEG_CRASH_AFTER=<table> the process is killed (SIGKILL) right after writing that table,
+    as a lost node or an out-of-memory kill would; the crash tests check what readers then see."""
+    if os.environ.get("CUSTSEG_CRASH_AFTER") == table:
+        log.warning("CUSTSEG_CRASH_AFTER=%s: killing this process", table)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def current_run_id(spark: SparkSession, output_path: str, job: str, as_of: dt.date) -> str | None:
+    """The latest succeeded run of a job for a date: whose rows of that date readers use."""
+    path = join_uri(output_path, outputs.RUNS_TABLE)
+    if not delta_exists(spark, path):
+        return None
+    rows = (read_delta(spark, path)
+            .filter((F.col("job") == job) & (F.col("status") == "succeeded") & (F.col(AS_OF_COLUMN) == F.lit(as_of)))
+            .orderBy(F.col("finished_at").desc(), "run_id").limit(1).collect())
+    return rows[0]["run_id"] if rows else None
 
 
 class NoFeaturesError(RuntimeError):
@@ -132,11 +158,12 @@ class NoFeaturesError(RuntimeError):
 
 
 def features_for_date(spark: SparkSession, output_path: str, as_of: dt.date) -> DataFrame:
-    """The customer_features rows of one as-of date; NoFeaturesError when there are none."""
-    df = read_delta(spark, join_uri(output_path, outputs.FEATURES_TABLE)).filter(F.col("as_of_date") == F.lit(as_of))
-    if df.limit(1).count() == 0:
+    """The customer_features rows of one as-of date from its current build_features run; NoFeaturesError if none."""
+    build_run = current_run_id(spark, output_path, "build_features", as_of)
+    if build_run is None:
         raise NoFeaturesError(f"customer_features has no rows for as_of_date {as_of}: run build_features first")
-    return df
+    return (read_delta(spark, join_uri(output_path, outputs.FEATURES_TABLE))
+            .filter((F.col(AS_OF_COLUMN) == F.lit(as_of)) & (F.col("run_id") == build_run)).drop("run_id"))
 
 
 def path_exists(spark: SparkSession, uri: str) -> bool:

@@ -91,7 +91,7 @@ def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
     return RunData(
         run_id=run_id, as_of=as_of, run=run, metrics=metrics, params=_json(run.get("params_json")),
         inputs=_json(build["counts_json"]).get("inputs", {}) if build else {},
-        rejected=rejected_summary(spark, conf, as_of) if build else [],
+        rejected=rejected_summary(spark, conf, as_of, build["run_id"]) if build else [],
         profiles=profiles,
         k_rows=_rows(of_run(tables.K_SELECTION).filter(F.col("as_of_date") == F.lit(as_of)).orderBy("k")),
         features=ordered + sorted(in_model - set(ordered)),
@@ -99,9 +99,10 @@ def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
     )
 
 
-def rejected_summary(spark: SparkSession, conf: Config, as_of: dt.date) -> list[dict[str, Any]]:
-    """Rejected input rows of the date by source table and reason (a handful of groups)."""
-    return _rows(read_delta(spark, conf.table_path(REJECTED_TABLE)).filter(F.col("as_of_date") == F.lit(as_of))
+def rejected_summary(spark: SparkSession, conf: Config, as_of: dt.date, build_run_id: str) -> list[dict[str, Any]]:
+    """Rejected input rows of the date's build run by source table and reason (a handful of groups)."""
+    is_that_run = (F.col("as_of_date") == F.lit(as_of)) & (F.col("run_id") == F.lit(build_run_id))
+    return _rows(read_delta(spark, conf.table_path(REJECTED_TABLE)).filter(is_that_run)
                  .groupBy("source_table", "reason").agg(F.count("*").alias("rows"))
                  .orderBy("source_table", F.col("rows").desc(), "reason"))
 

@@ -1,6 +1,18 @@
 -- k_selection_record: the audit trail of how many segments each training run chose and why - every
 -- candidate K with its metrics, the chosen K and the rule's reason repeated on each row, and when the
 -- run finished with which features. ${output} is the configuration's output.path.
+WITH current_trainings AS (
+  -- Each date's latest succeeded training run: its rows are the date's current ones; a killed or failed
+  -- run's rows never show.
+  SELECT run_id, finished_at, metrics_json
+  FROM (
+    SELECT run_id, finished_at, metrics_json,
+           ROW_NUMBER() OVER (PARTITION BY as_of_date ORDER BY finished_at DESC, run_id) AS newest
+    FROM delta.`${output}/runs`
+    WHERE job = 'train_segments' AND status = 'succeeded'
+  )
+  WHERE newest = 1
+)
 SELECT
   k.as_of_date,
   k.run_id,
@@ -20,10 +32,6 @@ SELECT
   r.finished_at AS run_finished_at,
   GET_JSON_OBJECT(r.metrics_json, '$.features_used') AS features_used
 FROM delta.`${output}/k_selection` AS k
-LEFT JOIN (
-  SELECT run_id, finished_at, metrics_json
-  FROM delta.`${output}/runs`
-  WHERE job = 'train_segments'
-) AS r
+INNER JOIN current_trainings AS r
   ON k.run_id = r.run_id
 WINDOW whole_run AS (PARTITION BY k.run_id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)

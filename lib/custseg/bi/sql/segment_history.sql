@@ -1,6 +1,23 @@
 -- segment_history: one row per customer and as-of date, with the previous date's segment, to answer
 -- "which segment was customer X in on date D" and "who moved". Segment ids are arbitrary per model, so a
 -- change is judged on segment_name. ${output} is the configuration's output.path.
+WITH current_models AS (
+  -- Each date's latest succeeded run that assigned segments (train_segments or score_customers): the rows
+  -- of its model are the date's current ones; a killed or failed run's rows never show.
+  SELECT as_of_date, model_run_id
+  FROM (
+    SELECT as_of_date, model_run_id,
+           ROW_NUMBER() OVER (PARTITION BY as_of_date ORDER BY finished_at DESC, run_id) AS newest
+    FROM delta.`${output}/runs`
+    WHERE status = 'succeeded' AND model_run_id IS NOT NULL
+  )
+  WHERE newest = 1
+),
+assignments AS (
+  SELECT a.*
+  FROM delta.`${output}/segment_assignments` AS a
+  INNER JOIN current_models AS c ON a.as_of_date = c.as_of_date AND a.run_id = c.model_run_id
+)
 SELECT
   a.customer_id,
   a.as_of_date,
@@ -11,5 +28,5 @@ SELECT
   LAG(a.as_of_date) OVER by_date AS previous_as_of_date,
   LAG(a.segment_name) OVER by_date AS previous_segment_name,
   COALESCE(LAG(a.segment_name) OVER by_date <> a.segment_name, FALSE) AS has_changed_segment
-FROM delta.`${output}/segment_assignments` AS a
+FROM assignments AS a
 WINDOW by_date AS (PARTITION BY a.customer_id ORDER BY a.as_of_date)

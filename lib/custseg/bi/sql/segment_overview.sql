@@ -1,10 +1,22 @@
--- segment_overview: one row per segment of every training run - who they are, how many, how risky,
+-- segment_overview: one row per segment of each date's current training run - who they are, how many, how risky,
 -- and what to offer them. Filter on is_latest (the newest as-of date) or on as_of_date / run_id.
 -- ${output} is the output.path of the configuration (custseg.bi.render_sql fills it in).
+WITH current_trainings AS (
+  -- Each date's latest succeeded training run: its rows are the date's current ones; a killed or failed
+  -- run's rows never show.
+  SELECT run_id, finished_at, metrics_json
+  FROM (
+    SELECT run_id, finished_at, metrics_json,
+           ROW_NUMBER() OVER (PARTITION BY as_of_date ORDER BY finished_at DESC, run_id) AS newest
+    FROM delta.`${output}/runs`
+    WHERE job = 'train_segments' AND status = 'succeeded'
+  )
+  WHERE newest = 1
+)
 SELECT
   p.as_of_date,
   p.run_id,
-  p.as_of_date = (SELECT MAX(latest.as_of_date) FROM delta.`${output}/segment_profiles` AS latest) AS is_latest,
+  p.as_of_date = MAX(p.as_of_date) OVER () AS is_latest,
   p.segment_id,
   p.segment_name,
   p.size,
@@ -41,3 +53,4 @@ SELECT
   p.max_dpd,
   p.mean_distance_to_centroid
 FROM delta.`${output}/segment_profiles` AS p
+INNER JOIN current_trainings AS t ON p.run_id = t.run_id
