@@ -204,6 +204,14 @@ class ModelConf(_Section):
         return self
 
 
+class DriftConf(_Section):
+    """When a scoring run recommends retraining (docs/model.md, drift): PSI above 0.25 is the usual 'major shift'."""
+
+    segment_shares_psi: PositiveFloat = 0.25
+    feature_psi: PositiveFloat = 0.25
+    far_from_centroids_share: Share = 0.05  # beyond the training 99th percentile distance: 1 % expected
+
+
 class SampleDataConf(_Section):
     path: str
     format: Literal["delta", "parquet", "csv"] = "delta"
@@ -311,6 +319,7 @@ class _Document(_Section):
     sample_data: SampleDataConf | None = None
     segment_rules: SegmentRules = SegmentRules()
     pricing: PricingConf = PricingConf()
+    drift: DriftConf = DriftConf()
 
     @model_validator(mode="after")
     def _protected_attributes_stay_out(self) -> _Document:
@@ -349,6 +358,7 @@ class _Document(_Section):
             sample_data=self.sample_data,
             segment_rules=self.segment_rules,
             pricing=self.pricing,
+            drift=self.drift,
             raw=raw,
         )
 
@@ -370,6 +380,7 @@ class Config:
     sample_data: SampleDataConf | None
     segment_rules: SegmentRules
     pricing: PricingConf
+    drift: DriftConf
     raw: dict[str, Any]  # after overrides; hashed into the run id
 
     def table_path(self, table: str) -> str:

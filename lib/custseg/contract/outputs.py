@@ -14,11 +14,12 @@ SEGMENT_FEATURE_STATS = "segment_feature_stats"
 SEGMENT_CENTROIDS = "segment_centroids"
 K_SELECTION = "k_selection"
 MODELS_DIR = "models"
+SEGMENT_DRIFT = "segment_drift"
 # What train_segments writes per run and date (score_customers writes only the assignments).
 SEGMENT_TABLES = (SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES, SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION)
 # Every Delta output, in the order a BI user meets them.
 OUTPUT_TABLES = (FEATURES_TABLE, REJECTED_TABLE, RUNS_TABLE, SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES,
-                 SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION)
+                 SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION, SEGMENT_DRIFT)
 
 # Means shown on the profile row (credit score is there already as mean_credit_score).
 PROFILE_KEY_STATS = ("recency_days", "frequency", "monetary", "avg_ticket", "tenure_days", "annual_income")
@@ -34,6 +35,8 @@ COMMON = {
 }
 
 TABLE_COMMENTS = {
+    SEGMENT_DRIFT: "One row per drift measure of a scoring run against its model's training run; "
+                   "retrain_recommended with its reason",
     FEATURES_TABLE: FEATURE_TABLE_COMMENT,
     SEGMENT_ASSIGNMENTS: "One row per customer and as-of date: the customer's segment",
     SEGMENT_PROFILES: "One row per segment and run: size, key statistics, risk, name and suggested actions",
@@ -42,7 +45,22 @@ TABLE_COMMENTS = {
     K_SELECTION: "One row per candidate K and run: quality metrics and which K was chosen",
 }
 
+SEGMENT_DRIFT_SCHEMA = ("measure string, name string, value double, threshold double, is_drifted boolean, "
+                        "training_as_of_date date, retrain_recommended boolean, reason string")
 COLUMN_COMMENTS = {
+    SEGMENT_DRIFT: {
+        "run_id": "training run whose model scored the date (runs.model_run_id of the scoring run)",
+        "measure": "segment_shares (PSI of segment sizes), feature (PSI of one clustering feature over the training "
+                   "deciles) or far_from_centroids (share beyond the training 99th percentile distance)",
+        "name": "the feature, or the measure",
+        "value": "the PSI, or the share of customers",
+        "threshold": "the configured limit (config drift)",
+        "is_drifted": "value above the threshold",
+        "training_as_of_date": "the date the model was trained on",
+        "retrain_recommended": "any measure of this scoring run drifted",
+        "reason": "the drifted measures with their values, when retraining is recommended",
+        "as_of_date": "the scored date",
+    },
     SEGMENT_ASSIGNMENTS: {
         "customer_id": "customer identifier",
         "distance_to_centroid": "Euclidean distance to the segment centroid in standardised feature space",
