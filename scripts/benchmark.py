@@ -16,9 +16,16 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks import measure, report, workloads
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from custseg.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,18 +51,26 @@ def worker(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         spark = build_session(conf.spark)
         result["session_start_seconds"] = round(time.perf_counter() - started, 3)
-        if args.worker == "generate":
-            result["dataset"] = workloads.ensure_dataset(spark, Path(args.data), args.customers, args.per_customer)
-        elif args.worker == "floor":
-            result["stages"] = workloads.run_floor(spark, conf)
-        elif args.worker == "contract_floor":
-            result["stages"] = workloads.run_contract_floor(spark, conf)
-        else:
-            result["stages"] = workloads.run_ours(spark, conf)
-        result.update(measure.jvm_memory(spark))
+        result.update(run_in_session(spark, args.worker, conf, Path(args.data), args.customers, args.per_customer))
         spark.stop()
     result["python_peak_mb"] = measure.python_peak_mb()
     print(json.dumps(result))
+
+
+def run_in_session(spark: SparkSession, workload: str, conf: Config, data_dir: Path, customers: int,
+                   per_customer: int) -> dict:
+    """One Spark workload (generate, floor, contract_floor, ours) in a running session, and the JVM's memory."""
+    if workload == "generate":
+        result = {"dataset": workloads.ensure_dataset(spark, data_dir, customers, per_customer)}
+    elif workload == "floor":
+        result = {"stages": workloads.run_floor(spark, conf)}
+    elif workload == "contract_floor":
+        result = {"stages": workloads.run_contract_floor(spark, conf)}
+    elif workload == "ours":
+        result = {"stages": workloads.run_ours(spark, conf)}
+    else:
+        raise ValueError(f"not a Spark workload: {workload!r}")
+    return {**result, **measure.jvm_memory(spark)}
 
 
 def run_worker(workload: str, data_dir: Path, out_dir: Path, args: argparse.Namespace, customers: int) -> dict:
@@ -71,18 +86,22 @@ def run_worker(workload: str, data_dir: Path, out_dir: Path, args: argparse.Name
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_scale(transactions: int, args: argparse.Namespace) -> dict:
+# How run_scale runs one workload: run_worker (a fresh process each) unless a caller passes another.
+Runner = Callable[[str, Path, Path, argparse.Namespace, int], dict]
+
+
+def run_scale(transactions: int, args: argparse.Namespace, run: Runner = run_worker) -> dict:
     customers = max(transactions // args.transactions_per_customer, 1)
     label = report.scale_label(transactions)
     data_dir, out_dir = Path(args.data_dir) / label, Path(args.work_dir) / label
     result = {"transactions_target": transactions, "customers": customers, "label": label}
-    result["generate"] = run_worker("generate", data_dir, out_dir, args, customers)
+    result["generate"] = run("generate", data_dir, out_dir, args, customers)
     for workload in WORKLOADS:
         if workload == "peer" and (args.no_peer or transactions > parse_scale(args.peer_max)):
             result[workload] = {"skipped": f"peer limited to {args.peer_max} transactions"}
             continue
         print(f"[{label}] {workload} ...", file=sys.stderr, flush=True)
-        result[workload] = run_worker(workload, data_dir, out_dir, args, customers)
+        result[workload] = run(workload, data_dir, out_dir, args, customers)
         print(f"[{label}] {workload}: {result[workload].get('stages', result[workload])}", file=sys.stderr, flush=True)
     return result
 
@@ -100,7 +119,7 @@ def write_results(results: dict, out: Path, name: str) -> None:
     (out / f"{name}.md").write_text(report.markdown(results))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, run: Runner = run_worker) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--scales", nargs="+", default=["1M", "5M", "20M", "50M"],
@@ -130,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "spark_master": "local[2]", "conf": "conf/local.yaml with Parquet inputs", "overrides": args.overrides},
         "scales": []}
     for scale in args.scales:
-        results["scales"].append(run_scale(parse_scale(scale), args))
+        results["scales"].append(run_scale(parse_scale(scale), args, run))
         write_results(results, Path(args.results_dir), args.name)  # after each scale: a long ladder keeps its part
     print(report.markdown(results))
     failed = [s["label"] for s in results["scales"] for w in ("generate", *WORKLOADS) if is_failure(w, s.get(w, {}))]

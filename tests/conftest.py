@@ -1,16 +1,17 @@
-"""One Spark session for the whole test run: local[2], UI off, few partitions, Delta, temp warehouse."""
+"""One Spark session for the whole test run (local[2], UI off, few partitions, Delta, temp warehouse), and the
+golden run on it (tests/golden.py): one small flow shared by the end-to-end, BI, report, peer and cluster tests."""
 from __future__ import annotations
 
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
-
-from custseg.config import SparkConf  # noqa: E402
-from custseg.platform.session import build_session  # noqa: E402
+from custseg.config import SparkConf
+from custseg.platform.session import build_session
+from golden import GoldenRun, run_golden, write_inputs
+from helpers import JIT_OPTIONS
+from standalone import ClusterJobs
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +26,7 @@ def spark(tmp_path_factory):
         extra={
             "spark.ui.enabled": "false",
             "spark.sql.warehouse.dir": str(warehouse),
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse}",
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} {JIT_OPTIONS}",
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
         },
@@ -33,3 +34,36 @@ def spark(tmp_path_factory):
     session = build_session(conf)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def golden_inputs(spark, tmp_path_factory) -> Path:
+    """The golden run's generated inputs (Delta tables and truth/), written once."""
+    return write_inputs(spark, tmp_path_factory.mktemp("golden_inputs"))
+
+
+@pytest.fixture(scope="session")
+def golden(spark, golden_inputs, tmp_path_factory) -> GoldenRun:
+    """Features -> segments -> BI views -> a later date scored -> the report, once, on golden_inputs."""
+    return run_golden(spark, golden_inputs, tmp_path_factory.mktemp("golden_out"))
+
+
+def is_cluster_test(item: pytest.Item) -> bool:
+    return item.get_closest_marker("cluster") is not None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The cluster tests last: their submits run in the background meanwhile (cluster_jobs)."""
+    items.sort(key=is_cluster_test)  # stable: every other test keeps its place
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cluster_jobs(request, tmp_path_factory) -> Iterator[ClusterJobs | None]:
+    """When cluster tests are selected: from the start of the session, a standalone cluster, the probe and the
+    run_pipeline submit of tests/test_cluster.py in a background thread (tests/standalone.py); stopped at the end."""
+    if not any(is_cluster_test(item) for item in request.session.items):
+        yield None
+        return
+    jobs = ClusterJobs(request.getfixturevalue("golden_inputs"), tmp_path_factory.mktemp("cluster_jobs"))
+    yield jobs
+    jobs.close()

@@ -2,29 +2,42 @@
 
 No timing is asserted (speed is measured by the benchmark itself, see benchmarks/README.md); this checks
 that the numbers it reports are the ones it measured and that the peer and our jobs segment the same customers.
+The benchmark's main() runs as on the command line, except that the Spark workloads (generate, the floors,
+ours) run in the test session instead of a fresh JVM each; the peer, which starts no JVM, runs in its own
+process as in a real benchmark.
 """
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks import measure, workloads
+from scripts import benchmark
+
 SMALL_MODEL = ["model.k_min=2", "model.k_max=3", "model.stability_runs=1", "model.n_init=1"]
 
 
+def in_session(spark) -> benchmark.Runner:
+    """run_scale's runner: Spark workloads in this session, the peer through the usual worker process."""
+    def run(workload: str, data_dir: Path, out_dir: Path, args, customers: int) -> dict:
+        if workload == "peer":
+            return benchmark.run_worker(workload, data_dir, out_dir, args, customers)
+        conf = workloads.bench_conf(data_dir, out_dir, args.driver_memory, args.overrides)
+        result = benchmark.run_in_session(spark, workload, conf, data_dir, customers, args.transactions_per_customer)
+        return {**result, "python_peak_mb": measure.python_peak_mb()}
+    return run
+
+
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def results(spark, tmp_path_factory):
     base = tmp_path_factory.mktemp("bench")
-    cmd = [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--scales", "3000", "--transactions-per-customer",
-           "20", "--driver-memory", "1g", "--data-dir", str(base / "data"), "--work-dir", str(base / "work"),
-           "--results-dir", str(base / "results"), "--name", "smoke", *[f"--set={o}" for o in SMALL_MODEL]]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    argv = ["--scales", "3000", "--transactions-per-customer", "20", "--driver-memory", "1g",
+            "--data-dir", str(base / "data"), "--work-dir", str(base / "work"), "--results-dir", str(base / "results"),
+            "--name", "smoke", *[f"--set={o}" for o in SMALL_MODEL]]
+    assert benchmark.main(argv, run=in_session(spark)) == 0
     return {"json": json.loads((base / "results" / "smoke.json").read_text()),
             "md": (base / "results" / "smoke.md").read_text(), "work": base / "work" / "3k"}
 
@@ -85,9 +98,7 @@ def scale_k(results) -> int:
 
 
 def test_only_the_peer_running_out_of_memory_does_not_fail_the_run():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from benchmark import is_failure
-
+    is_failure = benchmark.is_failure
     out_of_memory = {"error": "killed by SIGKILL (exit -9): out of memory", "out_of_memory": True}
     assert not is_failure("peer", out_of_memory)
     assert is_failure("ours", out_of_memory) and is_failure("floor", out_of_memory)

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from custseg.contract import outputs as tables
 from custseg.flows.train_segments import PROFILE_SCHEMA
 from custseg.platform.storage import with_comments, write_for_date
+from golden import AS_OF, LATER
 
 JAN, FEB = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
 RUN_JAN, RUN_FEB = "20260101-aaaaaaaaaa", "20260201-bbbbbbbbbb"
@@ -125,3 +126,13 @@ def test_delta_rs_filters_on_the_date_partition(written):
     february = [("as_of_date", "=", "2026-02-01")]
     table = DeltaTable(paths[tables.SEGMENT_ASSIGNMENTS]).to_pyarrow_table(partitions=february)
     assert sorted(table.column("customer_id").to_pylist()) == ["C1", "C3"]
+
+
+def test_delta_rs_reads_the_golden_runs_assignments_like_spark(spark, golden):
+    """A real run's table: two dates, written by the flows (and the training date possibly written again)."""
+    path = golden.conf.table_path(tables.SEGMENT_ASSIGNMENTS)
+    delta_rs = DeltaTable(path).to_pyarrow_table().to_pylist()
+    columns = spark.read.format("delta").load(path).columns
+    assert {r["as_of_date"] for r in delta_rs} == {AS_OF, LATER}
+    assert len(delta_rs) == golden.train.counts["customers"] + golden.score.counts["customers"]
+    assert sorted_rows(delta_rs, columns) == sorted_rows(spark_rows(spark, path), columns)

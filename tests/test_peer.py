@@ -1,47 +1,49 @@
 """The pandas peer (benchmarks/peer.py) computes the same validation and features as the Spark flow.
 
-One Spark feature run on generated dirty Parquet data; the peer reads the same files. Duplicate keys
-are the one documented difference: when two rows with the same key differ, Spark keeps the first by
-the row's JSON text and the peer the first by sorting the columns, so customers touched by such a
-conflicting duplicate are left out of the value comparison (for a customer duplicate, only the
-column that comes from the customer row, annual_income).
+The golden run's feature build (tests/golden.py) on generated dirty data; the peer reads the same files (the
+Delta tables' Parquet files, each table written once). Duplicate keys are the one documented difference: when
+two rows with the same key differ, Spark keeps the first by the row's JSON text and the peer the first by
+sorting the columns, so customers touched by such a conflicting duplicate are left out of the value comparison
+(for a customer duplicate, only the column that comes from the customer row, annual_income).
 """
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from custseg_sample.datagen import generate, write_dataset
+from deltalake import DeltaTable
 
+from benchmarks import peer
 from custseg.config import FeatureConf
-from custseg.flows.build_features import run_build_features
-from custseg.platform.storage import read_delta
 from custseg.contract.features import FEATURES
-from helpers import INPUTS, make_conf
+from custseg.contract.outputs import FEATURES_TABLE
+from golden import AS_OF
+from helpers import INPUTS
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import peer  # noqa: E402
 
-AS_OF = dt.date(2026, 1, 1)
+def parquet_files(table_dir: Path) -> list[Path]:
+    return sorted(p for p in table_dir.rglob("*.parquet") if "_delta_log" not in p.relative_to(table_dir).parts)
+
+
+def delta_files(table_dir: Path) -> list[Path]:
+    return sorted(Path(uri.removeprefix("file://")) for uri in DeltaTable(str(table_dir)).file_uris())
 
 
 @pytest.fixture(scope="module")
-def spark_run(spark, tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("peer_data")
-    write_dataset(generate(spark, 300, 20, AS_OF, seed=7, dirt_rate=0.03), str(data_dir), "parquet")
-    conf = make_conf(data_dir, tmp_path_factory.mktemp("peer_out"), [f"inputs.{t}.format=parquet" for t in INPUTS])
-    record = run_build_features(spark, conf)
-    features = read_delta(spark, conf.table_path("customer_features")).toPandas()
-    return data_dir, conf, record, features.sort_values("customer_id").reset_index(drop=True)
+def spark_run(spark, golden):
+    features = golden.table(spark, FEATURES_TABLE, AS_OF).toPandas()
+    return golden.data_dir, golden.conf, golden.features, features.sort_values("customer_id").reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
 def peer_run(spark_run):
     data_dir, conf, _, _ = spark_run
+    for table in INPUTS:
+        # Read as plain Parquet: the files in the folder must be exactly the Delta table's (none removed).
+        assert parquet_files(data_dir / table) == delta_files(data_dir / table), table
     inputs = peer.read_inputs({t: str(data_dir / t) for t in INPUTS})
     accepted, rejected_counts = peer.validate(inputs)
     features = peer.compute_features(accepted, AS_OF, conf.features)
@@ -142,7 +144,8 @@ def test_peer_edge_cases_by_hand():
         "avg_ticket": [60.0, None, 10.0, None], "spend_trend": [1.0, 0.0, -1.0, 0.0],
         "refund_rate": [0.25, None, 0.0, None], "gap_mean_days": [16.0, None, None, None],
         "gap_std_days": [19.798989873223331, None, None, None], "n_categories": [2, 0, 1, 0],
-        "top_category_share": [150.0 / 180.0, None, 1.0, None], "digital_share": [2.0 / 3.0, None, 0.0, None],
+        "top_category_share": [150.0 / 180.0, None, 1.0, None], "digital_share": [2.0 / 3.0, None, None, None],
+        "is_repeat_buyer": [1, 0, 0, 0],
         "n_loans": [1, 1, 1, 0], "utilisation": [1000.0 / 1200.0, 1.0, 1.0, None],
         "on_time_rate": [0.25, 0.0, None, None], "max_dpd": [47, 945, 0, 0], "current_dpd": [47, 945, 0, 0],
         "late_payments_12m": [3, 0, 0, 0], "has_default": [0, 1, 0, 0],

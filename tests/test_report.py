@@ -1,58 +1,33 @@
-"""The segment report on a small trained run: every file written, images that decode, one self-contained page."""
+"""The segment report of the golden run (tests/golden.py): every file written, images that decode, one
+self-contained page."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import importlib.util
-from argparse import Namespace
+import shutil
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
-from custseg_sample.datagen import generate, write_dataset
 from PIL import Image
 from pyspark.ml import PipelineModel
 
 from custseg.contract import outputs as tables
-from custseg.flows.build_features import run_build_features
-from custseg.flows.train_segments import run_train_segments
+from custseg.flows.segment_report import REPORT_FILE, write_report
 from custseg.platform.locations import model_location
 from custseg.platform.storage import features_for_date, read_delta
-from custseg.report.legacy import (
-    FIGURES,
-    REPORT_FILE,
-    RunData,
-    population_rate,
-    principal_axes,
-    render_html,
-    scatter_data,
-)
+from custseg.report.data import RunData, principal_axes, scatter_data
+from custseg.report.figures import FIGURES, population_rate
+from custseg.report.html import render_html
 from custseg.transforms.sampling import bounded_sample
-from helpers import make_conf
-
-ROOT = Path(__file__).resolve().parents[1]
-AS_OF = dt.date(2026, 1, 1)
-
-
-
-def report_job():
-    """jobs/segment_report.py as a module: its run() takes the test session (main() would stop it)."""
-    spec = importlib.util.spec_from_file_location("segment_report_job", ROOT / "jobs" / "segment_report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from golden import AS_OF
 
 
 @pytest.fixture(scope="module")
-def reported(spark, tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("data")
-    write_dataset(generate(spark, 200, 20, AS_OF, seed=11, dirt_rate=0.03), str(data_dir), "delta")
-    conf = make_conf(data_dir, tmp_path_factory.mktemp("out"))
-    run_build_features(spark, conf)
-    record = run_train_segments(spark, conf)
-    path = report_job().run(spark, conf, Namespace(run_id=None))  # default: the latest training run
-    return conf, record, Path(path)
+def reported(golden):
+    """The golden run's report, written without a run id: that of the latest training run."""
+    return golden.conf, golden.train, golden.report_path
 
 
 class Collector(HTMLParser):
@@ -154,14 +129,16 @@ def test_scatter_sample_is_bounded_and_seeded(spark, reported, model):
     def ids(seed: int, total: int | None = None) -> list[str]:
         return [r["customer_id"] for r in bounded_sample(features_df, 50, seed, total).collect()]
 
-    assert ids(conf.seed) == ids(conf.seed) == ids(conf.seed, total=200)  # the hash pre-filter changes nothing
+    total = features_df.count()
+    assert total > 3 * 50  # so the hash pre-filter is applied
+    assert ids(conf.seed) == ids(conf.seed) == ids(conf.seed, total=total)  # the hash pre-filter changes nothing
     assert ids(conf.seed) != ids(conf.seed + 1)
 
 
 def test_projected_centroids_sit_at_their_segments_mean(spark, reported, model):
     conf, _, _ = reported
     everyone = scatter_data(model, features_for_date(spark, conf.output_path, AS_OF), 10_000, conf.seed)
-    assert len(everyone.segments) == read_delta(spark, conf.table_path("customer_features")).count()
+    assert len(everyone.segments) == features_for_date(spark, conf.output_path, AS_OF).count()
     assert 0 < everyone.explained[1] <= everyone.explained[0] and sum(everyone.explained) <= 1 + 1e-9
     for segment in np.unique(everyone.segments):
         mean = everyone.points[everyone.segments == segment].mean(axis=0)
@@ -181,11 +158,13 @@ def test_population_rate_weights_segments_by_their_borrowers():
 
 def test_html_escapes_every_text():
     hostile = '<script src="https://evil.example/x.js"></script> & "Co"'
+    named = "<script>alert(1)</script> & co"
     data = RunData(
         run_id="r<1>", as_of=AS_OF, run={}, metrics={"reason": hostile}, params={},
         inputs={"customers": {"read": 3, "accepted": 2, "rejected": 1}},
         rejected=[{"source_table": "customers", "reason": "<b>bad</b>", "rows": 1}],
-        profiles=[{"segment_id": 0, "segment_name": hostile, "size": 3, "share": 1.0, "risk_tier": "low"}],
+        profiles=[{"segment_id": 0, "segment_name": hostile, "size": 3, "share": 1.0, "risk_tier": "low"},
+                  {"segment_id": 1, "segment_name": named, "size": 1234, "share": None, "risk_tier": None}],
         k_rows=[], features=["monetary"], z={},
     )
     text = render_html(data, {name: b"\x89PNG" for name in FIGURES})
@@ -193,6 +172,9 @@ def test_html_escapes_every_text():
     assert [t for t, _ in page.tags if t in ("script", "b")] == []
     assert "https://" not in " ".join(str(v) for _, attrs in page.tags for v in attrs.values())
     assert any(row[:2] == [hostile, "3"] for row in page.rows)
+    assert any(row[:3] == [named, "1,234", "–"] for row in page.rows)  # a missing share is a dash, not "None"
+    assert "<script>alert(1)</script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in text
+    assert "r&lt;1&gt;" in text and "<b>" not in text and "None" not in text
 
 
 def test_principal_axes_are_those_of_spark_ml_pca(spark):
@@ -209,3 +191,17 @@ def test_principal_axes_are_those_of_spark_ml_pca(spark):
     np.testing.assert_allclose(np.abs(axes), np.abs(spark_pca.pc.toArray()), atol=1e-9)
     np.testing.assert_allclose(share, spark_pca.explainedVariance.toArray(), atol=1e-9)
     assert share[0] > share[1] > 0
+
+
+def test_report_is_written_through_the_file_system_of_a_file_uri_with_a_space(spark, reported, tmp_path):
+    conf, record, _ = reported
+    folder = tmp_path / "my reports"
+    shutil.copytree(conf.output_path, folder, ignore=shutil.ignore_patterns("reports"))  # the run, no report yet
+    uri = write_report(spark, replace(conf, output_path=f"file://{folder}"), record.run_id, sample_cap=50)
+    assert uri == f"file://{folder}/reports/{record.run_id}/{REPORT_FILE}"
+    written = folder / "reports" / record.run_id
+    assert sorted(p.name for p in written.iterdir()) == sorted([*FIGURES, REPORT_FILE])
+    page = parse((written / REPORT_FILE).read_text(encoding="utf-8"))
+    images = [attrs["src"] for tag, attrs in page.tags if tag == "img"]
+    prefix = "data:image/png;base64,"
+    assert [base64.b64decode(src[len(prefix):]) for src in images] == [(written / n).read_bytes() for n in FIGURES]

@@ -53,6 +53,14 @@ def test_wilson_interval_equals_a_hand_computation():
         wilson_interval(0, 0)
 
 
+@pytest.mark.parametrize("n", [3, 6, 7, 10, 12, 37])
+def test_wilson_interval_holds_the_rate_at_no_and_at_every_event(n):
+    # Rounding put the lower end of 0 of 3 at 5.6e-17 > 0: the report's error bar had a negative length.
+    for events in (0, n):
+        low, high = wilson_interval(events, n)
+        assert low <= events / n <= high
+
+
 # ---------------------------------------------------------------------------------------------- tiers
 
 

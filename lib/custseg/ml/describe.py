@@ -71,7 +71,8 @@ def wilson_interval(successes: int, n: int, z: float = WILSON_Z) -> tuple[float,
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval holds p; at 0 or n successes rounding would put an end a hair past it (p = 0 < 5.6e-17).
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 class Rate(NamedTuple):
