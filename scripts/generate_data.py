@@ -2,6 +2,7 @@
 
 Example, from the repository root:
     .venv/bin/python scripts/generate_data.py --customers 1000 --out /tmp/gen
+    .venv/bin/python scripts/generate_data.py --customers 1000 --persona-weights dormant=0.7 --out /tmp/dormant
 """
 from __future__ import annotations
 
@@ -20,7 +21,24 @@ from custseg.platform.session import build_session
 log = logging.getLogger("generate_data")
 
 
+def persona_weights(text: str) -> dict[str, float]:
+    """"dormant=0.7,new_customer=0.1" -> {"dormant": 0.7, "new_customer": 0.1}, checked by datagen.persona_shares."""
+    weights: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected persona=share, got {item!r}") from None
+    try:
+        datagen.persona_shares(weights)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("datagen: ")) from None
+    return weights
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    default_mix = ",".join(f"{name}={share:g}" for name, share in datagen.DEFAULT_PERSONA_WEIGHTS.items())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1000, help="number of customers (default 1000)")
     parser.add_argument("--transactions-per-customer", type=int, default=25,
@@ -30,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42, help="same seed, same rows (default 42)")
     parser.add_argument("--dirt-rate", type=float, default=0.0,
                         help="share of dirty rows per kind of dirt, 0 = clean (default 0)")
+    parser.add_argument("--persona-weights", type=persona_weights, default=None, metavar="PERSONA=SHARE,...",
+                        help="shares of some personas, e.g. dormant=0.7; the others share the rest in their usual "
+                             f"proportions (default {default_mix})")
     parser.add_argument("--format", choices=datagen.FORMATS, default="delta", help="output format (default delta)")
     parser.add_argument("--out", required=True, help="output directory; each table goes to <out>/<table>")
     parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
@@ -46,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         started = time.monotonic()
         data = datagen.generate(spark, args.customers, args.transactions_per_customer, args.as_of, args.seed,
-                                args.dirt_rate, num_partitions=args.partitions)
+                                args.dirt_rate, num_partitions=args.partitions, persona_weights=args.persona_weights)
         datagen.write_dataset(data, args.out, args.format)
         log.info("wrote %s data to %s in %.1fs", args.format, args.out, time.monotonic() - started)
         for table in (*INPUT_TABLES, datagen.TRUTH_TABLE):

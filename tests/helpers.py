@@ -23,7 +23,9 @@ def input_overrides(data_dir: Path) -> list[str]:
 
 
 def make_conf(data_dir: Path, out_dir: Path, extra: list[str] | None = None) -> Config:
-    """conf/test.yaml reading data_dir/<table>, writing out_dir, with the golden run's model settings."""
+    """conf/test.yaml reading data_dir/<table>, writing out_dir, with the golden run's model settings (and C1 for
+    a job a test starts in a process of its own with this configuration)."""
     raw = yaml.safe_load((ROOT / "conf" / "test.yaml").read_text())
-    overrides = [f"output.path={out_dir}", *input_overrides(data_dir), *MODEL_OVERRIDES, *(extra or [])]
+    overrides = [f"output.path={out_dir}", *input_overrides(data_dir), *MODEL_OVERRIDES,
+                 f"spark.conf.spark.driver.extraJavaOptions={JIT_OPTIONS}", *(extra or [])]
     return parse_config(apply_overrides(raw, overrides))

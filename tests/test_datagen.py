@@ -1,7 +1,8 @@
-"""Tests of the synthetic data generator: determinism, schema, planted personas, dirt, writers."""
+"""Tests of the synthetic data generator: determinism, schema, planted personas, credit, mix, dirt, writers."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 from datetime import date, timedelta
 
@@ -12,6 +13,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from custseg.contract.inputs import CONTRACTS, CREDIT_SCORE_RANGE
+from custseg.transforms.features import loan_features
+from helpers import ROOT
 
 AS_OF = date(2024, 6, 30)
 N_CUSTOMERS = 300
@@ -200,22 +203,147 @@ def test_credit_stressed_spending_declines(clean):
     assert row["last"] < 0.5 * row["prior"]
 
 
-def test_only_affluent_and_stressed_borrow_and_only_stressed_pay_late(clean):
+def test_loan_terms_and_repayment_follow_the_personas(clean):
     loans = _with_persona(clean.loans, clean)
-    assert {r["persona"] for r in loans.select("persona").distinct().collect()} == {
-        "affluent_loyal", "credit_stressed"}
-    statuses = {r["persona"]: {r2 for r2 in r["statuses"]} for r in loans.groupBy("persona").agg(
-        F.collect_set("status").alias("statuses")).collect()}
-    assert statuses["credit_stressed"] <= {"late", "default"}
-    assert statuses["affluent_loyal"] <= {"current", "paid_off"}
+    stats = {r["persona"]: r for r in loans.groupBy("persona").agg(
+        F.percentile_approx("principal", 0.5).alias("principal"), F.min("interest_rate").alias("min_rate"),
+        F.max("interest_rate").alias("max_rate")).collect()}
+    assert stats["affluent_loyal"]["principal"] > 3 * stats["credit_stressed"]["principal"]
+    assert stats["affluent_loyal"]["max_rate"] < stats["young_frequent"]["min_rate"]
+    assert stats["young_frequent"]["max_rate"] < stats["credit_stressed"]["max_rate"]
     past = _with_persona(clean.loan_payments, clean).filter(F.col("due_date") < F.lit(AS_OF))
-    on_time = past.groupBy("persona").agg(
-        F.avg((F.col("paid_date") <= F.col("due_date")).cast("double")).alias("on_time"),
-        F.max(F.coalesce(F.datediff("paid_date", "due_date"), F.datediff(F.lit(AS_OF), "due_date"))).alias("dpd"))
-    stats = {r["persona"]: r for r in on_time.collect()}
-    assert stats["affluent_loyal"]["on_time"] == 1.0
-    assert stats["credit_stressed"]["on_time"] < 0.5
-    assert stats["credit_stressed"]["dpd"] >= 30
+    on_time = {r["persona"]: r["on_time"] for r in past.groupBy("persona").agg(
+        F.avg(F.coalesce((F.col("paid_date") <= F.col("due_date")), F.lit(False)).cast("double")).alias("on_time"))
+        .collect()}
+    assert on_time["affluent_loyal"] > 0.95
+    assert on_time["credit_stressed"] < 0.8
+
+
+CREDIT_CUSTOMERS = 2000
+
+
+@pytest.fixture(scope="module")
+def credit(spark):
+    """Per customer: persona, is_borrower, has_default and is_late as customer_features defines them."""
+    data = datagen.generate(spark, CREDIT_CUSTOMERS, 2, AS_OF, SEED)
+    borrowers = loan_features(data.loans, data.loan_payments, AS_OF, late_window_days=365, default_dpd=90)
+    df = (data.truth.join(borrowers, on="customer_id", how="left")
+          .select("customer_id", "persona", F.col("n_loans").isNotNull().alias("is_borrower"),
+                  (F.col("has_default") == 1).alias("has_default"),
+                  (F.col("late_payments_12m") > 0).alias("is_late"))
+          .cache())
+    yield df
+    df.unpersist()
+
+
+def _credit_rates(credit_df) -> dict:
+    """Per persona (and "all"): customers, borrower share, default rate and late rate over borrowers."""
+    def rates(df):
+        return df.agg(F.count("*").alias("customers"), F.avg(F.col("is_borrower").cast("double")).alias("borrowers"),
+                      F.avg(F.when(F.col("is_borrower"), F.col("has_default").cast("double"))).alias("default"),
+                      F.avg(F.when(F.col("is_borrower"), F.col("is_late").cast("double"))).alias("late"))
+
+    per_persona = {r["persona"]: r for r in rates(credit_df.groupBy("persona")).collect()}
+    return {**per_persona, "all": rates(credit_df).first()}
+
+
+def test_every_persona_borrows_in_its_own_share(credit):
+    rates = _credit_rates(credit)
+    expected = {"affluent_loyal": 0.45, "young_frequent": 0.25, "dormant": 0.10, "credit_stressed": 0.95,
+                "new_customer": 0.15}  # new customers: 18% of those signed up a month or more ago
+    for persona, share in expected.items():
+        assert rates[persona]["borrowers"] == pytest.approx(share, abs=0.06), persona
+
+
+def test_defaults_are_rare_overall_and_concentrated_in_the_stressed(credit):
+    rates = _credit_rates(credit)
+    assert 0.02 <= rates["all"]["default"] <= 0.10
+    assert 0.12 <= rates["credit_stressed"]["default"] <= 0.25
+    for persona in ("affluent_loyal", "young_frequent", "dormant", "new_customer"):
+        assert rates[persona]["default"] <= 0.04, persona
+
+
+def test_late_payments_are_more_common_than_defaults_in_every_persona(credit):
+    rates = _credit_rates(credit)
+    for persona in (*datagen.PERSONAS, "all"):
+        assert rates[persona]["late"] >= rates[persona]["default"], persona
+    assert rates["credit_stressed"]["late"] > 0.8
+    assert rates["young_frequent"]["late"] > rates["affluent_loyal"]["late"] > rates["dormant"]["late"]
+
+
+def test_loan_status_follows_the_payments(spark):
+    data = datagen.generate(spark, 1000, 2, AS_OF, SEED)
+    due = F.col("due_date")
+    dpd = F.coalesce(F.datediff("paid_date", due), F.datediff(F.lit(AS_OF), due))
+    per_loan = data.loan_payments.groupBy("loan_id").agg(
+        F.max(F.when(due < F.lit(AS_OF), dpd)).alias("max_dpd"),
+        F.count(F.when(F.col("paid_date").isNull() & (due < F.lit(AS_OF)), 1)).alias("overdue"),
+        F.count(F.when(F.col("paid_date").isNull(), 1)).alias("unpaid"))
+    loans = data.loans.join(per_loan, on="loan_id", how="left").join(data.customers, on="customer_id", how="inner")
+    by_status = {r["status"]: r for r in loans.groupBy("status").agg(
+        F.count("*").alias("n"), F.min("max_dpd").alias("min_dpd"), F.max("max_dpd").alias("max_dpd"),
+        F.min("overdue").alias("min_overdue"), F.max("overdue").alias("max_overdue"),
+        F.min("unpaid").alias("min_unpaid"), F.max("unpaid").alias("max_unpaid"),
+        F.max("outstanding_balance").alias("max_balance")).collect()}
+    assert set(by_status) == {"current", "late", "default", "charged_off", "paid_off"}
+    for status in ("default", "charged_off"):
+        assert by_status[status]["min_dpd"] >= 90, status
+    for status in ("current", "late", "paid_off"):
+        assert by_status[status]["max_dpd"] is None or by_status[status]["max_dpd"] < 90, status
+    assert by_status["late"]["min_overdue"] >= 1
+    assert by_status["current"]["max_overdue"] == 0 and by_status["current"]["min_unpaid"] >= 1
+    assert by_status["paid_off"]["max_unpaid"] == 0 and by_status["paid_off"]["max_balance"] == 0.0
+    bad_dates = loans.filter((F.col("origination_date") < F.col("signup_date"))
+                             | (F.col("origination_date") >= F.lit(AS_OF))).count()
+    assert bad_dates == 0
+    assert loans.filter(~F.col("outstanding_balance").between(0.0, F.col("principal"))).count() == 0
+
+
+# ---------------------------------------------------------------- persona mix
+
+
+def test_persona_shares_scale_the_personas_left_out():
+    shares = datagen.persona_shares({"dormant": 0.7})
+    assert shares["dormant"] == 0.7
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["young_frequent"] == pytest.approx(0.3 * 0.25 / 0.8)
+    assert datagen.persona_shares(None) == datagen.DEFAULT_PERSONA_WEIGHTS
+    assert datagen.persona_shares({"dormant": 1.0})["new_customer"] == 0.0
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"sleepy": 0.5}, "unknown personas"), ({"dormant": 1.5}, r"\[0, 1\]"),
+    ({"dormant": 0.7, "young_frequent": 0.5}, "sum to 1"),
+    (dict.fromkeys(datagen.PERSONAS, 0.1), "sum to 1"),
+])
+def test_invalid_persona_weights_are_rejected(spark, weights, message):
+    with pytest.raises(ValueError, match=message):
+        datagen.generate(spark, 10, 5, AS_OF, SEED, persona_weights=weights)
+
+
+def test_persona_weights_shift_the_mix(spark, clean):
+    n = 1000
+    dormant_majority = datagen.generate(spark, n, 2, AS_OF, SEED, persona_weights={"dormant": 0.7})
+    counts = {r["persona"]: r["count"] for r in dormant_majority.truth.groupBy("persona").count().collect()}
+    expected = datagen.persona_shares({"dormant": 0.7})
+    assert sum(counts.values()) == n
+    for persona in datagen.PERSONAS:
+        assert counts[persona] / n == pytest.approx(expected[persona], abs=0.04), persona
+    default_counts = {r["persona"]: r["count"] for r in clean.truth.groupBy("persona").count().collect()}
+    for persona, share in datagen.DEFAULT_PERSONA_WEIGHTS.items():
+        assert default_counts[persona] / N_CUSTOMERS == pytest.approx(share, abs=0.07), persona
+
+
+def test_the_script_reads_persona_weights():
+    spec = importlib.util.spec_from_file_location("generate_data", ROOT / "scripts" / "generate_data.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    args = script.parse_args(["--out", "/tmp/unused", "--persona-weights", "dormant=0.7, new_customer=0.1"])
+    assert args.persona_weights == {"dormant": 0.7, "new_customer": 0.1}
+    assert script.parse_args(["--out", "/tmp/unused"]).persona_weights is None
+    for bad in ("dormant", "dormant=lots", "sleepy=0.5", "dormant=0.9,new_customer=0.2"):
+        with pytest.raises(SystemExit):
+            script.parse_args(["--out", "/tmp/unused", "--persona-weights", bad])
 
 
 # ---------------------------------------------------------------- dirt

@@ -25,15 +25,16 @@ the mix). "avg" below is `transactions_per_customer`; counts vary +-15% within a
 - new_customer (15%): signed up 20-90 days ago, about 0.25 x avg purchases, all since signup, the last one
   1-10 days ago, median ticket 50, no refunds; income 40k-80k, credit 620-720.
 
-Loans (LoanSpec per persona): every persona borrows, in different shares (about 40% of the affluent, 25% of
-the young, 10% of the dormant, 60% of the stressed, 15% of the new customers), amounts, rates and terms. A
-loan is originated 1 month or more before `as_of`, never before signup. Each loan is good (every due paid
-0-4 days early), slipping (some dues paid 1-89 days late) or, if still running and old enough, in default:
-slipping, then its dues of the last 4 months (`default`) or 7 months (`charged_off`) unpaid, so 90+ days
-past due. About 17% of the stressed borrowers default, 0-3% of the others. The status follows the payments:
-default / charged_off, else `late` with a past due unpaid at `as_of`, else `paid_off` with every due paid,
-else `current`. Payments: one due a month from origination to maturity or `as_of` + 3 months, whichever is
-first; a payment made on or after `as_of` is not known yet, so paid_date and amount_paid are null.
+Loans (LoanSpec per persona): every persona borrows, in its own share (about 45% of the affluent, 25% of the
+young, 10% of the dormant, 95% of the stressed, 15% of the new customers), amounts, rates and terms. A loan is
+originated 1 month or more before `as_of`, never before signup. Each loan is good (every due paid 0-4 days
+early), slipping (some dues paid 1-89 days late, the stressed 30-75) or, if still running and at least 6
+months old, in default: slipping, then its dues of the last 4 months (`default`) or 7 months (`charged_off`)
+unpaid, so 90+ days past due. About 15% of the stressed borrowers default and 95% pay late, 0-2% and 3-20% of
+the others; 7-9% of all borrowers default. The status follows the payments: default / charged_off, else `late`
+with a past due unpaid at `as_of`, else `paid_off` with every due paid, else `current`. Payments: one due a
+month from origination to maturity or `as_of` + 3 months, whichever is first; a payment made on or after
+`as_of` is not known yet, so paid_date and amount_paid are null.
 
 Dirt, injected only when `dirt_rate` > 0 (r below); clean rows are kept, so the dirty data is the
 clean data plus injected rows and a few damaged customer attributes:
