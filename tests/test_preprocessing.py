@@ -305,7 +305,8 @@ def test_training_records_the_caps_and_scoring_another_date_counts_capped_featur
     from custseg.contract.outputs import FEATURES_TABLE, RUNS_TABLE, SEGMENT_ASSIGNMENTS
     from custseg.flows.score_customers import run_score_customers
     from custseg.flows.train_segments import run_train_segments
-    from custseg.platform.storage import read_delta, write_for_date
+    from custseg.platform.runs import RunRecord
+    from custseg.platform.storage import read_delta, write_for_date, write_output
     from custseg.transforms.features import build_features
     from helpers import make_conf
 
@@ -314,10 +315,12 @@ def test_training_records_the_caps_and_scoring_another_date_counts_capped_featur
     caps = ["model.k=3", "model.outlier_caps.lower_quantile=0.01", "model.outlier_caps.upper_quantile=0.99"]
     conf = make_conf(tmp_path / "data", tmp_path / "out", [f"as_of_date={trained}", *caps])
     later_conf = make_conf(tmp_path / "data", tmp_path / "out", [f"as_of_date={later}", *caps])
-    for as_of in (trained, later):
+    for as_of in (trained, later):  # written as a succeeded build_features run writes them
         features_df = build_features(data.customers, data.transactions, as_of, loans_df=data.loans,
                                      payments_df=data.loan_payments)
-        write_for_date(features_df, conf.table_path(FEATURES_TABLE), as_of)
+        build = RunRecord(run_id=f"build-{as_of}", job="build_features", as_of=as_of, params={})
+        write_output(features_df.drop("as_of_date"), FEATURES_TABLE, conf.output_path, build.run_id, as_of)
+        build.write(spark, conf.output_path, "succeeded")
     # One customer of the later date spends a million times as much as at training.
     later_df = read_delta(spark, conf.table_path(FEATURES_TABLE)).filter(F.col("as_of_date") == F.lit(later))
     planted = later_df.filter(F.col("monetary") > 0).orderBy("customer_id").first()["customer_id"]
