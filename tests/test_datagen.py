@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import re
 from datetime import date, timedelta
 
@@ -14,7 +13,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from custseg.contract.inputs import CONTRACTS, CREDIT_SCORE_RANGE
 from custseg.transforms.features import loan_features
-from helpers import ROOT
+from scripts import generate_data as script
 
 AS_OF = date(2024, 6, 30)
 N_CUSTOMERS = 300
@@ -335,9 +334,6 @@ def test_persona_weights_shift_the_mix(spark, clean):
 
 
 def test_the_script_reads_persona_weights():
-    spec = importlib.util.spec_from_file_location("generate_data", ROOT / "scripts" / "generate_data.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     args = script.parse_args(["--out", "/tmp/unused", "--persona-weights", "dormant=0.7, new_customer=0.1"])
     assert args.persona_weights == {"dormant": 0.7, "new_customer": 0.1}
     assert script.parse_args(["--out", "/tmp/unused"]).persona_weights is None

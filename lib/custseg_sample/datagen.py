@@ -28,13 +28,13 @@ the mix). "avg" below is `transactions_per_customer`; counts vary +-15% within a
 Loans (LoanSpec per persona): every persona borrows, in its own share (about 45% of the affluent, 25% of the
 young, 10% of the dormant, 95% of the stressed, 15% of the new customers), amounts, rates and terms. A loan is
 originated 1 month or more before `as_of`, never before signup. Each loan is good (every due paid 0-4 days
-early), slipping (some dues paid 1-89 days late, the stressed 30-75) or, if still running and at least 6
+early), slipping (some dues paid 1-30 days late, the stressed 30-75) or, if still running and at least 6
 months old, in default: slipping, then its dues of the last 4 months (`default`) or 7 months (`charged_off`)
 unpaid, so 90+ days past due. About 15% of the stressed borrowers default and 95% pay late, 0-2% and 3-20% of
-the others; 7-9% of all borrowers default. The status follows the payments: default / charged_off, else `late`
-with a past due unpaid at `as_of`, else `paid_off` with every due paid, else `current`. Payments: one due a
-month from origination to maturity or `as_of` + 3 months, whichever is first; a payment made on or after
-`as_of` is not known yet, so paid_date and amount_paid are null.
+the others; 7-9% of all borrowers default (default mix). The status follows the payments: default /
+charged_off, else `late` with a past due unpaid at `as_of`, else `paid_off` with every due paid, else
+`current`. Payments: one due a month from origination to maturity or `as_of` + 3 months, whichever is first;
+a payment made on or after `as_of` is not known yet, so paid_date and amount_paid are null.
 
 Dirt, injected only when `dirt_rate` > 0 (r below); clean rows are kept, so the dirty data is the
 clean data plus injected rows and a few damaged customer attributes:
@@ -172,7 +172,7 @@ SPECS = (
         same_day_repeat=0.0, ticket_median=45.0, ticket_sigma=0.4, refund_prob=0.0,
         categories=("groceries", "utilities", "fuel"), channels=("branch", "pos"),
         loans=LoanSpec(probability=0.10, count=(1, 1), principal=(5_000, 40_000), interest_rate=(0.04, 0.08),
-                       terms_months=(36, 60, 84, 120), age_months=(12, 84), slipping=0.06, late_dues=0.1,
+                       terms_months=(36, 60, 84, 120), age_months=(12, 84), slipping=0.10, late_dues=0.15,
                        late_days=(1, 15), default=0.02, charged_off=0.5),
     ),
     PersonaSpec(
@@ -184,7 +184,7 @@ SPECS = (
         categories=("groceries", "utilities", "fuel", "dining"), channels=("pos", "online", "mobile"),
         loans=LoanSpec(probability=0.95, count=(1, 2), principal=(2_000, 20_000), interest_rate=(0.12, 0.25),
                        terms_months=(24, 36, 48, 60), age_months=(6, 36), slipping=0.95, late_dues=0.35,
-                       late_days=(30, 75), default=0.12, charged_off=0.3),
+                       late_days=(30, 75), default=0.13, charged_off=0.3),
     ),
     PersonaSpec(
         name="new_customer", share=0.15, tenure_days=(20, 90), income=(40_000, 80_000),
