@@ -11,6 +11,7 @@ from pyspark.ml.feature import SQLTransformer
 from pyspark.sql import functions as F
 
 from custseg.ml import preprocessing
+from custseg.ml.explain import score
 from custseg.ml.pipeline import (
     PipelineParams,
     compose,
@@ -22,7 +23,6 @@ from custseg.ml.pipeline import (
     not_applicable_statement,
     outlier_cap_report,
     scaled_features,
-    score,
 )
 from custseg.ml.preprocessing import (
     CAPPED_FEATURES,
@@ -296,56 +296,33 @@ def test_outlier_caps_config_is_typed_and_strict():
         load_config(conf, ["model.outlier_caps.upper=0.9"])
 
 
-def test_training_records_the_caps_and_scoring_another_date_counts_capped_features(spark, tmp_path):
-    import datetime as dt
+def test_training_records_the_caps_and_scoring_another_date_counts_capped_features(spark, golden):
     import json
-
-    from custseg_sample.datagen import generate
+    import math
 
     from custseg.contract.outputs import FEATURES_TABLE, RUNS_TABLE, SEGMENT_ASSIGNMENTS
-    from custseg.flows.score_customers import run_score_customers
-    from custseg.flows.train_segments import run_train_segments
-    from custseg.platform.runs import RunRecord
-    from custseg.platform.storage import read_delta, write_for_date, write_output
-    from custseg.transforms.features import build_features
-    from helpers import make_conf
+    from golden import AS_OF, LATER
 
-    trained, later = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
-    data = generate(spark, 120, 10, trained, seed=3)
-    caps = ["model.k=3", "model.outlier_caps.lower_quantile=0.01", "model.outlier_caps.upper_quantile=0.99"]
-    conf = make_conf(tmp_path / "data", tmp_path / "out", [f"as_of_date={trained}", *caps])
-    later_conf = make_conf(tmp_path / "data", tmp_path / "out", [f"as_of_date={later}", *caps])
-    for as_of in (trained, later):  # written as a succeeded build_features run writes them
-        features_df = build_features(data.customers, data.transactions, as_of, loans_df=data.loans,
-                                     payments_df=data.loan_payments)
-        build = RunRecord(run_id=f"build-{as_of}", job="build_features", as_of=as_of, params={})
-        write_output(features_df.drop("as_of_date"), FEATURES_TABLE, conf.output_path, build.run_id, as_of)
-        build.write(spark, conf.output_path, "succeeded")
-    # One customer of the later date spends a million times as much as at training.
-    later_df = read_delta(spark, conf.table_path(FEATURES_TABLE)).filter(F.col("as_of_date") == F.lit(later))
-    planted = later_df.filter(F.col("monetary") > 0).orderBy("customer_id").first()["customer_id"]
-    boosted_df = later_df.withColumn("monetary", F.when(F.col("customer_id") == planted, F.col("monetary") * 1e6)
-                                     .otherwise(F.col("monetary")))
-    write_for_date(boosted_df.localCheckpoint(), conf.table_path(FEATURES_TABLE), later)
-
-    record = run_train_segments(spark, conf)
+    record, caps = golden.train, golden.conf.model.outlier_caps
     report = record.metrics["outlier_caps"]
-    assert (report["enabled"], report["lower_quantile"], report["upper_quantile"]) == (True, 0.01, 0.99)
+    assert (report["enabled"], report["lower_quantile"], report["upper_quantile"]) == (
+        True, caps.lower_quantile, caps.upper_quantile)
     assert set(report["features"]) | set(report["uncapped"]) == set(record.metrics["features_used"])
     monetary = report["features"]["monetary"]
     assert monetary["is_log1p"] and monetary["lower"] < monetary["upper"] and monetary["capped_above"] >= 1
-    runs_row = (read_delta(spark, conf.table_path(RUNS_TABLE)).filter(F.col("run_id") == record.run_id)
-                .filter(F.col("job") == "train_segments").first())
+    runs_row = golden.table(spark, RUNS_TABLE).filter(f"run_id = '{record.run_id}' AND job = 'train_segments'").first()
     assert json.loads(runs_row["metrics_json"])["outlier_caps"] == json.loads(json.dumps(report))
 
-    assignments_df = read_delta(spark, conf.table_path(SEGMENT_ASSIGNMENTS))
-    trained_df = assignments_df.filter(F.col("as_of_date") == F.lit(trained))
-    assert trained_df.filter(F.col("capped_features") > 0).count() == report["customers_capped"] > 0
+    def capped(as_of):
+        return {r["customer_id"]: r["capped_features"] for r in golden.table(spark, SEGMENT_ASSIGNMENTS, as_of)
+                .filter(f"run_id = '{record.run_id}'").collect()}
 
-    run_score_customers(spark, later_conf, record.run_id)
-    scored = {r["customer_id"]: r["capped_features"] for r in read_delta(spark, conf.table_path(SEGMENT_ASSIGNMENTS))
-              .filter(F.col("as_of_date") == F.lit(later)).collect()}
-    assert None not in scored.values() and scored[planted] >= 1
+    assert sum(n > 0 for n in capped(AS_OF).values()) == report["customers_capped"] > 0
+    # Scoring another date clamps to the training caps: a spend above the training cap counts as capped.
+    scored = capped(LATER)
+    above = [r["customer_id"] for r in golden.table(spark, FEATURES_TABLE, LATER).collect()
+             if r["monetary"] is not None and math.log1p(max(r["monetary"], 0)) > monetary["upper"]]
+    assert None not in scored.values() and all(scored[c] >= 1 for c in above)
 
 
 def test_the_pandas_peer_prepares_the_same_matrix(spark):

@@ -109,6 +109,12 @@ def test_html_is_self_contained_with_every_segment_and_all_figures(spark, report
     assert record.run_id in text and record.metrics["reason"] in text
     assert any(row[0] == "Chosen K" and row[1] == str(record.metrics["chosen_k"]) for row in page.rows)
     assert any(row[0] == "transactions" for row in page.rows)  # input counts from the build_features run
+    audit = (read_delta(spark, conf.table_path(tables.FAIRNESS_AUDIT))
+             .filter(f"run_id = '{record.run_id}' AND segment_id IS NULL").collect())
+    assert audit, "the golden run audits sex and age"
+    for row in audit:  # the overall rows, one per attribute and group, with their flags
+        shown = [r for r in page.rows if r[:2] == [row["attribute"], row["group"]]]
+        assert len(shown) == 1 and (shown[0][-1] == "below four-fifths") == row["is_flagged"], row
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +172,10 @@ def test_html_escapes_every_text():
         profiles=[{"segment_id": 0, "segment_name": hostile, "size": 3, "share": 1.0, "risk_tier": "low"},
                   {"segment_id": 1, "segment_name": named, "size": 1234, "share": None, "risk_tier": None}],
         k_rows=[], features=["monetary"], z={},
+        fairness=[{"attribute": "sex", "group": named, "customers": 40, "share": 0.5, "favourable_share": 0.1,
+                   "adverse_share": 0.2, "disparity_ratio": None, "adverse_disparity_ratio": 0.7, "is_flagged": True,
+                   "is_suppressed": False}],
+        min_group_size=20,
     )
     text = render_html(data, {name: b"\x89PNG" for name in FIGURES})
     page = parse(text)
@@ -173,6 +183,8 @@ def test_html_escapes_every_text():
     assert "https://" not in " ".join(str(v) for _, attrs in page.tags for v in attrs.values())
     assert any(row[:2] == [hostile, "3"] for row in page.rows)
     assert any(row[:3] == [named, "1,234", "–"] for row in page.rows)  # a missing share is a dash, not "None"
+    assert ["sex", named, "40", "50.0%", "10.0%", "20.0%", "no favourable action", "0.70", "below four-fifths"] \
+        in page.rows
     assert "<script>alert(1)</script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in text
     assert "r&lt;1&gt;" in text and "<b>" not in text and "None" not in text
 

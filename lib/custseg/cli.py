@@ -49,6 +49,11 @@ JOBS = {
                         "Run build-features, train-segments and segment-report for one as-of date.",
                         generates_sample=True),
 }
+APPLICANT_JOB = "score-applicant"
+APPLICANT_HELP = ("Score one loan applicant (a JSON object of customer_features values) or a batch (an array) with a "
+                  "training run's exported model, in pure Python: segment, name, tier, rate band, distance, margin and "
+                  "reason codes as JSON. Missing features are imputed as in training; an unknown field or a wrong type "
+                  "exits 2 naming it.")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,12 +71,37 @@ def parser() -> argparse.ArgumentParser:
         if job.generates_sample:
             sub.add_argument("--generate-sample", action="store_true",
                              help="generate the built-in sample data (conf sample_data) first if it is missing")
+    applicant = jobs.add_parser(APPLICANT_JOB, help="Score applicants with a training run's exported model, "
+                                "without Spark", description=APPLICANT_HELP)
+    applicant.add_argument("--model", required=True, help="the exported model: <output>/models/<run_id>-applicant.json")
+    applicant.add_argument("--input", default="-", help="JSON file of one applicant (object) or a batch (array); "
+                           "- for standard input (default)")
     return top
+
+
+def score_applicants(model: str, source: str) -> int:
+    """The score-applicant command: JSON in, JSON out; exit 2 with one line on a bad document or record."""
+    from custseg.applicant import ApplicantScorer, score_json
+
+    try:
+        scorer = ApplicantScorer.load(model)
+        if source == "-":
+            text = sys.stdin.read()
+        else:
+            with open(source, encoding="utf-8") as handle:
+                text = handle.read()
+        print(score_json(scorer, text))
+        return 0
+    except (ValueError, OSError) as err:  # ApplicantError is a ValueError, as is a document that is not JSON
+        print(f"custseg {APPLICANT_JOB}: error: {err}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate the conf, build the session, run the job's flow, stop the session."""
     args = parser().parse_args(argv)
+    if args.job == APPLICANT_JOB:
+        return score_applicants(args.model, args.input)
     prog = f"custseg {args.job}"
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     logging.getLogger("py4j").setLevel(logging.WARNING)  # its connection chatter is not our progress

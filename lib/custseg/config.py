@@ -212,6 +212,12 @@ class DriftConf(_Section):
     far_from_centroids_share: Share = 0.05  # beyond the training 99th percentile distance: 1 % expected
 
 
+class FairnessConf(_Section):
+    """The fairness audit (docs/model.md, Fairness): groups below min_group_size are suppressed, not shown."""
+
+    min_group_size: PositiveInt = 20
+
+
 class SampleDataConf(_Section):
     path: str
     format: Literal["delta", "parquet", "csv"] = "delta"
@@ -320,6 +326,7 @@ class _Document(_Section):
     segment_rules: SegmentRules = SegmentRules()
     pricing: PricingConf = PricingConf()
     drift: DriftConf = DriftConf()
+    fairness: FairnessConf = FairnessConf()
 
     @model_validator(mode="after")
     def _protected_attributes_stay_out(self) -> _Document:
@@ -359,6 +366,7 @@ class _Document(_Section):
             segment_rules=self.segment_rules,
             pricing=self.pricing,
             drift=self.drift,
+            fairness=self.fairness,
             raw=raw,
         )
 
@@ -381,6 +389,7 @@ class Config:
     segment_rules: SegmentRules
     pricing: PricingConf
     drift: DriftConf
+    fairness: FairnessConf
     raw: dict[str, Any]  # after overrides; hashed into the run id
 
     def table_path(self, table: str) -> str:

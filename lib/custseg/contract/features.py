@@ -4,6 +4,8 @@ docs/features.md is written from FEATURES (scripts/write_feature_docs.py).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 # name -> (definition, unit). The order is the column order of customer_features.
 FEATURES: dict[str, tuple[str, str]] = {
     "tenure_days": ("days from signup_date to the as-of date", "days"),
@@ -46,21 +48,38 @@ FEATURES: dict[str, tuple[str, str]] = {
     "credit_score": ("credit score from the customers table (300-850)", "points"),
 }
 # Features whose null means "not applicable" (undefined by construction), not "unknown". The model gives such a
-# customer the defined value here (a SQL expression; {lookback} is features.lookback_days), never a median of
-# the customers for whom the feature is defined, which would make them look like those customers.
-NOT_APPLICABLE: dict[str, tuple[str, str, str]] = {  # feature -> (value as SQL, when null, the value's meaning)
-    "avg_ticket": ("0.0D", "no purchase in the window", "0: nothing spent per purchase, as monetary is 0"),
-    "refund_rate": ("0.0D", "no transaction in the window", "0: no refund"),
-    "gap_mean_days": ("CAST({lookback} AS DOUBLE)", "fewer than 2 purchases in the window",
-                      "the window length (features.lookback_days): no repeat purchase within it, as"
-                      " is_repeat_buyer = 0 says"),
-    "gap_std_days": ("0.0D", "fewer than 3 purchases in the window", "0: no spread observed"),
-    "top_category_share": ("0.0D", "no purchase in the window", "0: no category holds any spend"),
-    "digital_share": ("IF(frequency = 0, 0.0D, NULL)", "no purchase in the window", "0: no digital purchase"),
-    "utilisation": ("0.0D", "no loan", "0: nothing outstanding"),
-    "on_time_rate": ("1.0D", "no payment due: a non-borrower, or a loan without a due payment yet",
-                     "1: nothing was late, as max_dpd = 0 says; n_loans tells borrowers apart"),
+# customer the defined value here, never a median of the customers for whom the feature is defined, which would
+# make them look like those customers. The Spark pipeline (ml/pipeline.py) and the applicant scorer
+# (custseg/applicant.py, through the exported model) both apply these rules.
+class DefinedValue(NamedTuple):
+    value: float | None  # None: features.lookback_days
+    when: str  # when the feature is null
+    meaning: str  # what the value means
+    only_when_zero: str | None = None  # the value applies only when this other feature is 0; else the null is unknown
+
+
+NOT_APPLICABLE: dict[str, DefinedValue] = {
+    "avg_ticket": DefinedValue(0.0, "no purchase in the window", "0: nothing spent per purchase, as monetary is 0"),
+    "refund_rate": DefinedValue(0.0, "no transaction in the window", "0: no refund"),
+    "gap_mean_days": DefinedValue(None, "fewer than 2 purchases in the window",
+                                  "the window length (features.lookback_days): no repeat purchase within it, as"
+                                  " is_repeat_buyer = 0 says"),
+    "gap_std_days": DefinedValue(0.0, "fewer than 3 purchases in the window", "0: no spread observed"),
+    "top_category_share": DefinedValue(0.0, "no purchase in the window", "0: no category holds any spend"),
+    "digital_share": DefinedValue(0.0, "no purchase in the window", "0: no digital purchase",
+                                  only_when_zero="frequency"),
+    "utilisation": DefinedValue(0.0, "no loan", "0: nothing outstanding"),
+    "on_time_rate": DefinedValue(1.0, "no payment due: a non-borrower, or a loan without a due payment yet",
+                                 "1: nothing was late, as max_dpd = 0 says; n_loans tells borrowers apart"),
 }
+
+
+def defined_value(feature: str, lookback_days: int) -> float:
+    """The number a not-applicable feature is given."""
+    value = NOT_APPLICABLE[feature].value
+    return float(lookback_days) if value is None else value
+
+
 # Features that can be null because the inputs did not give a value: the model imputes the exact median of the
 # training customers. A feature null for every customer is left out of the clustering instead.
 UNKNOWN: dict[str, str] = {
@@ -76,8 +95,8 @@ def null_rule(name: str) -> str:
     """What a null of the feature means and what the clustering model does with it (docs/features.md)."""
     rules = []
     if name in NOT_APPLICABLE:
-        _, when, value = NOT_APPLICABLE[name]
-        rules.append(f"not applicable ({when}) -> {value}")
+        rule = NOT_APPLICABLE[name]
+        rules.append(f"not applicable ({rule.when}) -> {rule.meaning}")
     if name in UNKNOWN:
         rules.append(f"unknown ({UNKNOWN[name]}) -> the exact training median")
     if name in NULL_WITHOUT_LOANS or name in ("utilisation", "on_time_rate"):

@@ -15,16 +15,21 @@ SEGMENT_CENTROIDS = "segment_centroids"
 K_SELECTION = "k_selection"
 MODELS_DIR = "models"
 SEGMENT_DRIFT = "segment_drift"
+FAIRNESS_AUDIT = "fairness_audit"
 # What train_segments writes per run and date (score_customers writes only the assignments).
-SEGMENT_TABLES = (SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES, SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION)
+SEGMENT_TABLES = (SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES, SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION,
+                  FAIRNESS_AUDIT)
 # Every Delta output, in the order a BI user meets them.
 OUTPUT_TABLES = (FEATURES_TABLE, REJECTED_TABLE, RUNS_TABLE, SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES,
-                 SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION, SEGMENT_DRIFT)
+                 SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION, SEGMENT_DRIFT, FAIRNESS_AUDIT)
 
 # Means shown on the profile row (credit score is there already as mean_credit_score).
 PROFILE_KEY_STATS = ("recency_days", "frequency", "monetary", "avg_ticket", "tenure_days", "annual_income")
 # Medians shown on the profile row: those the segment name is read from (ml/describe.py NAME_FEATURES).
 PROFILE_MEDIANS = ("monetary", "frequency", "tenure_days")
+
+# The reason codes of an assignment (ml/explain.py), by rank.
+REASON_RANKS = {1: "largest", 2: "second largest", 3: "third largest"}
 
 COMMON = {
     "run_id": "training run that produced the model (runs.run_id)",
@@ -35,6 +40,8 @@ COMMON = {
 }
 
 TABLE_COMMENTS = {
+    FAIRNESS_AUDIT: "One row per protected attribute, group and segment (and overall) of a training run: counts, "
+                    "favourable and adverse credit actions, the four-fifths disparity ratio; small groups suppressed",
     SEGMENT_DRIFT: "One row per drift measure of a scoring run against its model's training run; "
                    "retrain_recommended with its reason",
     FEATURES_TABLE: FEATURE_TABLE_COMMENT,
@@ -48,6 +55,25 @@ TABLE_COMMENTS = {
 SEGMENT_DRIFT_SCHEMA = ("measure string, name string, value double, threshold double, is_drifted boolean, "
                         "training_as_of_date date, retrain_recommended boolean, reason string")
 COLUMN_COMMENTS = {
+    FAIRNESS_AUDIT: {
+        "attribute": "protected attribute from the customers table (config protected_attributes; a birth date or "
+                     "age as age_band); never a clustering feature",
+        "group": "the attribute's value (unknown when missing)",
+        "segment_id": "the segment; null on the rows over all customers",
+        "segment_name": "the segment's name, or 'all customers'",
+        "customers": "customers of the group (in the segment); null when suppressed",
+        "share": "customers / all customers with a value of this attribute (in the segment)",
+        "favourable_share": "share of the group in a segment whose credit action is favourable (risk tier low: "
+                            "pre-approval, best rate band)",
+        "adverse_share": "share of the group in a segment whose credit action is adverse (risk tier high: manual "
+                         "review, tighter limits, no credit offers)",
+        "disparity_ratio": "favourable_share / the highest favourable_share of a shown group of the attribute "
+                           "(same scope); null when no group has a favourable action",
+        "adverse_disparity_ratio": "(1 - adverse_share) / the highest (1 - adverse_share) of a shown group of the "
+                                   "attribute (same scope): how often the group is spared an adverse action",
+        "is_flagged": "disparity_ratio or adverse_disparity_ratio below 0.8 (the four-fifths rule)",
+        "is_suppressed": "the group has fewer customers than fairness.min_group_size: no figure shown",
+    },
     SEGMENT_DRIFT: {
         "run_id": "training run whose model scored the date (runs.model_run_id of the scoring run)",
         "measure": "segment_shares (PSI of segment sizes), feature (PSI of one clustering feature over the training "
@@ -66,6 +92,17 @@ COLUMN_COMMENTS = {
         "distance_to_centroid": "Euclidean distance to the segment centroid in standardised feature space",
         "capped_features": "how many of the customer's clustering features were beyond the training outlier caps "
                            "and clamped to them before scoring (0: none; docs/model.md)",
+        "second_segment_id": "the nearest other segment: where the customer would go if its own did not exist "
+                             "(null with one segment)",
+        "distance_to_second": "Euclidean distance to the second segment's centroid (standardised space)",
+        "distance_ratio": "distance_to_centroid / distance_to_second: near 0 a clear member, near 1 on the border "
+                          "between the two segments (docs/model.md, Reading an assignment)",
+        **{f"reason_{n}": f"reason code {n}: the feature with the {rank} pull towards the customer's own "
+                          "segment rather than the second (docs/model.md)" for n, rank in REASON_RANKS.items()},
+        **{f"reason_{n}_value": f"the customer's value of reason_{n} as the model used it (after the not-applicable "
+                                "and imputation rules), original units" for n in REASON_RANKS},
+        **{f"reason_{n}_segment_value": f"the segment centroid's value of reason_{n}, original units"
+           for n in REASON_RANKS},
     },
     SEGMENT_PROFILES: {
         "size": "customers in the segment",
@@ -218,7 +255,10 @@ PROFILE_SCHEMA = T.StructType([
     T.StructField("distinguishing_features", T.StringType()),
 ])
 CENTROID_SCHEMA = "segment_id int, feature string, centroid_scaled double, centroid_original double, is_log1p boolean"
-ASSIGNMENT_COLUMNS = ("customer_id", "segment_id", "segment_name", "distance_to_centroid", "capped_features")
+ASSIGNMENT_COLUMNS = ("customer_id", "segment_id", "segment_name", "distance_to_centroid", "capped_features",
+                      "second_segment_id", "distance_to_second", "distance_ratio",
+                      *(f"reason_{n}{part}" for n in REASON_RANKS for part in ("", "_value", "_segment_value")))
+SCORED_COLUMNS = tuple(c for c in ASSIGNMENT_COLUMNS if c != "segment_name")  # as ml/explain.py gives them
 K_SELECTION_SCHEMA = ("k int, segments int, silhouette double, sse double, davies_bouldin double, "
                       "calinski_harabasz double, min_share double, stability double, is_eligible boolean, "
                       "is_chosen boolean, reason string, sample_rows long, final_fit_sse double")

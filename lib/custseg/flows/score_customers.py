@@ -17,7 +17,8 @@ from pyspark.sql import functions as F
 
 from custseg.config import Config
 from custseg.contract import outputs
-from custseg.ml.pipeline import scaled_features, score
+from custseg.ml.explain import score
+from custseg.ml.pipeline import scaled_features
 from custseg.platform.locations import model_location
 from custseg.platform.runs import RunRecord, latest_run_id, recorded_run
 from custseg.platform.session import cache_scope

@@ -19,8 +19,11 @@ from pyspark.sql import functions as F
 from custseg.config import Config
 from custseg.contract import outputs
 from custseg.contract.features import FEATURES
+from custseg.contract.inputs import CONTRACTS
 from custseg.contract.outputs import CENTROID_SCHEMA, K_SELECTION_SCHEMA, PROFILE_KEY_STATS, PROFILE_SCHEMA
 from custseg.ml.describe import NAME_FEATURES, describe_segments
+from custseg.ml.explain import score
+from custseg.ml.export import applicant_document, to_json
 from custseg.ml.kselect import KChoice, KResult, sample_for_selection, sample_sse, select_k
 from custseg.ml.pipeline import (
     SCALED,
@@ -34,13 +37,14 @@ from custseg.ml.pipeline import (
     learned_medians,
     outlier_cap_report,
     scaled_features,
-    score,
 )
-from custseg.platform.locations import model_location
+from custseg.platform.locations import applicant_model_location, model_location
 from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import Persist, cache_scope
-from custseg.platform.storage import features_for_date, save_model, write_output
+from custseg.platform.storage import features_for_date, read_input, save_model, write_bytes, write_output
+from custseg.transforms.fairness import AUDIT_SCHEMA, audited_attributes, fairness_audit, protected_groups
 from custseg.transforms.statistics import feature_stats, population_quartiles, segment_risk, usable_features
+from custseg.transforms.validation import source_columns
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +95,10 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         results = segment_outputs(features_df, scored_df, model, params, conf, persist)
         final_sse = sample_sse(sample, kmeans_model.clusterCenters()) if len(sample) else None
         write_segment_outputs(results, choice, sample_rows, final_sse, conf, record.run_id, as_of)
+        write_output(audit_fairness(spark, conf, results), outputs.FAIRNESS_AUDIT, conf.output_path, record.run_id,
+                     as_of)
+        document = applicant_document(model, params, results["described"], record.run_id, as_of)
+        write_bytes(spark, applicant_model_location(conf.output_path, record.run_id), to_json(document))
         record.model_run_id = record.run_id
         record.outputs.update(dict.fromkeys(outputs.SEGMENT_TABLES, record.run_id))
         record.stage_done("profiles_and_writes")
@@ -142,12 +150,29 @@ def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: Pipelin
         for feature in PROFILE_KEY_STATS:
             row[f"mean_{feature}"] = means.get((row["segment_id"], feature))
     return {"described": described, "stats_df": stats_df, "scored_df": scored_df,
-            "centroids": centroid_rows(model, params)}
+            "centroids": centroid_rows(model)}
 
 
 def names_df(spark: SparkSession, described: list[dict]) -> DataFrame:
     return spark.createDataFrame([(r["segment_id"], r["segment_name"]) for r in described],
                                  "segment_id int, segment_name string")
+
+
+def audit_fairness(spark: SparkSession, conf: Config, results: dict) -> DataFrame:
+    """The fairness_audit rows: the protected attributes read from the customers table for this audit only."""
+    customers_df = read_input(spark, conf.inputs["customers"])
+    id_column = source_columns(customers_df, CONTRACTS["customers"], conf.inputs["customers"])["customer_id"]
+    attributes = audited_attributes(customers_df.columns, conf.protected_attributes)
+    decisions_df = spark.createDataFrame([(r["segment_id"], r["segment_name"], r["risk_tier"])
+                                          for r in results["described"]],
+                                         "segment_id int, segment_name string, risk_tier string")
+    assignments_df = results["scored_df"].select("customer_id", "segment_id").join(F.broadcast(decisions_df),
+                                                                                    on="segment_id")
+    if not attributes:
+        log.warning("fairness audit: no protected attribute (config protected_attributes) in the customers table")
+        return spark.createDataFrame([], AUDIT_SCHEMA)
+    groups_df = protected_groups(customers_df, id_column, attributes, conf.as_of_date)
+    return fairness_audit(groups_df, assignments_df, conf.fairness.min_group_size)
 
 
 def write_segment_outputs(results: dict, choice: KChoice, sample_rows: int, final_sse: float | None, conf: Config,

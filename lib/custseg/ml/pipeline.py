@@ -7,6 +7,7 @@ saved PipelineModel loads and scores without this package and applies the traini
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,10 +17,18 @@ from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from custseg.contract.features import NOT_APPLICABLE
-from custseg.ml.preprocessing import CAPPED_FEATURES, ExactMedianImputer, OutlierCaps, caps_of, medians_of
+from custseg.contract.features import NOT_APPLICABLE, defined_value
+from custseg.ml.preprocessing import (
+    CAPPED_FEATURES,
+    ExactMedianImputer,
+    OutlierCaps,
+    caps_of,
+    medians_of,
+    sql_double,
+)
 
 RAW_VECTOR = "features_raw"
+MODEL_VALUES = "model_values"
 SCALED = "features_scaled"
 PREDICTION = "segment_id"
 COST_TIE = 1e-9
@@ -64,9 +73,15 @@ def assembled_name(feature: str, params: PipelineParams) -> str:
 def not_applicable_statement(features: tuple[str, ...], lookback_days: int) -> str:
     """SQL giving structurally undefined values their defined value (contract.features.NOT_APPLICABLE), so the
     imputer sees only values that are genuinely unknown."""
-    fills = [f"NVL(CAST({f} AS DOUBLE), {NOT_APPLICABLE[f][0].format(lookback=lookback_days)}) AS "
-             f"{defined_name(f)}" for f in features if f in NOT_APPLICABLE]
+    fills = [f"NVL(CAST({f} AS DOUBLE), {defined_sql(f, lookback_days)}) AS {defined_name(f)}"
+             for f in features if f in NOT_APPLICABLE]
     return "SELECT *" + "".join(f", {fill}" for fill in fills) + " FROM __THIS__"
+
+
+def defined_sql(feature: str, lookback_days: int) -> str:
+    value = sql_double(defined_value(feature, lookback_days))
+    condition = NOT_APPLICABLE[feature].only_when_zero
+    return value if condition is None else f"IF({condition} = 0, {value}, NULL)"
 
 
 def log1p_statement(features: tuple[str, ...], log1p_features: tuple[str, ...]) -> str:
@@ -147,18 +162,6 @@ def scaler_stats(model: PipelineModel) -> tuple[list[float], list[float]]:
     return [float(v) for v in scaler.mean.toArray()], [float(v) for v in scaler.std.toArray()]
 
 
-def with_distance_to_centroid(scored_df: DataFrame, centers: list[list[float]]) -> DataFrame:
-    """Euclidean distance (scaled space) from each customer to its segment's centroid, without a UDF."""
-    from pyspark.ml.functions import vector_to_array
-
-    centers_col = F.array(*[F.array(*[F.lit(float(v)) for v in c]) for c in centers])
-    point = vector_to_array(F.col(SCALED))
-    center = F.element_at(centers_col, F.col(PREDICTION) + 1)
-    squared = F.aggregate(F.zip_with(point, center, lambda a, b: (a - b) * (a - b)), F.lit(0.0),
-                          lambda acc, x: acc + x)
-    return scored_df.withColumn("distance_to_centroid", F.sqrt(squared))
-
-
 def fixed_layout(features_df: DataFrame, partitions: int) -> DataFrame:
     """Rows in the same partitions and order wherever the job runs.
 
@@ -169,21 +172,25 @@ def fixed_layout(features_df: DataFrame, partitions: int) -> DataFrame:
 
 
 def scaled_features(preprocessing: PipelineModel, features_df: DataFrame) -> DataFrame:
-    """customer_id, the scaled vector and capped_features (0 for a model without caps) of every customer."""
+    """customer_id, the scaled vector, capped_features (0 for a model without caps) and the values the model
+    used in original units (after not-applicable rules and imputation, before log1p and caps) of every customer."""
     transformed_df = preprocessing.transform(features_df)
     capped = F.col(CAPPED_FEATURES) if CAPPED_FEATURES in transformed_df.columns else F.lit(0)
-    return transformed_df.select("customer_id", SCALED, capped.cast("int").alias(CAPPED_FEATURES))
+    used = F.array(*[F.col(imputed_name(f)) for f in model_features(preprocessing)])
+    return transformed_df.select("customer_id", SCALED, capped.cast("int").alias(CAPPED_FEATURES),
+                                 used.alias(MODEL_VALUES))
 
 
-def score(model: PipelineModel, scaled_df: DataFrame) -> DataFrame:
-    """customer_id, segment_id, distance_to_centroid, capped_features for already scaled features."""
-    kmeans_model = fitted_kmeans(model)
-    centers = [list(map(float, c)) for c in kmeans_model.clusterCenters()]
-    predicted_df = kmeans_model.transform(scaled_df)
-    capped = F.col(CAPPED_FEATURES) if CAPPED_FEATURES in scaled_df.columns else F.lit(0)
-    return with_distance_to_centroid(predicted_df, centers).select(
-        "customer_id", F.col(PREDICTION).cast("int").alias("segment_id"), "distance_to_centroid",
-        capped.cast("int").alias(CAPPED_FEATURES))
+def model_features(model: PipelineModel) -> tuple[str, ...]:
+    """The clustering features of a fitted pipeline, in the order of its vectors."""
+    assembler = next(stage for stage in model.stages if isinstance(stage, VectorAssembler))
+    return tuple(re.sub(r"__(capped|log1p|imputed)$", "", c) for c in assembler.getInputCols())
+
+
+def model_log1p_features(model: PipelineModel) -> tuple[str, ...]:
+    """The features a fitted pipeline takes the signed log1p of."""
+    logged = {m for statement in _statements(model) for m in re.findall(r" AS (\w+)__log1p\b", statement)}
+    return tuple(f for f in model_features(model) if f in logged)
 
 
 def _statements(model: PipelineModel) -> list[str]:
@@ -225,14 +232,26 @@ def outlier_cap_report(preprocessing: PipelineModel, features_df: DataFrame, par
     }
 
 
-def centroid_rows(model: PipelineModel, params: PipelineParams) -> list[tuple]:
-    """(segment_id, feature, scaled, original, is_log1p): centroids mapped back through scaler and log1p."""
+def centers_of(model: PipelineModel) -> list[list[float]]:
+    """The segment centroids in the scaled space, by segment id."""
+    return [[float(v) for v in c] for c in fitted_kmeans(model).clusterCenters()]
+
+
+def centers_original(model: PipelineModel) -> list[list[float]]:
+    """The centroids mapped back through the scaler and log1p: original units, by segment id and feature."""
     mean, std = scaler_stats(model)
+    logged = [f in model_log1p_features(model) for f in model_features(model)]
     rows = []
-    for segment, center in enumerate(fitted_kmeans(model).clusterCenters()):
-        for j, feature in enumerate(params.features):
-            prepared = float(center[j]) * std[j] + mean[j]
-            is_log = feature in params.log1p_features
-            original = math.copysign(math.expm1(abs(prepared)), prepared) if is_log else prepared
-            rows.append((segment, feature, float(center[j]), original, is_log))
+    for center in centers_of(model):
+        prepared = [c * s + m for c, s, m in zip(center, std, mean, strict=True)]
+        rows.append([math.copysign(math.expm1(abs(p)), p) if is_log else p
+                     for p, is_log in zip(prepared, logged, strict=True)])
     return rows
+
+
+def centroid_rows(model: PipelineModel) -> list[tuple]:
+    """(segment_id, feature, scaled, original, is_log1p): centroids mapped back through scaler and log1p."""
+    logged = model_log1p_features(model)
+    return [(segment, feature, center[j], original[j], feature in logged)
+            for segment, (center, original) in enumerate(zip(centers_of(model), centers_original(model), strict=True))
+            for j, feature in enumerate(model_features(model))]

@@ -25,6 +25,11 @@ def model_location(output_path: str, run_id: str) -> str:
     return join_uri(output_path, MODELS_DIR, run_id)
 
 
+def applicant_model_location(output_path: str, run_id: str) -> str:
+    """The JSON export of a training run's model for the Spark-free applicant scorer, beside the model."""
+    return join_uri(output_path, MODELS_DIR, f"{run_id}-applicant.json")
+
+
 def report_location(output_path: str, run_id: str) -> str:
     """The folder of a run's report (HTML and figures)."""
     return join_uri(output_path, REPORTS_DIR, run_id)

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 from pyspark.ml import PipelineModel
-from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -17,7 +16,7 @@ from pyspark.sql import functions as F
 from custseg.config import Config
 from custseg.contract import outputs as tables
 from custseg.contract.outputs import REJECTED_TABLE, RUNS_TABLE
-from custseg.ml.pipeline import PREDICTION, SCALED, fitted_kmeans
+from custseg.ml.pipeline import PREDICTION, SCALED, fitted_kmeans, model_features
 from custseg.platform.storage import read_delta
 from custseg.transforms.sampling import bounded_sample
 
@@ -43,6 +42,8 @@ class RunData:
     k_rows: list[dict[str, Any]]        # k_selection rows, by k
     features: list[str]                 # clustering features (those in segment_centroids), in model order
     z: dict[tuple[int, str], float]     # (segment_id, feature) -> z-score of the segment mean
+    fairness: list[dict[str, Any]]      # fairness_audit rows over all customers, by attribute and group
+    min_group_size: int                 # below it a fairness group is suppressed
 
     @property
     def customers(self) -> int:
@@ -96,6 +97,10 @@ def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
         k_rows=_rows(of_run(tables.K_SELECTION).filter(F.col("as_of_date") == F.lit(as_of)).orderBy("k")),
         features=ordered + sorted(in_model - set(ordered)),
         z={(r["segment_id"], r["feature"]): r["z_score"] for r in z_rows},
+        fairness=_rows(of_run(tables.FAIRNESS_AUDIT)
+                       .filter((F.col("as_of_date") == F.lit(as_of)) & F.col("segment_id").isNull())
+                       .orderBy("attribute", "group")),
+        min_group_size=conf.fairness.min_group_size,
     )
 
 
@@ -118,11 +123,6 @@ class ScatterData:
     centers: dict[int, np.ndarray]      # segment id -> centroid projected to 2D
     explained: tuple[float, float]      # share of the total variance per component
     drivers: tuple[str, str]            # the features loading most on each component, e.g. "+monetary"
-
-
-def _feature_names(model: PipelineModel) -> list[str]:
-    assembler = next(s for s in model.stages if isinstance(s, VectorAssembler))
-    return [c.split("__")[0] for c in assembler.getInputCols()]
 
 
 def _drivers(loadings: np.ndarray, names: list[str], top: int = 3) -> str:
@@ -151,7 +151,7 @@ def scatter_data(model: PipelineModel, features_df: DataFrame, cap: int, seed: i
     """
     preprocessing = PipelineModel(stages=model.stages[:-1])
     kmeans_model = fitted_kmeans(model)
-    names = _feature_names(model)
+    names = list(model_features(model))
     sample_df = bounded_sample(features_df, cap, seed, total)
     rows = kmeans_model.transform(preprocessing.transform(sample_df)).select(
         F.col(PREDICTION).cast("int").alias("segment_id"), vector_to_array(F.col(SCALED)).alias("x")).collect()

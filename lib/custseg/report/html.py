@@ -132,4 +132,5 @@ def render_html(data: RunData, figures: dict[str, bytes]) -> str:
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         metadata=metadata_items(data), inputs=input_counts(data), rejected=data.rejected,
         profiles=data.profiles, means=mean_columns(data), figures=figure_views(figures),
+        fairness=data.fairness, min_group=data.min_group_size,
     )
