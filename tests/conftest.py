@@ -2,6 +2,7 @@
 golden run on it (tests/golden.py): one small flow shared by the end-to-end, BI, report, peer and cluster tests."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from custseg.platform.session import build_session
 from golden import GoldenRun, run_golden, write_inputs
 from helpers import SESSION_JIT_OPTIONS
 from standalone import ClusterJobs
+
+# The MLflow tracking tests log to a local file store, which MLflow 3 serves only on request (a database backend
+# needs more than mlflow-skinny).
+os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,23 @@ MODEL_OVERRIDES = ("model.k_min=4", "model.k_max=6", "model.stability_runs=1")
 # The short-lived JVMs the tests start (a job in a subprocess, the cluster's) compile with C1 only: their many small
 # queries end before C2's optimisations pay back the CPU they cost to compile. C1 alone gets a 48 MB code cache,
 # which one flow fills ("CodeCache is full. Compiler has been disabled": everything after it is interpreted), so
-# the cache is raised. The session's own JVM runs every test and keeps the default tiered JIT (SESSION_JIT_OPTIONS).
+# the cache is raised. The session's own JVM runs every test and keeps the default tiered JIT with that cache
+# (SESSION_JIT_OPTIONS).
 # Speed only: same results.
 JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 SESSION_JIT_OPTIONS = "-XX:ReservedCodeCacheSize=256m"
+
+
+def write_features(spark, conf: Config, rows) -> None:
+    """customer_features rows of conf.as_of_date (every FEATURES column, customer_id), written as a succeeded
+    build_features run writes them: for tests of the later flows that need no input tables."""
+    from custseg.contract.outputs import FEATURES_TABLE
+    from custseg.platform.runs import RunRecord
+    from custseg.platform.storage import write_output
+
+    build = RunRecord(run_id=f"build-{conf.as_of_date}", job="build_features", as_of=conf.as_of_date, params={})
+    write_output(spark.createDataFrame(rows), FEATURES_TABLE, conf.output_path, build.run_id, conf.as_of_date)
+    build.write(spark, conf.output_path, "succeeded")
 
 
 def input_overrides(data_dir: Path) -> list[str]:

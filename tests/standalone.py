@@ -8,6 +8,7 @@ waits for each step and checks its result; the session's end stops the cluster (
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 ZIP = ROOT / "dist" / "custseg_lib.zip"
 TIMEOUT = 1800  # seconds for any one script or submit: a hung cluster fails the tests instead of blocking them
-# The drivers and executors compile with C1 only, as the test session does (tests/helpers.py): speed only.
-SUBMIT_JIT = ("--conf", f"spark.driver.extraJavaOptions={JIT_OPTIONS}",
-              "--conf", f"spark.executor.extraJavaOptions={JIT_OPTIONS}")
+# The cluster's short-lived JVMs (daemons, drivers, executors) compile with C1 only, as the tests' subprocess jobs
+# do (tests/helpers.py): C2 compiling in five JVMs at once would take the two cores from the tests. Speed only.
+JIT_CONF = {"spark.driver.extraJavaOptions": JIT_OPTIONS, "spark.executor.extraJavaOptions": JIT_OPTIONS}
+SUBMIT_JIT = tuple(part for key, value in JIT_CONF.items() for part in ("--conf", f"{key}={value}"))
 PROBE = """\
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName('custseg-probe').getOrCreate()
@@ -110,7 +112,13 @@ class ClusterJobs:
         cluster = self.cluster.result()
         out_dir = self.base / "cluster_out"
         overrides = [f"output.path={out_dir}", *input_overrides(self.data_dir), *MODEL_OVERRIDES]
-        env = {**cluster.env, "SPARK_MASTER": cluster.master, "CUSTSEG_SUBMIT_OPTS": " ".join(SUBMIT_JIT)}
+        # The JIT options hold spaces, which CUSTSEG_SUBMIT_OPTS cannot carry: a spark-defaults.conf beside the
+        # library's log4j2.properties in a conf folder of the test's own.
+        conf_dir = self.base / "spark_conf"
+        conf_dir.mkdir()
+        shutil.copy(ROOT / "lib" / "custseg" / "platform" / "log4j2.properties", conf_dir)
+        (conf_dir / "spark-defaults.conf").write_text("".join(f"{k} {v}\n" for k, v in JIT_CONF.items()))
+        env = {**cluster.env, "SPARK_MASTER": cluster.master, "SPARK_CONF_DIR": str(conf_dir)}
         log = run_logged(["bash", str(SCRIPTS / "submit.sh"), "run_pipeline", *[f"--set={o}" for o in overrides]],
                          env, self.base / "submit.log")
         return Submitted(out_dir=out_dir, overrides=overrides, log=log)

@@ -35,7 +35,7 @@ COLUMNS = {
         "risk_tier", "credit_action", "marketing_strategy", "distinguishing_features"],
     "segment_history": [
         "customer_id", "as_of_date", "segment_id", "segment_name", "distance_to_centroid", "model_run_id",
-        "previous_as_of_date", "previous_segment_name", "has_changed_segment"],
+        "previous_as_of_date", "previous_segment_id", "previous_segment_name", "has_changed_segment"],
     "k_selection_record": [
         "as_of_date", "run_id", "k", "segments", "silhouette", "sse", "davies_bouldin", "calinski_harabasz",
         "min_share", "stability", "is_eligible", "is_chosen", "chosen_k", "chosen_reason", "sample_rows",
@@ -105,13 +105,15 @@ def test_segment_history_links_each_date_to_the_previous_one(spark, run):
     assert len(history) == len(assignments)
     jan = history[history["as_of_date"] == JAN]
     assert jan["previous_as_of_date"].isna().all() and not jan["has_changed_segment"].any()
-    jan_names = assignments[assignments["as_of_date"] == JAN].set_index("customer_id")["segment_name"]
+    jan_rows = assignments[assignments["as_of_date"] == JAN].set_index("customer_id")
+    jan_names, jan_ids = jan_rows["segment_name"], jan_rows["segment_id"]
     feb = history[history["as_of_date"] == FEB]
     assert len(feb) == len(jan_names)
     for _, row in feb.iterrows():
         assert row["previous_as_of_date"] == JAN
         assert row["previous_segment_name"] == jan_names[row["customer_id"]]
-        assert row["has_changed_segment"] == (row["segment_name"] != jan_names[row["customer_id"]])
+        assert row["previous_segment_id"] == jan_ids[row["customer_id"]]
+        assert row["has_changed_segment"] == (row["segment_id"] != jan_ids[row["customer_id"]])
     # "Which segment was customer X in on date D": the newest row on or before D.
     customer = feb["customer_id"].iloc[0]
     on_date = spark.sql(f"""

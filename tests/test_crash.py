@@ -68,7 +68,8 @@ def test_a_killed_training_run_is_never_seen_and_a_rerun_completes_it(spark, gol
 
     assert record.run_id == new
     for table in outputs.SEGMENT_TABLES:
-        assert run_ids(spark, conf, table) == {new}, table
+        if table != outputs.SEGMENT_MIGRATION:  # no rows on the first date: nothing earlier to compare with
+            assert run_ids(spark, conf, table) == {new}, table
     rerun_rows = sorted(read_delta(spark, conf.table_path(outputs.SEGMENT_ASSIGNMENTS))
                         .filter(F.col("as_of_date") == F.lit(AS_OF)).drop("run_id").collect())
     assert rerun_rows == killed_rows  # the rerun writes what the killed run had written: deterministic

@@ -17,11 +17,11 @@ from custseg.contract import outputs as tables
 from custseg.flows.segment_report import REPORT_FILE, write_report
 from custseg.platform.locations import model_location
 from custseg.platform.storage import features_for_date, read_delta
-from custseg.report.data import RunData, principal_axes, scatter_data
+from custseg.report.data import RunData, principal_axes, read_run, scatter_data
 from custseg.report.figures import FIGURES, population_rate
 from custseg.report.html import render_html
 from custseg.transforms.sampling import bounded_sample
-from golden import AS_OF
+from golden import AS_OF, LATER
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_html_is_self_contained_with_every_segment_and_all_figures(spark, report
             value = (attrs.get(key) or "").lower()
             assert "http://" not in value and "https://" not in value, (key, value[:80])
     images = [attrs["src"] for tag, attrs in page.tags if tag == "img"]
-    assert len(images) == 5
+    assert len(images) == len(FIGURES)
     prefix = "data:image/png;base64,"
     assert all(src.startswith(prefix) for src in images)
     embedded = {base64.b64decode(src[len(prefix):]) for src in images}
@@ -117,6 +117,20 @@ def test_html_is_self_contained_with_every_segment_and_all_figures(spark, report
         assert len(shown) == 1 and (shown[0][-1] == "below four-fifths") == row["is_flagged"], row
 
 
+IDENTITY = list(range(10))  # segment id of each cluster index
+
+
+def test_the_report_shows_the_migration_into_the_models_latest_date(spark, reported):
+    conf, record, _ = reported
+    moves = read_run(spark, conf, record.run_id).migration
+    assert {(m["from_as_of_date"], m["as_of_date"]) for m in moves} == {(AS_OF, LATER)}
+    sizes = {r["segment_id"]: r["size"] for r in read_delta(spark, conf.table_path(tables.SEGMENT_PROFILES))
+             .filter(f"run_id = '{record.run_id}'").collect()}
+    for segment, size in sizes.items():  # every training customer went somewhere (or left)
+        assert sum(m["customers"] for m in moves if m["from_segment_id"] == segment) == size
+        assert sum(m["from_share"] for m in moves if m["from_segment_id"] == segment) == pytest.approx(1.0)
+
+
 @pytest.fixture(scope="module")
 def model(reported):
     conf, record, _ = reported
@@ -126,8 +140,8 @@ def model(reported):
 def test_scatter_sample_is_bounded_and_seeded(spark, reported, model):
     conf, _, _ = reported
     features_df = features_for_date(spark, conf.output_path, AS_OF)
-    first = scatter_data(model, features_df, 50, conf.seed)
-    second = scatter_data(model, features_df, 50, conf.seed)
+    first = scatter_data(model, IDENTITY, features_df, 50, conf.seed)
+    second = scatter_data(model, IDENTITY, features_df, 50, conf.seed)
     assert first.points.shape == (50, 2)
     np.testing.assert_array_equal(first.points, second.points)
     np.testing.assert_array_equal(first.segments, second.segments)
@@ -143,7 +157,8 @@ def test_scatter_sample_is_bounded_and_seeded(spark, reported, model):
 
 def test_projected_centroids_sit_at_their_segments_mean(spark, reported, model):
     conf, _, _ = reported
-    everyone = scatter_data(model, features_for_date(spark, conf.output_path, AS_OF), 10_000, conf.seed)
+    # the golden run is the first training of its output: its segment ids are the cluster indexes
+    everyone = scatter_data(model, IDENTITY, features_for_date(spark, conf.output_path, AS_OF), 10_000, conf.seed)
     assert len(everyone.segments) == features_for_date(spark, conf.output_path, AS_OF).count()
     assert 0 < everyone.explained[1] <= everyone.explained[0] and sum(everyone.explained) <= 1 + 1e-9
     for segment in np.unique(everyone.segments):
@@ -175,7 +190,7 @@ def test_html_escapes_every_text():
         fairness=[{"attribute": "sex", "group": named, "customers": 40, "share": 0.5, "favourable_share": 0.1,
                    "adverse_share": 0.2, "disparity_ratio": None, "adverse_disparity_ratio": 0.7, "is_flagged": True,
                    "is_suppressed": False}],
-        min_group_size=20,
+        min_group_size=20, migration=[],
     )
     text = render_html(data, {name: b"\x89PNG" for name in FIGURES})
     page = parse(text)

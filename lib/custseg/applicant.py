@@ -133,10 +133,9 @@ class ApplicantScorer:
         others = [s for s in range(len(distances)) if s != own]
         second = min(others, key=lambda s: (distances[s], s)) if others else None
         result = {k: record[k] for k in ID_FIELDS if k in record}
-        result.update({"segment_id": own, **{k: v for k, v in self.segments[own].items()
-                                              if k not in ("segment_id", "centroid", "centroid_original")}})
+        result.update({k: v for k, v in self.segments[own].items() if k not in ("centroid", "centroid_original")})
         result["distance_to_centroid"] = float(distances[own])
-        result["second_segment_id"] = second
+        result["second_segment_id"] = None if second is None else self.segments[second]["segment_id"]
         result["distance_to_second"] = None if second is None else float(distances[second])
         result["distance_ratio"] = (float(distances[own] / distances[second])
                                     if second is not None and distances[second] > 0 else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
+import importlib.util
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +194,8 @@ class ModelConf(_Section):
     min_segment_share: Share = 0.02
     min_stability: Share = 0.7
     outlier_caps: OutlierCapsConf = OutlierCapsConf()
+    # A retrained segment keeps the previous run's id when their memberships overlap this much (Jaccard).
+    lineage_min_overlap: Share = 0.5
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConf:
@@ -216,6 +219,19 @@ class FairnessConf(_Section):
     """The fairness audit (docs/model.md, Fairness): groups below min_group_size are suppressed, not shown."""
 
     min_group_size: PositiveInt = 20
+
+
+class TrackingConf(_Section):
+    """Optional MLflow tracking of training runs (platform/tracking.py); off without a uri."""
+
+    uri: str | None = None  # e.g. file:///data/mlruns or http://mlflow:5000
+    experiment: str = "custseg"
+
+    @model_validator(mode="after")
+    def _mlflow_installed(self) -> TrackingConf:
+        if self.uri and importlib.util.find_spec("mlflow") is None:
+            raise _fail("is set but mlflow is not installed: pip install 'custseg[mlflow]'", "uri")
+        return self
 
 
 class SampleDataConf(_Section):
@@ -327,6 +343,7 @@ class _Document(_Section):
     pricing: PricingConf = PricingConf()
     drift: DriftConf = DriftConf()
     fairness: FairnessConf = FairnessConf()
+    tracking: TrackingConf = TrackingConf()
 
     @model_validator(mode="after")
     def _protected_attributes_stay_out(self) -> _Document:
@@ -367,6 +384,7 @@ class _Document(_Section):
             pricing=self.pricing,
             drift=self.drift,
             fairness=self.fairness,
+            tracking=self.tracking,
             raw=raw,
         )
 
@@ -390,6 +408,7 @@ class Config:
     pricing: PricingConf
     drift: DriftConf
     fairness: FairnessConf
+    tracking: TrackingConf
     raw: dict[str, Any]  # after overrides; hashed into the run id
 
     def table_path(self, table: str) -> str:

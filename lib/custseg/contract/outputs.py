@@ -16,12 +16,15 @@ K_SELECTION = "k_selection"
 MODELS_DIR = "models"
 SEGMENT_DRIFT = "segment_drift"
 FAIRNESS_AUDIT = "fairness_audit"
+SEGMENT_LINEAGE = "segment_lineage"
+SEGMENT_MIGRATION = "segment_migration"
 # What train_segments writes per run and date (score_customers writes only the assignments).
 SEGMENT_TABLES = (SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES, SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION,
-                  FAIRNESS_AUDIT)
+                  SEGMENT_LINEAGE, SEGMENT_MIGRATION, FAIRNESS_AUDIT)
 # Every Delta output, in the order a BI user meets them.
 OUTPUT_TABLES = (FEATURES_TABLE, REJECTED_TABLE, RUNS_TABLE, SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES,
-                 SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION, SEGMENT_DRIFT, FAIRNESS_AUDIT)
+                 SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION, SEGMENT_LINEAGE, SEGMENT_MIGRATION,
+                 SEGMENT_DRIFT, FAIRNESS_AUDIT)
 
 # Means shown on the profile row (credit score is there already as mean_credit_score).
 PROFILE_KEY_STATS = ("recency_days", "frequency", "monetary", "avg_ticket", "tenure_days", "annual_income")
@@ -34,12 +37,17 @@ REASON_RANKS = {1: "largest", 2: "second largest", 3: "third largest"}
 COMMON = {
     "run_id": "training run that produced the model (runs.run_id)",
     "as_of_date": "date the features describe (events strictly before it)",
-    "segment_id": "segment number from K-means (0-based)",
+    "segment_id": "stable segment id: kept across retrains while the membership overlaps (segment_lineage); a "
+                  "new segment gets an id never used before",
     "segment_name": "readable segment name from the naming rule in docs/model.md",
     "feature": "feature name (see docs/features.md)",
 }
 
 TABLE_COMMENTS = {
+    SEGMENT_MIGRATION: "One row per (earlier segment, later segment) between an as-of date and the latest earlier "
+                       "date with assignments: customers who moved, stayed, appeared or left",
+    SEGMENT_LINEAGE: "One row per segment of a training run (and per previous segment it retired): the previous "
+                     "run's segment it continues, their overlap, kept, new or retired",
     FAIRNESS_AUDIT: "One row per protected attribute, group and segment (and overall) of a training run: counts, "
                     "favourable and adverse credit actions, the four-fifths disparity ratio; small groups suppressed",
     SEGMENT_DRIFT: "One row per drift measure of a scoring run against its model's training run; "
@@ -55,6 +63,26 @@ TABLE_COMMENTS = {
 SEGMENT_DRIFT_SCHEMA = ("measure string, name string, value double, threshold double, is_drifted boolean, "
                         "training_as_of_date date, retrain_recommended boolean, reason string")
 COLUMN_COMMENTS = {
+    SEGMENT_MIGRATION: {
+        "run_id": "training run whose model assigned the later date (as in segment_assignments)",
+        "as_of_date": "the later date (the customers' segment in to_segment_id)",
+        "from_as_of_date": "the earlier date: the latest before as_of_date with assignments",
+        "from_segment_id": "segment on the earlier date; null for customers who appeared since",
+        "to_segment_id": "segment on the later date; null for customers who left",
+        "customers": "customers who made this move",
+        "from_share": "customers / the from-segment's customers on the earlier date (appeared: / all who appeared)",
+    },
+    SEGMENT_LINEAGE: {
+        "cluster": "the K-means cluster index of the run's saved model (what its PipelineModel predicts); null on "
+                   "a retired segment's row",
+        "segment_id": "the stable segment id the cluster gets (null on a retired segment's row)",
+        "previous_run_id": "the training run matched against: the latest of the latest earlier date (null: none)",
+        "previous_as_of_date": "that run's as-of date",
+        "previous_segment_id": "the previous run's segment this one continues (kept) or that ended (retired)",
+        "overlap": "Jaccard overlap of the two memberships on the customers both runs assigned; for a new segment "
+                   "its best overlap with any previous one, below model.lineage_min_overlap",
+        "status": "kept (the previous id continues), new (an id never given before) or retired",
+    },
     FAIRNESS_AUDIT: {
         "attribute": "protected attribute from the customers table (config protected_attributes; a birth date or "
                      "age as age_band); never a clustering feature",

@@ -18,12 +18,14 @@ from pyspark.sql import functions as F
 from custseg.config import Config
 from custseg.contract import outputs
 from custseg.ml.explain import score
-from custseg.ml.pipeline import scaled_features
+from custseg.ml.lineage import model_ids
+from custseg.ml.pipeline import fitted_kmeans, scaled_features
 from custseg.platform.locations import model_location
 from custseg.platform.runs import RunRecord, latest_run_id, recorded_run
 from custseg.platform.session import cache_scope
-from custseg.platform.storage import features_for_date, read_delta, write_output
+from custseg.platform.storage import assignments_before, features_for_date, read_delta, write_output
 from custseg.transforms.drift import measure_drift, retrain_reason
+from custseg.transforms.migration import migration
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +39,15 @@ def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = 
         features_df = features_for_date(spark, conf.output_path, as_of)
         preprocessing = PipelineModel(stages=model.stages[:-1])
         # the training medians, caps and scaling
-        scored_df = persist(score(model, scaled_features(preprocessing, features_df)))
+        ids = model_ids(spark, conf.output_path, model_run, len(fitted_kmeans(model).clusterCenters()))
+        scored_df = persist(score(model, scaled_features(preprocessing, features_df), ids))
         profiles_df = (read_delta(spark, conf.table_path(outputs.SEGMENT_PROFILES))
                        .filter(F.col("run_id") == model_run).select("segment_id", "segment_name").distinct())
         assignments_df = scored_df.join(F.broadcast(profiles_df), on="segment_id", how="left")
         write_output(assignments_df.select(*outputs.ASSIGNMENT_COLUMNS), outputs.SEGMENT_ASSIGNMENTS,
                      conf.output_path, model_run, as_of)
+        write_output(migration(assignments_before(spark, conf.output_path, as_of), scored_df),
+                     outputs.SEGMENT_MIGRATION, conf.output_path, model_run, as_of)
         record.stage_done("score")
         drift_df, reason = drift_against_training(spark, conf, model_run, features_df, scored_df)
         write_output(drift_df, outputs.SEGMENT_DRIFT, conf.output_path, model_run, as_of)
@@ -50,7 +55,8 @@ def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = 
             log.warning("retraining recommended for %s (model %s): %s", as_of, model_run, reason)
         record.stage_done("drift", reason or "no drift above the thresholds")
         record.model_run_id = model_run
-        record.outputs.update(dict.fromkeys((outputs.SEGMENT_ASSIGNMENTS, outputs.SEGMENT_DRIFT), model_run))
+        record.outputs.update(dict.fromkeys((outputs.SEGMENT_ASSIGNMENTS, outputs.SEGMENT_MIGRATION,
+                                             outputs.SEGMENT_DRIFT), model_run))
         record.metrics = {"model_run_id": model_run, "retrain_recommended": reason is not None,
                           "retrain_reason": reason}
         record.counts = {"customers": scored_df.count()}

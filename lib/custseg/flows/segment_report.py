@@ -7,9 +7,12 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 
 from custseg.config import Config
+from custseg.ml.lineage import model_ids
+from custseg.ml.pipeline import fitted_kmeans
 from custseg.platform.locations import join_uri, model_location, report_location
 from custseg.platform.runs import latest_run_id
 from custseg.platform.storage import features_for_date, write_bytes, write_text
+from custseg.platform.tracking import log_report
 from custseg.report.data import SAMPLE_CAP, read_run, scatter_data
 from custseg.report.figures import make_figures
 from custseg.report.html import render_html
@@ -26,7 +29,8 @@ def write_report(spark: SparkSession, conf: Config, run_id: str | None = None,
     data = read_run(spark, conf, run_id)
     model = PipelineModel.load(model_location(conf.output_path, run_id))
     features_df = features_for_date(spark, conf.output_path, data.as_of)
-    scatter = scatter_data(model, features_df, sample_cap, conf.seed, data.customers)
+    ids = model_ids(spark, conf.output_path, run_id, len(fitted_kmeans(model).clusterCenters()))
+    scatter = scatter_data(model, ids, features_df, sample_cap, conf.seed, data.customers)
     figures = make_figures(data, scatter)
     page = render_html(data, figures)
 
@@ -36,4 +40,5 @@ def write_report(spark: SparkSession, conf: Config, run_id: str | None = None,
     location = join_uri(folder, REPORT_FILE)
     write_text(spark, location, page)
     log.info("report for run %s written to %s", run_id, location)
+    log_report(conf.tracking, run_id, {**figures, REPORT_FILE: page.encode("utf-8")})
     return location

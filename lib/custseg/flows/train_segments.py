@@ -25,13 +25,16 @@ from custseg.ml.describe import NAME_FEATURES, describe_segments
 from custseg.ml.explain import score
 from custseg.ml.export import applicant_document, to_json
 from custseg.ml.kselect import KChoice, KResult, sample_for_selection, sample_sse, select_k
+from custseg.ml.lineage import LINEAGE_SCHEMA, lineage_links, lineage_rows, stable_ids
 from custseg.ml.pipeline import (
+    PREDICTION,
     SCALED,
     PipelineParams,
     centroid_rows,
     compose,
     fit_best_of,
     fit_preprocessing,
+    fitted_kmeans,
     fixed_layout,
     kmeans_stage,
     learned_medians,
@@ -41,8 +44,17 @@ from custseg.ml.pipeline import (
 from custseg.platform.locations import applicant_model_location, model_location
 from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import Persist, cache_scope
-from custseg.platform.storage import features_for_date, read_input, save_model, write_bytes, write_output
+from custseg.platform.storage import (
+    assignments_before,
+    features_for_date,
+    read_input,
+    save_model,
+    write_bytes,
+    write_output,
+)
+from custseg.platform.tracking import log_training
 from custseg.transforms.fairness import AUDIT_SCHEMA, audited_attributes, fairness_audit, protected_groups
+from custseg.transforms.migration import migration
 from custseg.transforms.statistics import feature_stats, population_quartiles, segment_risk, usable_features
 from custseg.transforms.validation import source_columns
 
@@ -91,13 +103,21 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         save_model(spark, model, model_location(conf.output_path, record.run_id))
         record.stage_done("final_fit")
 
-        scored_df = persist(score(model, scaled_df))
-        results = segment_outputs(features_df, scored_df, model, params, conf, persist)
+        clusters_df = fitted_kmeans(model).transform(scaled_df).select(
+            "customer_id", F.col(PREDICTION).cast("int").alias("segment_id"))
+        links, previous = lineage_links(spark, conf.output_path, as_of, clusters_df,
+                                        len(kmeans_model.clusterCenters()), m.lineage_min_overlap)
+        ids = stable_ids(links)
+        scored_df = persist(score(model, scaled_df, ids))
+        results = segment_outputs(features_df, scored_df, model, ids, params, conf, persist)
+        results["lineage"] = lineage_rows(links, previous)
         final_sse = sample_sse(sample, kmeans_model.clusterCenters()) if len(sample) else None
         write_segment_outputs(results, choice, sample_rows, final_sse, conf, record.run_id, as_of)
+        write_output(migration(assignments_before(spark, conf.output_path, as_of), scored_df),
+                     outputs.SEGMENT_MIGRATION, conf.output_path, record.run_id, as_of)
         write_output(audit_fairness(spark, conf, results), outputs.FAIRNESS_AUDIT, conf.output_path, record.run_id,
                      as_of)
-        document = applicant_document(model, params, results["described"], record.run_id, as_of)
+        document = applicant_document(model, params, ids, results["described"], record.run_id, as_of)
         write_bytes(spark, applicant_model_location(conf.output_path, record.run_id), to_json(document))
         record.model_run_id = record.run_id
         record.outputs.update(dict.fromkeys(outputs.SEGMENT_TABLES, record.run_id))
@@ -112,6 +132,8 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
             "outlier_caps": cap_report,
         }
         record.counts = {"customers": scored_df.count(), "k_selection_sample": sample_rows}
+        log_training(conf.tracking, record.run_id, as_of.isoformat(), conf.raw, record.metrics,
+                     {r["segment_id"]: r["size"] for r in results["described"]}, document)
     return record
 
 
@@ -128,8 +150,8 @@ def sse_ratio(sample: np.ndarray, model: KMeansModel, sweep_fit: KResult | None)
     return sample_sse(sample, model.clusterCenters()) / sweep_fit.sse
 
 
-def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: PipelineModel, params: PipelineParams,
-                    conf: Config, persist: Persist) -> dict:
+def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: PipelineModel, ids: list[int],
+                    params: PipelineParams, conf: Config, persist: Persist) -> dict:
     """Profiles, feature statistics and centroids for a fitted model (small results, k x features)."""
     joined_df = features_df.join(scored_df, on="customer_id", how="inner")
     # Without a loans table the loan features are 0 or null for everyone: no evidence, not good repayment.
@@ -150,7 +172,7 @@ def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: Pipelin
         for feature in PROFILE_KEY_STATS:
             row[f"mean_{feature}"] = means.get((row["segment_id"], feature))
     return {"described": described, "stats_df": stats_df, "scored_df": scored_df,
-            "centroids": centroid_rows(model)}
+            "centroids": centroid_rows(model, ids)}
 
 
 def names_df(spark: SparkSession, described: list[dict]) -> DataFrame:
@@ -189,6 +211,7 @@ def write_segment_outputs(results: dict, choice: KChoice, sample_rows: int, fina
         outputs.SEGMENT_FEATURE_STATS: results["stats_df"],
         outputs.SEGMENT_CENTROIDS: spark.createDataFrame(results["centroids"], CENTROID_SCHEMA),
         outputs.K_SELECTION: k_selection_df(spark, choice, sample_rows, final_sse),
+        outputs.SEGMENT_LINEAGE: spark.createDataFrame(results["lineage"], LINEAGE_SCHEMA),
     }
     for table, df in tables.items():
         write_output(df, table, conf.output_path, run_id, as_of)

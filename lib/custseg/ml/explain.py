@@ -39,9 +39,11 @@ def _squared_distance(point: Column, center: Column) -> Column:
     return F.aggregate(F.zip_with(point, center, lambda a, b: (a - b) * (a - b)), F.lit(0.0), lambda acc, x: acc + x)
 
 
-def score(model: PipelineModel, scaled_df: DataFrame) -> DataFrame:
-    """contract.outputs.SCORED_COLUMNS for already scaled features (ml/pipeline.py scaled_features)."""
+def score(model: PipelineModel, scaled_df: DataFrame, ids: list[int] | None = None) -> DataFrame:
+    """contract.outputs.SCORED_COLUMNS for already scaled features (ml/pipeline.py scaled_features), with each
+    cluster index given its stable segment id (`ids`, by index; ml/lineage.py), the index itself by default."""
     centers = _matrix(centers_of(model))
+    stable = F.array(*[F.lit(int(i)) for i in (ids if ids is not None else range(len(centers_of(model))))])
     originals = _matrix(centers_original(model))
     names = F.array(*[F.lit(f) for f in model_features(model)])
     point = vector_to_array(F.col(SCALED))
@@ -71,7 +73,7 @@ def score(model: PipelineModel, scaled_df: DataFrame) -> DataFrame:
                            F.get(F.col(MODEL_VALUES), j).alias(f"reason_{n + 1}_value"),
                            F.get(F.get(originals, own), j).alias(f"reason_{n + 1}_segment_value")]
     return reasons_df.select(
-        "customer_id", F.col(PREDICTION).alias("segment_id"), distance.alias("distance_to_centroid"),
+        "customer_id", F.get(stable, own).alias("segment_id"), distance.alias("distance_to_centroid"),
         F.col(CAPPED_FEATURES).cast("int").alias(CAPPED_FEATURES),
-        F.col("_second.i").cast("int").alias("second_segment_id"), second_distance.alias("distance_to_second"),
+        F.get(stable, F.col("_second.i")).alias("second_segment_id"), second_distance.alias("distance_to_second"),
         F.when(second_distance > 0, distance / second_distance).alias("distance_ratio"), *reason_columns)

@@ -30,8 +30,8 @@ SEGMENT_FIELDS = ("segment_name", "risk_tier", "credit_action", "apr_low", "apr_
                   "marketing_strategy")
 
 
-def applicant_document(model: PipelineModel, params: PipelineParams, described: list[dict], run_id: str,
-                       as_of: dt.date) -> dict:
+def applicant_document(model: PipelineModel, params: PipelineParams, ids: list[int], described: list[dict],
+                       run_id: str, as_of: dt.date) -> dict:
     """The JSON-ready document of a training run's model and segment decisions."""
     features = model_features(model)
     logged = model_log1p_features(model)
@@ -56,12 +56,12 @@ def applicant_document(model: PipelineModel, params: PipelineParams, described: 
             "mean": mean[j],
             "std": std[j],
         } for j, f in enumerate(features)],
-        "segments": [{
-            "segment_id": s,
+        "segments": [{  # by cluster index, each with its stable segment id
+            "segment_id": ids[index],
             "centroid": center,
             "centroid_original": original,
-            **{k: by_segment.get(s, {}).get(k) for k in SEGMENT_FIELDS},
-        } for s, (center, original) in enumerate(zip(centers_of(model), centers_original(model), strict=True))],
+            **{k: by_segment.get(ids[index], {}).get(k) for k in SEGMENT_FIELDS},
+        } for index, (center, original) in enumerate(zip(centers_of(model), centers_original(model), strict=True))],
     }
 
 

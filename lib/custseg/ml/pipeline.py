@@ -249,9 +249,10 @@ def centers_original(model: PipelineModel) -> list[list[float]]:
     return rows
 
 
-def centroid_rows(model: PipelineModel) -> list[tuple]:
-    """(segment_id, feature, scaled, original, is_log1p): centroids mapped back through scaler and log1p."""
+def centroid_rows(model: PipelineModel, ids: list[int]) -> list[tuple]:
+    """(segment_id, feature, scaled, original, is_log1p): centroids mapped back through scaler and log1p, each
+    cluster index given its segment id (`ids`, by index)."""
     logged = model_log1p_features(model)
-    return [(segment, feature, center[j], original[j], feature in logged)
-            for segment, (center, original) in enumerate(zip(centers_of(model), centers_original(model), strict=True))
+    return [(ids[index], feature, center[j], original[j], feature in logged)
+            for index, (center, original) in enumerate(zip(centers_of(model), centers_original(model), strict=True))
             for j, feature in enumerate(model_features(model))]

@@ -44,6 +44,7 @@ class RunData:
     z: dict[tuple[int, str], float]     # (segment_id, feature) -> z-score of the segment mean
     fairness: list[dict[str, Any]]      # fairness_audit rows over all customers, by attribute and group
     min_group_size: int                 # below it a fairness group is suppressed
+    migration: list[dict[str, Any]]     # segment_migration rows of the model's latest date that has them
 
     @property
     def customers(self) -> int:
@@ -101,7 +102,14 @@ def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
                        .filter((F.col("as_of_date") == F.lit(as_of)) & F.col("segment_id").isNull())
                        .orderBy("attribute", "group")),
         min_group_size=conf.fairness.min_group_size,
+        migration=latest_migration(of_run(tables.SEGMENT_MIGRATION)),
     )
+
+
+def latest_migration(moves_df: DataFrame) -> list[dict[str, Any]]:
+    """The moves into the latest date this model assigned that has an earlier date to compare with."""
+    latest = moves_df.agg(F.max("as_of_date")).first()[0]
+    return [] if latest is None else _rows(moves_df.filter(F.col("as_of_date") == F.lit(latest)))
 
 
 def rejected_summary(spark: SparkSession, conf: Config, as_of: dt.date, build_run_id: str) -> list[dict[str, Any]]:
@@ -142,7 +150,7 @@ def principal_axes(x: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarr
     return axes, np.pad(share[:components], (0, max(0, components - len(share))))
 
 
-def scatter_data(model: PipelineModel, features_df: DataFrame, cap: int, seed: int,
+def scatter_data(model: PipelineModel, ids: list[int], features_df: DataFrame, cap: int, seed: int,
                  total: int | None = None) -> ScatterData:
     """A bounded sample of customers and the centroids on the sample's first two principal components.
 
@@ -161,8 +169,8 @@ def scatter_data(model: PipelineModel, features_df: DataFrame, cap: int, seed: i
     signs = np.array([1.0 if pc[np.argmax(np.abs(pc[:, j])), j] >= 0 else -1.0 for j in range(2)])
     centers = np.array([list(map(float, c)) for c in kmeans_model.clusterCenters()]) @ pc * signs
     return ScatterData(
-        points=x @ pc * signs, segments=np.array([r["segment_id"] for r in rows], dtype=int),
-        centers={i: c for i, c in enumerate(centers)},
+        points=x @ pc * signs, segments=np.array([ids[r["segment_id"]] for r in rows], dtype=int),
+        centers={ids[i]: c for i, c in enumerate(centers)},
         explained=(float(explained[0]), float(explained[1])),
         drivers=(_drivers(pc[:, 0] * signs[0], names), _drivers(pc[:, 1] * signs[1], names)),
     )

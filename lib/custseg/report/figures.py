@@ -41,7 +41,7 @@ STYLE = {
 }
 
 FIGURES = ("segment_sizes.png", "profile_heatmap.png", "risk_by_segment.png", "segments_scatter.png",
-           "k_selection.png")
+           "k_selection.png", "segment_migration.png")
 
 
 def colour(index: int) -> str:
@@ -173,6 +173,45 @@ def plot_profile_heatmap(z: dict[tuple[int, str], float], profiles: list[dict[st
     ax.set_title("What distinguishes the segments: clustering features, in standard deviations\n"
                  "red = above the average customer, blue = below", fontsize=11)
     ax.set_xlabel("clustering feature (see docs/features.md)")
+    return fig
+
+
+def plot_migration(moves: list[dict[str, Any]], names: dict[int, str]) -> Figure:
+    """From-segment x to-segment: the share of each earlier segment found in each later one, with counts."""
+    if not moves:
+        fig, ax = plt.subplots(figsize=(8, 1.6), layout="constrained")
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No migration yet: no other date has been assigned next to this model's dates.",
+                ha="center", va="center")
+        return fig
+
+    def label(segment: int | None, missing: str) -> str:
+        return missing if segment is None else wrap(names.get(segment, f"segment {segment}"))
+    froms = sorted({m["from_segment_id"] for m in moves}, key=lambda s: (s is None, s))
+    tos = sorted({m["to_segment_id"] for m in moves}, key=lambda s: (s is None, s))
+    shares = np.full((len(froms), len(tos)), np.nan)
+    counts = np.zeros((len(froms), len(tos)), dtype=int)
+    for m in moves:
+        i, j = froms.index(m["from_segment_id"]), tos.index(m["to_segment_id"])
+        shares[i, j], counts[i, j] = _number(m["from_share"]), int(m["customers"])
+    ylabels = [label(s, "(appeared)") for s in froms]
+    fig, ax = plt.subplots(figsize=(3.5 + 1.3 * len(tos), 2.0 + _row_heights(ylabels, minimum=0.55)),
+                           layout="constrained")
+    image = ax.imshow(np.nan_to_num(shares), cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    for (row, col), share in np.ndenumerate(shares):
+        if math.isfinite(share):
+            ax.text(col, row, f"{share:.0%}\n{counts[row, col]:,}", ha="center", va="center", fontsize=8.5,
+                    color="white" if share > 0.6 else "black")
+    ax.set_xticks(range(len(tos)), [label(s, "(left)") for s in tos], rotation=30, ha="right",
+                  rotation_mode="anchor")
+    ax.set_yticks(range(len(froms)), ylabels)
+    ax.tick_params(length=0)
+    fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02).set_label("share of the earlier segment")
+    first = moves[0]
+    ax.set_title(f"Migration from {first['from_as_of_date']} to {first['as_of_date']}: where each segment's "
+                 "customers went\n(cell: share of the row's segment, and customers)", fontsize=11)
+    ax.set_xlabel(f"segment on {first['as_of_date']}")
+    ax.set_ylabel(f"segment on {first['from_as_of_date']}")
     return fig
 
 
@@ -313,4 +352,6 @@ def make_figures(data: RunData, scatter: ScatterData) -> dict[str, bytes]:
                                       feature_params.get("default_dpd")),
         "segments_scatter.png": render(plot_segments_scatter, scatter, data.profiles, data.customers),
         "k_selection.png": render(plot_k_selection, data.k_rows, chosen_k, reason, min_stability),
+        "segment_migration.png": render(plot_migration, data.migration,
+                                        {p["segment_id"]: p["segment_name"] for p in data.profiles}),
     }

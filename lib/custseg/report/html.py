@@ -45,6 +45,12 @@ CAPTIONS = {
         "Quality measures of the candidate numbers of segments K on the selection sample. Filled points passed "
         "the minimum segment share and stability thresholds; the star and dashed line mark the chosen K, "
         "picked by the rule stated in the title."),
+    "segment_migration.png": (
+        "Migration between dates",
+        "Where the customers of each segment on the earlier date are on the later one (the latest date this "
+        "model assigned, against the date before it): each cell is the share of the row's segment and its "
+        "customer count; rows sum to 100 %. '(appeared)' are customers new since the earlier date, '(left)' those "
+        "no longer scored. Segment ids are stable across retrains, so a move is a real change of behaviour."),
 }
 
 
