@@ -11,7 +11,7 @@ import pytest
 from custseg.config import SparkConf
 from custseg.platform.session import build_session
 from golden import GoldenRun, run_golden, write_inputs
-from helpers import SESSION_JIT_OPTIONS
+from helpers import JIT_OPTIONS
 from standalone import ClusterJobs
 
 # The MLflow tracking tests log to a local file store, which MLflow 3 serves only on request (a database backend
@@ -31,7 +31,7 @@ def spark(tmp_path_factory):
         extra={
             "spark.ui.enabled": "false",
             "spark.sql.warehouse.dir": str(warehouse),
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} {SESSION_JIT_OPTIONS}",
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} {JIT_OPTIONS}",
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
         },

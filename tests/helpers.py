@@ -12,14 +12,11 @@ INPUTS = ("customers", "transactions", "loans", "loan_payments")
 # The golden run's model settings (tests/golden.py): K in 4..6, since the five planted personas need K up to 6,
 # and one stability refit.
 MODEL_OVERRIDES = ("model.k_min=4", "model.k_max=6", "model.stability_runs=1")
-# The short-lived JVMs the tests start (a job in a subprocess, the cluster's) compile with C1 only: their many small
-# queries end before C2's optimisations pay back the CPU they cost to compile. C1 alone gets a 48 MB code cache,
-# which one flow fills ("CodeCache is full. Compiler has been disabled": everything after it is interpreted), so
-# the cache is raised. The session's own JVM runs every test and keeps the default tiered JIT with that cache
-# (SESSION_JIT_OPTIONS).
-# Speed only: same results.
+# Every JVM the tests start (the session's, a job in a subprocess, the cluster's) compiles with C1 only: their many
+# small queries end before C2's optimisations pay back the CPU they cost to compile, CPU the cluster's JVMs and the
+# session share on two cores. C1 alone gets a 48 MB code cache, which one flow fills ("CodeCache is full. Compiler
+# has been disabled": everything after it is interpreted), so the cache is raised. Speed only: same results.
 JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
-SESSION_JIT_OPTIONS = "-XX:ReservedCodeCacheSize=256m"
 
 
 def write_features(spark, conf: Config, rows) -> None:
