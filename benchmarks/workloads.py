@@ -39,7 +39,7 @@ def ensure_dataset(spark, data_dir: Path, customers: int, transactions_per_custo
     from custseg_sample.datagen import generate, write_dataset
 
     params = {"customers": customers, "transactions_per_customer": transactions_per_customer,
-              "as_of": AS_OF.isoformat(), "seed": SEED, "dirt_rate": 0.01}
+              "as_of": AS_OF.isoformat(), "seed": SEED, "dirt_rate": 0.01, "tables": list(INPUTS)}
     marker = data_dir / MARKER
     if marker.exists() and json.loads(marker.read_text()).get("params") == params:
         return json.loads(marker.read_text())

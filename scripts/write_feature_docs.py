@@ -54,5 +54,7 @@ the feature is defined.
 """
 
 rows = [f"| `{name}` | {definition} | {unit} | {null_rule(name)} |" for name, (definition, unit) in FEATURES.items()]
-rows += [f"| `{name}` | {comment} | text | not a clustering feature |" for name, comment in DESCRIPTIVE_COLUMNS.items()]
+KINDS = {"spend_by_category": "array of (category, amount)", "products_held": "array of text"}
+rows += [f"| `{name}` | {comment} | {KINDS.get(name, 'text')} | not a clustering feature |"
+         for name, comment in DESCRIPTIVE_COLUMNS.items()]
 (ROOT / "docs" / "features.md").write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")

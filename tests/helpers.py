@@ -8,7 +8,7 @@ import yaml
 from custseg.config import Config, apply_overrides, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
-INPUTS = ("customers", "transactions", "loans", "loan_payments")
+INPUTS = ("customers", "transactions", "loans", "loan_payments", "products")
 # The golden run's model settings (tests/golden.py): K in 4..6, since the five planted personas need K up to 6,
 # and one stability refit.
 MODEL_OVERRIDES = ("model.k_min=4", "model.k_max=6", "model.stability_runs=1")

@@ -151,12 +151,18 @@ def test_protected_attribute_among_model_features_is_refused():
                        "they may not be used for segmentation")
 
 
+def test_protected_or_pii_descriptive_attribute_is_refused():
+    message = error_of(["descriptive_attributes=[region, Sex, email]"])
+    assert message == ("config: descriptive_attributes lists protected or PII attribute(s) ['Sex', 'email']; "
+                       "they are shown only in the fairness audit")
+
+
 @pytest.mark.parametrize("name", ["local", "test", "cluster"])
 def test_shipped_configurations_parse(name):
     raw = yaml.safe_load((ROOT / "conf" / f"{name}.yaml").read_text())
     conf = parse_config(raw)
     assert conf.raw is raw and conf.output_path == f"output/{name}" and conf.as_of_date == dt.date(2026, 1, 1)
-    assert sorted(conf.inputs) == ["customers", "loan_payments", "loans", "transactions"]
+    assert sorted(conf.inputs) == ["customers", "loan_payments", "loans", "products", "transactions"]
     assert conf.inputs["loans"].name == "loans" and conf.inputs["loans"].format == "delta"
     assert conf.spark.extra == {"spark.ui.enabled": "false", "spark.databricks.delta.snapshotPartitions": "2"}
     assert conf.model.features[:2] == ("recency_days", "frequency") and conf.model.k is None

@@ -45,7 +45,7 @@ def test_a_killed_training_run_is_never_seen_and_a_rerun_completes_it(spark, gol
     previous = golden.train.run_id
 
     killed = subprocess.run([sys.executable, "jobs/train_segments.py", "--conf", str(conf_file)], cwd=ROOT,
-                            env={**os.environ, "CUSTSEG_CRASH_AFTER": outputs.SEGMENT_PROFILES},
+                            env={**os.environ, "CUSTSEG_CRASH_AFTER": outputs.SEGMENT_ASSIGNMENTS},
                             capture_output=True, text=True, timeout=900)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     runs_df = read_delta(spark, conf.table_path(outputs.RUNS_TABLE)).filter("job = 'train_segments'")

@@ -79,6 +79,7 @@ def test_padded_id_pads_and_never_truncates(spark):
 def test_same_arguments_give_identical_rows_whatever_the_partitioning(spark):
     first = datagen.generate(spark, 200, TX_PER_CUSTOMER, AS_OF, SEED, dirt_rate=DIRT_RATE, num_partitions=1)
     second = datagen.generate(spark, 200, TX_PER_CUSTOMER, AS_OF, SEED, dirt_rate=DIRT_RATE, num_partitions=3)
+    assert list(first.inputs()) == ["customers", "transactions", "loans", "loan_payments", "products"]
     for table, df in first.inputs().items():
         assert _sorted_rows(df) == _sorted_rows(second.inputs()[table]), table
     assert_df_equality(first.truth, second.truth, ignore_row_order=True)
@@ -298,6 +299,61 @@ def test_loan_status_follows_the_payments(spark):
     assert loans.filter(~F.col("outstanding_balance").between(0.0, F.col("principal"))).count() == 0
 
 
+PRODUCT_CUSTOMERS = 2000
+
+
+def _is_held(as_of: date):
+    """A product row held at as_of: opened before it and not closed by then."""
+    return (F.col("opened_date") < F.lit(as_of)) & (
+        F.col("closed_date").isNull() | (F.col("closed_date") >= F.lit(as_of)))
+
+
+@pytest.fixture(scope="module")
+def holdings(spark):
+    """Clean product rows with persona, signup_date and is_held (at AS_OF), and the customers per persona."""
+    data = datagen.generate(spark, PRODUCT_CUSTOMERS, 2, AS_OF, SEED)
+    df = (_with_persona(data.products, data)
+          .join(data.customers.select("customer_id", "signup_date"), on="customer_id", how="inner")
+          .withColumn("is_held", _is_held(AS_OF))
+          .cache())
+    customers = {r["persona"]: r["count"] for r in data.truth.groupBy("persona").count().collect()}
+    yield df, customers
+    df.unpersist()
+
+
+def test_product_holdings_follow_the_personas_with_planted_gaps(holdings):
+    df, customers = holdings
+    held = df.filter(F.col("is_held")).groupBy("persona", "product").agg(F.countDistinct("customer_id").alias("n"))
+    shares = {(r["persona"], r["product"]): r["n"] / customers[r["persona"]] for r in held.collect()}
+    for spec in datagen.SPECS:
+        n = customers[spec.name]
+        for product, share in spec.products:
+            tolerance = 4 * (share * (1 - share) / n) ** 0.5  # 4 binomial standard errors: about 0.05-0.1 here
+            assert shares.get((spec.name, product), 0.0) == pytest.approx(share, abs=tolerance), (spec.name, product)
+    for persona in datagen.PERSONAS:
+        if persona != "young_frequent":
+            assert shares[(persona, "savings")] > 4 * shares[("young_frequent", "savings")], persona
+        if persona != "credit_stressed":
+            assert shares[(persona, "credit_card")] > 4 * shares[("credit_stressed", "credit_card")], persona
+
+
+def test_closed_and_future_products_are_not_held_at_as_of(holdings):
+    df, _ = holdings
+    n_rows = df.count()
+    assert df.groupBy("customer_id", "product").count().filter(F.col("count") > 1).count() == 0
+    closed = df.filter(F.col("closed_date").isNotNull())
+    future = df.filter(F.col("opened_date") >= F.lit(AS_OF))
+    assert closed.count() / n_rows == pytest.approx(datagen.PRODUCT_CLOSED_SHARE, abs=0.02)
+    assert future.count() / n_rows == pytest.approx(datagen.PRODUCT_FUTURE_SHARE, abs=0.015)
+    assert closed.filter(F.col("is_held") | (F.col("closed_date") >= F.lit(AS_OF))).count() == 0
+    assert future.filter(F.col("is_held") | F.col("closed_date").isNotNull()).count() == 0
+    assert future.filter(F.col("opened_date") > F.lit(AS_OF + timedelta(days=datagen.PRODUCT_FUTURE_DAYS))).count() == 0
+    assert df.filter(F.col("is_held")).count() == n_rows - closed.count() - future.count()
+    assert df.filter(F.col("opened_date") < F.col("signup_date")).count() == 0
+    assert closed.filter(F.col("closed_date") < F.col("opened_date")).count() == 0
+    assert {r["product"] for r in df.select("product").distinct().collect()} == set(datagen.PRODUCTS)
+
+
 # ---------------------------------------------------------------- persona mix
 
 
@@ -368,6 +424,17 @@ def test_every_kind_of_customer_and_payment_dirt_appears(dirty):
     assert dirty.loan_payments.filter(F.col("due_date").isNull()).count() > 0
 
 
+def test_product_dirt_is_null_products_and_duplicates_in_their_shares(clean, dirty):
+    clean_rows = _sorted_rows(clean.products)
+    dirty_products = dirty.products.filter(F.col("product").isNotNull())
+    assert _sorted_rows(dirty_products.distinct()) == clean_rows
+    null_share = dirty.products.filter(F.col("product").isNull()).count() / len(clean_rows)
+    duplicate_share = (dirty_products.count() - len(clean_rows)) / len(clean_rows)
+    assert null_share == pytest.approx(DIRT_RATE, abs=0.02)
+    assert duplicate_share == pytest.approx(DIRT_RATE / 2, abs=0.015)
+    assert duplicate_share > 0
+
+
 def test_dirt_stays_a_small_share(clean, dirty):
     clean_rows, dirty_rows = clean.transactions.count(), dirty.transactions.count()
     assert clean_rows < dirty_rows < clean_rows * (1 + 2 * DIRT_RATE)
@@ -390,6 +457,10 @@ def test_csv_output_has_header_formats_and_junk(spark, tmp_path):
     assert tx.count() == data.transactions.count()
     customers = datagen.read_table(spark, f"{out}/customers", "csv")
     assert customers.filter(~F.col("birth_date").rlike(r"^\d{4}-\d{2}-\d{2}$")).count() == 0
+    products = datagen.read_table(spark, f"{out}/products", "csv")
+    assert products.columns == list(datagen.PRODUCT_COLUMNS)
+    assert products.filter(~F.col("opened_date").rlike(r"^\d{4}-\d{2}-\d{2}$")).count() == 0
+    assert products.count() == data.products.count()
     truth = datagen.read_table(spark, f"{out}/truth", "csv")
     assert truth.count() == 120
 

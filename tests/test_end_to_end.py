@@ -230,6 +230,7 @@ RENAMES = {
                      "amount": "amt"},
     "loans": {"customer_id": "cust_no", "principal": "loan_amount"},
     "loan_payments": {"customer_id": "cust_no", "due_date": "due_on"},
+    "products": {"customer_id": "cust_no", "opened_date": "opened"},
 }
 
 
@@ -251,3 +252,11 @@ def test_features_from_csv_with_other_column_names_match(spark, golden, tmp_path
     assert_df_equality(actual_df, expected_df, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
     original = build_features_run(spark, golden)
     assert record.counts["inputs"] == json.loads(original["counts_json"])["inputs"]
+
+
+def test_each_run_records_its_spark_jobs_per_stage(spark, golden):
+    row = build_features_run(spark, golden)
+    jobs, timings = json.loads(row["spark_jobs_json"]), json.loads(row["timings_json"])
+    assert sorted(jobs) == sorted(timings) == ["features", "ingest_validate", "write_rejected"]
+    assert all(n > 0 for n in jobs.values()), jobs  # each stage reads or writes a table
+    assert golden.train.spark_jobs.keys() == golden.train.timings.keys()

@@ -9,7 +9,8 @@ from pyspark.sql import functions as F
 
 from custseg.contract import outputs
 from custseg.contract.features import FEATURES
-from custseg.transforms.fairness import age_band, audited_attributes, fairness_audit, protected_groups
+from custseg.transforms.attributes import age_band, attribute_groups
+from custseg.transforms.fairness import audited_attributes, fairness_audit
 from golden import AS_OF
 
 DECISIONS = {0: ("prime", "low"), 1: ("steady", "medium"), 2: ("stressed", "high")}
@@ -98,7 +99,7 @@ def test_birth_dates_become_age_bands_at_the_as_of_date_and_duplicates_one_group
     attributes = audited_attributes(customers_df.columns, ("birth_date", "sex", "religion"))
     assert attributes == {"sex": "SEX", "age_band": "Birth_Date"}
     rows = {(r["customer_id"], r["attribute"]): r["group"]
-            for r in protected_groups(customers_df, "Customer_ID", attributes, as_of).collect()}
+            for r in attribute_groups(customers_df, "Customer_ID", attributes, as_of).collect()}
     assert rows == {("C1", "age_band"): "25-34", ("C2", "age_band"): "18-24", ("C3", "age_band"): "65+",
                     ("C4", "age_band"): "65+", ("C1", "sex"): "F", ("C2", "sex"): "M", ("C3", "sex"): "M",
                     ("C4", "sex"): "unknown"}

@@ -116,9 +116,23 @@ def test_gap_and_mix_features_by_hand(spark):
                               ignore_row_order=True)
 
 
+def test_spend_by_category_and_products_held_by_hand(spark):
+    # A: groceries 100 + 50 (the refund is not a purchase), travel 30 (t5 and t6 are outside the window);
+    # B: nothing in the window; C: its purchase has no category.
+    products_df = spark.createDataFrame([("A", "Savings", dt.date(2020, 1, 1), None)],
+                                        "customer_id string, product string, opened_date date, closed_date date")
+    rows = {r["customer_id"]: r for r in features(spark, products_df=products_df).collect()}
+    assert [(s["category"], s["amount"]) for s in rows["A"]["spend_by_category"]] == [("groceries", 150.0),
+                                                                                     ("travel", 30.0)]
+    assert rows["B"]["spend_by_category"] == [] and rows["C"]["spend_by_category"] == []
+    assert rows["A"]["products_held"] == ["savings"] and rows["D"]["products_held"] == []
+    assert {r["products_held"] for r in features(spark).collect()} == {None}  # no products table: unknown
+
+
 def test_feature_table_has_documented_columns_and_no_protected_attributes(spark):
     df = features(spark)
-    assert df.columns == ["customer_id", "as_of_date", *FEATURES, "region", "employment_status"]
+    assert df.columns == ["customer_id", "as_of_date", *FEATURES, "region", "employment_status", "spend_by_category",
+                          "products_held"]
     assert "birth_date" not in df.columns
     assert {r["as_of_date"] for r in df.select("as_of_date").distinct().collect()} == {AS_OF}
 

@@ -86,7 +86,7 @@ def months(spark, tmp_path_factory):
     runs = []
     for month, (as_of, groups, k) in enumerate(zip(MONTHS, ("ABC", "ABCD"), (3, 4), strict=True), start=1):
         conf = make_conf(base / "data", base / "out", [f"as_of_date={as_of}", f"model.k={k}", "inputs.loans=null",
-                                                       "inputs.loan_payments=null",
+                                                       "inputs.loan_payments=null", "inputs.products=null",
                                                        f"tracking.uri={(base / 'mlruns').as_uri()}"])
         write_features(spark, conf, features(month, groups))
         runs.append((conf, run_train_segments(spark, conf)))
@@ -146,3 +146,13 @@ def test_migration_rows_sum_to_the_earlier_segment_sizes(spark, months):
     first_moves = read_delta(spark, first_conf.table_path(outputs.SEGMENT_MIGRATION)).filter(
         F.col("as_of_date") == F.lit(MONTHS[0]))
     assert first_moves.count() == 0  # nothing earlier to compare with
+
+
+def test_without_products_categories_or_attributes_the_run_says_what_it_skipped(spark, months):
+    conf, record = months[0]  # features without spend categories or products, customers without attributes
+    assert record.metrics["skipped"] == {"product_opportunities": "no products table in the inputs"}
+    of_run = F.col("run_id") == record.run_id
+    assert read_delta(spark, conf.table_path(outputs.SEGMENT_PRODUCT_OPPORTUNITIES)).filter(of_run).count() == 0
+    aspects = {r["aspect"] for r in read_delta(spark, conf.table_path(outputs.SEGMENT_CHARACTERISTICS))
+               .filter(of_run).collect()}
+    assert aspects == {"channel"}  # the digital share of purchases, which the features have

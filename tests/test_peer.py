@@ -21,7 +21,6 @@ from custseg.config import FeatureConf
 from custseg.contract.features import FEATURES
 from custseg.contract.outputs import FEATURES_TABLE
 from golden import AS_OF
-from helpers import INPUTS
 
 
 def parquet_files(table_dir: Path) -> list[Path]:
@@ -41,10 +40,10 @@ def spark_run(spark, golden):
 @pytest.fixture(scope="module")
 def peer_run(spark_run):
     data_dir, conf, _, _ = spark_run
-    for table in INPUTS:
+    for table in peer.TABLES:
         # Read as plain Parquet: the files in the folder must be exactly the Delta table's (none removed).
         assert parquet_files(data_dir / table) == delta_files(data_dir / table), table
-    inputs = peer.read_inputs({t: str(data_dir / t) for t in INPUTS})
+    inputs = peer.read_inputs({t: str(data_dir / t) for t in peer.TABLES})
     accepted, rejected_counts = peer.validate(inputs)
     features = peer.compute_features(accepted, AS_OF, conf.features)
     return inputs, accepted, rejected_counts, features.sort_values("customer_id").reset_index(drop=True)
@@ -60,7 +59,7 @@ def test_peer_validation_counts_match_spark(spark_run, peer_run):
     _, _, record, _ = spark_run
     _, accepted, rejected_counts, _ = peer_run
     expected = {}
-    for table in INPUTS:
+    for table in peer.TABLES:
         counts = record.counts["inputs"][table]
         assert len(accepted[table]) == counts["accepted"], table
         expected |= {f"{table}.{k.removeprefix('rejected_')}": n for k, n in counts.items()

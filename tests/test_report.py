@@ -191,6 +191,11 @@ def test_html_escapes_every_text():
                    "adverse_share": 0.2, "disparity_ratio": None, "adverse_disparity_ratio": 0.7, "is_flagged": True,
                    "is_suppressed": False}],
         min_group_size=20, migration=[],
+        opportunities=[{"segment_id": 0, "product": named, "is_recommended": True, "rank": 1,
+                        "recommendation": f"offer {hostile}"}],
+        characteristics=[{"aspect": "region", "segment_id": 0, "value": named, "share": 0.5,
+                          "population_share": 0.25, "lift": 2.0}],
+        top_offers=3,
     )
     text = render_html(data, {name: b"\x89PNG" for name in FIGURES})
     page = parse(text)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import pytest
+
 from custseg.platform.storage import read_delta, write_for_date
 
 
@@ -61,3 +63,23 @@ def test_a_newer_release_may_add_a_column_to_an_existing_output(spark, tmp_path)
     write_for_date(spark.createDataFrame([("b", 3, second)], "value string, added int, as_of_date date"), path, second)
     rows = sorted((r["value"], r["added"], r["as_of_date"]) for r in read_delta(spark, path).collect())
     assert rows == [("a", None, first), ("b", 3, second)]
+
+
+def test_outputs_written_side_by_side_all_land_and_a_failure_is_raised(spark, tmp_path):
+    from custseg.contract import outputs
+    from custseg.platform.storage import write_outputs
+
+    as_of = dt.date(2026, 1, 1)
+    k_df = spark.createDataFrame([(3, True)], "k int, is_chosen boolean")
+    lineage_df = spark.createDataFrame([(0, "new")], "segment_id int, status string")
+    write_outputs({outputs.K_SELECTION: k_df, outputs.SEGMENT_LINEAGE: lineage_df}, str(tmp_path), "r1", as_of)
+    assert [tuple(r) for r in read_delta(spark, str(tmp_path / outputs.K_SELECTION)).collect()] == [
+        ("r1", 3, True, as_of)]
+    assert [tuple(r) for r in read_delta(spark, str(tmp_path / outputs.SEGMENT_LINEAGE)).collect()] == [
+        ("r1", 0, "new", as_of)]
+    (tmp_path / "blocked").mkdir()
+    (tmp_path / "blocked" / outputs.K_SELECTION).write_text("not a table")  # this write fails, the other lands
+    with pytest.raises(Exception):  # noqa: B017 - whichever error Spark gives for a file in the table's place
+        write_outputs({outputs.K_SELECTION: k_df, outputs.SEGMENT_LINEAGE: lineage_df}, str(tmp_path / "blocked"),
+                      "r2", as_of)
+    assert read_delta(spark, str(tmp_path / "blocked" / outputs.SEGMENT_LINEAGE)).count() == 1

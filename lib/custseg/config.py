@@ -149,6 +149,7 @@ class _Inputs(_Section):
     transactions: _InputSection
     loans: _InputSection | None = None
     loan_payments: _InputSection | None = None
+    products: _InputSection | None = None
 
 
 class _OutputSection(_Section):
@@ -219,6 +220,17 @@ class FairnessConf(_Section):
     """The fairness audit (docs/model.md, Fairness): groups below min_group_size are suppressed, not shown."""
 
     min_group_size: PositiveInt = 20
+
+
+class ProductsConf(_Section):
+    """Product opportunities (docs/model.md, What to offer): white space against the nearest segments."""
+
+    # A product whose lower-case name contains one of these is a credit product: never offered to a high-risk
+    # segment, only with underwriting to an unrated or medium-risk one.
+    credit_product_terms: tuple[str, ...] = ("credit", "loan", "mortgage", "overdraft", "heloc", "bnpl", "lending")
+    neighbour_segments: PositiveInt = 2  # nearest segments by centroid distance a segment is compared with
+    min_gap: Share = 0.10  # neighbours' penetration minus the segment's below this is no opportunity
+    top: PositiveInt = 3  # recommendations per segment in the report
 
 
 class TrackingConf(_Section):
@@ -338,11 +350,14 @@ class _Document(_Section):
     model: ModelConf
     pii_columns: tuple[str, ...] = ()
     protected_attributes: tuple[str, ...] = ()
+    # Customer attributes described per segment (who they are): never protected ones, never PII.
+    descriptive_attributes: tuple[str, ...] = ("region", "employment_status")
     sample_data: SampleDataConf | None = None
     segment_rules: SegmentRules = SegmentRules()
     pricing: PricingConf = PricingConf()
     drift: DriftConf = DriftConf()
     fairness: FairnessConf = FairnessConf()
+    products: ProductsConf = ProductsConf()
     tracking: TrackingConf = TrackingConf()
 
     @model_validator(mode="after")
@@ -353,6 +368,11 @@ class _Document(_Section):
         if clash:
             raise _fail(f"lists protected attribute(s) {clash}; they may not be used for segmentation",
                         "model.features")
+        shown = [a for a in self.descriptive_attributes
+                 if _name(a) in protected | {_name(p) for p in self.pii_columns}]
+        if shown:
+            raise _fail(f"lists protected or PII attribute(s) {shown}; they are shown only in the fairness audit",
+                        "descriptive_attributes")
         for table, section in self.inputs:
             known = [c.name for c in CONTRACTS[table].columns]
             for contract in (section.columns if section else {}):
@@ -379,11 +399,13 @@ class _Document(_Section):
             model=self.model,
             pii_columns=self.pii_columns,
             protected_attributes=self.protected_attributes,
+            descriptive_attributes=self.descriptive_attributes,
             sample_data=self.sample_data,
             segment_rules=self.segment_rules,
             pricing=self.pricing,
             drift=self.drift,
             fairness=self.fairness,
+            products=self.products,
             tracking=self.tracking,
             raw=raw,
         )
@@ -403,11 +425,13 @@ class Config:
     model: ModelConf
     pii_columns: tuple[str, ...]
     protected_attributes: tuple[str, ...]
+    descriptive_attributes: tuple[str, ...]
     sample_data: SampleDataConf | None
     segment_rules: SegmentRules
     pricing: PricingConf
     drift: DriftConf
     fairness: FairnessConf
+    products: ProductsConf
     tracking: TrackingConf
     raw: dict[str, Any]  # after overrides; hashed into the run id
 

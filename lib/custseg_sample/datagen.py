@@ -36,6 +36,15 @@ charged_off, else `late` with a past due unpaid at `as_of`, else `paid_off` with
 `current`. Payments: one due a month from origination to maturity or `as_of` + 3 months, whichever is first;
 a payment made on or after `as_of` is not known yet, so paid_date and amount_paid are null.
 
+Products (`products`, one row per customer and product: current_account, savings, credit_card, personal_loan,
+mortgage, investment; PersonaSpec.products): the share of each persona holding each product at `as_of` is
+planted, e.g. nearly everyone a current account, the affluent savings 85%, mortgage 60% and investment 70%.
+Two gaps are planted: the young hold savings far less than any other persona (8%), the stressed a credit card
+(8%, a high-risk persona never to be offered one). A held product was opened from signup to the day before
+`as_of` and is still open (closed_date null). Customers not holding a product may have a row of it anyway
+(`product_row_shares`): closed before `as_of` (10% of the rows) or opened on or up to 60 days after it (3%), so
+counting rows instead of holdings at `as_of` (opened_date < as_of, closed_date null or >= as_of) overstates them.
+
 Dirt, injected only when `dirt_rate` > 0 (r below); clean rows are kept, so the dirty data is the
 clean data plus injected rows and a few damaged customer attributes:
 
@@ -46,6 +55,7 @@ clean data plus injected rows and a few damaged customer attributes:
 - customers: null annual_income (r), null credit_score (r), credit_score outside 300-850 (r / 2:
   0, 250, 900 or 999), duplicate customer rows (r; half exact copies, half with another region and income).
 - loan_payments: an extra copy of a share r of the payment rows with a null due_date.
+- products: an extra copy of a share r of the rows with a null product, an exact copy of a share r / 2.
 - CSV output only: a share r / 2 of the values of some columns replaced by unparseable text
   (see `CSV_JUNK`), e.g. amount "n/a", transaction_ts "not-a-date".
 """
@@ -80,6 +90,10 @@ MAX_LATE_DAYS = 89  # a late payment short of default
 TX_COUNT_SPREAD = 0.15  # transaction count = multiplier * average * (1 +- spread)
 MAX_WINDOWS = 4  # weighted purchase windows per persona
 LOOKBACK_LIMIT_DAYS = 730
+PRODUCTS = ("current_account", "savings", "credit_card", "personal_loan", "mortgage", "investment")
+PRODUCT_CLOSED_SHARE = 0.10  # of a persona's product rows: closed before as_of
+PRODUCT_FUTURE_SHARE = 0.03  # and opened on or after as_of
+PRODUCT_FUTURE_DAYS = 60  # a future product opens 0-60 days after as_of
 CSV_DATE_FORMAT = "yyyy-MM-dd"
 CSV_TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
 CSV_JUNK = {
@@ -141,6 +155,7 @@ class PersonaSpec:
     categories: tuple[str, ...]
     channels: tuple[str, ...]
     loans: LoanSpec
+    products: tuple[tuple[str, float], ...]  # (product, share of the persona's customers holding it at as_of)
 
 
 SPECS = (
@@ -153,6 +168,8 @@ SPECS = (
         loans=LoanSpec(probability=0.45, count=(1, 2), principal=(20_000, 150_000), interest_rate=(0.03, 0.06),
                        terms_months=(36, 60, 84, 120), age_months=(6, 72), slipping=0.08, late_dues=0.1,
                        late_days=(1, 10), default=0.008, charged_off=0.3),
+        products=(("current_account", 0.98), ("savings", 0.85), ("credit_card", 0.85), ("personal_loan", 0.10),
+                  ("mortgage", 0.60), ("investment", 0.70)),
     ),
     PersonaSpec(
         name="young_frequent", share=0.25, tenure_days=(400, 1460), income=(25_000, 50_000),
@@ -163,6 +180,8 @@ SPECS = (
         loans=LoanSpec(probability=0.25, count=(1, 1), principal=(1_000, 12_000), interest_rate=(0.08, 0.16),
                        terms_months=(12, 24, 36, 48), age_months=(2, 36), slipping=0.22, late_dues=0.2,
                        late_days=(1, 30), default=0.03, charged_off=0.3),
+        products=(("current_account", 0.97), ("savings", 0.08), ("credit_card", 0.60), ("personal_loan", 0.25),
+                  ("mortgage", 0.02), ("investment", 0.05)),  # planted gap: savings
     ),
     PersonaSpec(
         name="dormant", share=0.20, tenure_days=(1460, 3650), income=(50_000, 90_000),
@@ -174,6 +193,8 @@ SPECS = (
         loans=LoanSpec(probability=0.10, count=(1, 1), principal=(5_000, 40_000), interest_rate=(0.04, 0.08),
                        terms_months=(36, 60, 84, 120), age_months=(12, 84), slipping=0.10, late_dues=0.15,
                        late_days=(1, 15), default=0.02, charged_off=0.5),
+        products=(("current_account", 0.95), ("savings", 0.80), ("credit_card", 0.45), ("personal_loan", 0.05),
+                  ("mortgage", 0.35), ("investment", 0.30)),
     ),
     PersonaSpec(
         name="credit_stressed", share=0.20, tenure_days=(730, 2190), income=(30_000, 60_000),
@@ -185,6 +206,8 @@ SPECS = (
         loans=LoanSpec(probability=0.95, count=(1, 2), principal=(2_000, 20_000), interest_rate=(0.12, 0.25),
                        terms_months=(24, 36, 48, 60), age_months=(6, 36), slipping=0.95, late_dues=0.35,
                        late_days=(30, 75), default=0.13, charged_off=0.3),
+        products=(("current_account", 0.95), ("savings", 0.55), ("credit_card", 0.08), ("personal_loan", 0.60),
+                  ("mortgage", 0.20), ("investment", 0.05)),  # planted gap: credit_card, never to be offered
     ),
     PersonaSpec(
         name="new_customer", share=0.15, tenure_days=(20, 90), income=(40_000, 80_000),
@@ -195,28 +218,32 @@ SPECS = (
         loans=LoanSpec(probability=0.18, count=(1, 1), principal=(2_000, 15_000), interest_rate=(0.07, 0.14),
                        terms_months=(12, 24, 36), age_months=(1, 3), slipping=0.15, late_dues=0.4,
                        late_days=(1, 20), default=0.0, charged_off=0.0),
+        products=(("current_account", 0.99), ("savings", 0.60), ("credit_card", 0.50), ("personal_loan", 0.10),
+                  ("mortgage", 0.10), ("investment", 0.10)),
     ),
 )
 assert tuple(s.name for s in SPECS) == PERSONAS and math.isclose(sum(s.share for s in SPECS), 1.0)
 assert all(1 <= len(s.windows) <= MAX_WINDOWS for s in SPECS)
 assert all(s.loans.late_days[1] <= MAX_LATE_DAYS and s.loans.count[1] <= MAX_LOANS_PER_CUSTOMER for s in SPECS)
+assert all(tuple(p for p, _ in s.products) == PRODUCTS for s in SPECS)
 
 
 @dataclass(frozen=True)
 class GeneratedData:
-    """The four input tables, the ground truth, and what `write_dataset` needs to dirty CSV output."""
+    """The five input tables, the ground truth, and what `write_dataset` needs to dirty CSV output."""
 
     customers: DataFrame
     transactions: DataFrame
     loans: DataFrame
     loan_payments: DataFrame
+    products: DataFrame
     truth: DataFrame  # customer_id, persona: kept separate, never in the inputs
     dirt_rate: float = 0.0
     seed: int = 0
 
     def inputs(self) -> dict[str, DataFrame]:
         return {"customers": self.customers, "transactions": self.transactions,
-                "loans": self.loans, "loan_payments": self.loan_payments}
+                "loans": self.loans, "loan_payments": self.loan_payments, "products": self.products}
 
 
 # ---------------------------------------------------------------- deterministic draws
@@ -693,6 +720,93 @@ PAYMENT_COLUMNS = ("loan_id", "customer_id", "due_date", "amount_due", "paid_dat
 TRANSACTION_COLUMNS = ("transaction_id", "customer_id", "transaction_ts", "amount", "category", "channel")
 
 
+# ---------------------------------------------------------------- products
+
+
+def product_row_shares(spec: PersonaSpec) -> dict[str, tuple[float, float, float]]:
+    """Per product, the share of the persona's customers with an open, a closed and a future row of it.
+
+    The open share is the spec's: the planted share held at as_of. Closed and future rows go to customers who do
+    not hold the product at as_of (one row per customer and product), so that counting rows instead of holdings
+    overstates it. They make PRODUCT_CLOSED_SHARE and PRODUCT_FUTURE_SHARE of the persona's rows, spread in
+    proportion to the open shares but never beyond the non-holders; what a near-universal product (the current
+    account) cannot take goes to the others.
+    """
+    held = dict(spec.products)
+    other = PRODUCT_CLOSED_SHARE + PRODUCT_FUTURE_SHARE
+    left = sum(held.values()) * other / (1.0 - other)
+    extra = dict.fromkeys(held, 0.0)
+    uncapped = set(held)
+    while left > 0 and (weight := sum(held[p] for p in uncapped)) > 0:
+        capped = {p for p in uncapped if left * held[p] > (1.0 - held[p]) * weight}
+        if not capped:
+            extra.update({p: left * held[p] / weight for p in uncapped})
+            break
+        extra.update({p: 1.0 - held[p] for p in capped})
+        left -= sum(extra[p] for p in capped)
+        uncapped -= capped
+    closed = PRODUCT_CLOSED_SHARE / other
+    return {p: (held[p], extra[p] * closed, extra[p] * (1.0 - closed)) for p in PRODUCTS}
+
+
+def _products(plan_df: DataFrame, as_of: date, seed: int) -> DataFrame:
+    """One row per customer and product with a row (see product_row_shares), every date from signup on.
+
+    Open: opened from signup to the day before as_of. Closed: opened likewise, closed from then to the day before
+    as_of. Future: opened 0 to PRODUCT_FUTURE_DAYS days after as_of, not closed. Draws are keyed on (idx, product).
+    """
+    def u(salt: str) -> Column:
+        return uniform(seed, salt, F.col("idx"), F.col("product"))
+
+    def shares(part: int) -> Callable[[PersonaSpec], Column]:
+        return lambda s: F.array(*[F.lit(v[part]) for v in product_row_shares(s).values()])
+
+    def share(column: str) -> Column:
+        return F.element_at(F.col(column), F.col("pos") + F.lit(1))
+
+    u_row = u("product:row")
+    open_until = share("open_shares")
+    closed_until = open_until + share("closed_shares")
+    state = (F.when(u_row < open_until, "open").when(u_row < closed_until, "closed")
+             .when(u_row < closed_until + share("future_shares"), "future"))
+    opened_back = F.lit(1) + F.floor(u("product:opened") * F.col("tenure_days")).cast("int")
+    closed_back = F.lit(1) + F.floor(u("product:closed") * F.col("opened_back")).cast("int")  # on or after opening
+    future_days = F.floor(u("product:future") * F.lit(PRODUCT_FUTURE_DAYS + 1)).cast("int")
+    state_col = F.col("state")
+    return (
+        plan_df
+        .select("idx", "customer_id", "tenure_days",
+                _by_persona(shares(0)).alias("open_shares"),
+                _by_persona(shares(1)).alias("closed_shares"),
+                _by_persona(shares(2)).alias("future_shares"),
+                F.posexplode(F.array(*[F.lit(p) for p in PRODUCTS])).alias("pos", "product"))
+        .withColumn("state", state)
+        .filter(state_col.isNotNull())
+        .withColumn("opened_back", opened_back)
+        .select(
+            "idx", "customer_id", "product",
+            F.when(state_col == "future", F.date_add(F.lit(as_of), future_days))
+            .otherwise(F.date_sub(F.lit(as_of), F.col("opened_back"))).alias("opened_date"),
+            F.when(state_col == "closed", F.date_sub(F.lit(as_of), closed_back)).alias("closed_date"),
+        )
+    )
+
+
+def with_product_dirt(products_df: DataFrame, dirt_rate: float, seed: int) -> DataFrame:
+    """Adds a copy with a null product of a share dirt_rate of the rows and an exact copy of dirt_rate / 2."""
+    u = uniform(seed, "dirt:product", F.col("idx"), F.col("product"))
+    is_null_copy = (F.col("copy") == 1) & (F.col("dirt_kind") == "null_product")
+    return (
+        products_df
+        .withColumn("dirt_kind", F.when(u < dirt_rate, "null_product").when(u < 1.5 * dirt_rate, "duplicate"))
+        .withColumn("copy", F.explode(F.sequence(F.lit(0), F.when(F.col("dirt_kind").isNull(), 0).otherwise(1))))
+        .withColumn("product", F.when(is_null_copy, F.lit(None).cast("string")).otherwise(F.col("product")))
+    )
+
+
+PRODUCT_COLUMNS = ("customer_id", "product", "opened_date", "closed_date")
+
+
 # ---------------------------------------------------------------- public API
 
 
@@ -727,11 +841,13 @@ def generate(spark: SparkSession, n_customers: int, transactions_per_customer: i
     loan_plan_df = _loan_plan(plan_df, as_of, seed)
     payments_df = _loan_payments(loan_plan_df, as_of, seed)
     loans_df = _loans(loan_plan_df, payments_df, as_of)
+    products_df = _products(plan_df, as_of, seed)
     customers_df = plan_df
     if dirt_rate > 0:
         customers_df = with_customer_dirt(plan_df, dirt_rate, seed)
         tx_df = with_transaction_dirt(tx_df, n_customers, stride, as_of, dirt_rate, seed)
         payments_df = with_payment_dirt(payments_df, dirt_rate, seed)
+        products_df = with_product_dirt(products_df, dirt_rate, seed)
     transactions_df = tx_df.select(padded_id("T", F.col("tx_num"), TRANSACTION_ID_DIGITS).alias("transaction_id"),
                                    *TRANSACTION_COLUMNS[1:])
     return GeneratedData(
@@ -739,6 +855,7 @@ def generate(spark: SparkSession, n_customers: int, transactions_per_customer: i
         transactions=transactions_df,
         loans=loans_df.select(*LOAN_COLUMNS),
         loan_payments=payments_df.select(*PAYMENT_COLUMNS),
+        products=products_df.select(*PRODUCT_COLUMNS),
         truth=plan_df.select("customer_id", _PERSONA),
         dirt_rate=dirt_rate,
         seed=seed,
@@ -774,7 +891,7 @@ def _write(df: DataFrame, path: str, fmt: str) -> None:
 
 
 def write_dataset(data: GeneratedData, out_dir: str, fmt: str) -> None:
-    """Write out_dir/<table> for the four inputs and out_dir/truth, all in `fmt`, replacing what was there.
+    """Write out_dir/<table> for the five inputs and out_dir/truth, all in `fmt`, replacing what was there.
 
     CSV has a header, dates yyyy-MM-dd and timestamps yyyy-MM-dd HH:mm:ss; with dirt, some CSV values are junk
     (CSV_JUNK). The truth table is written in the same format, never with junk.

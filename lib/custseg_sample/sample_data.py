@@ -6,6 +6,7 @@ import logging
 from pyspark.sql import SparkSession
 
 from custseg.config import Config
+from custseg.contract.inputs import INPUT_TABLES
 from custseg.platform.locations import join_uri
 from custseg.platform.storage import path_exists
 
@@ -13,11 +14,12 @@ log = logging.getLogger(__name__)
 
 
 def ensure_sample_data(spark: SparkSession, conf: Config) -> bool:
-    """Generate the sample inputs (and the hidden personas under <path>/truth) unless already there."""
+    """Generate the sample inputs (and the hidden personas under <path>/truth) unless every one is already there
+    (sample data of an earlier release may lack a table added since: it is generated again)."""
     sample = conf.sample_data
     if sample is None:
         raise ValueError("config: --generate-sample needs a 'sample_data' section")
-    if path_exists(spark, join_uri(sample.path, "customers")):
+    if all(path_exists(spark, join_uri(sample.path, table)) for table in INPUT_TABLES):
         log.info("sample data already at %s", sample.path)
         return False
     from custseg_sample.datagen import generate, write_dataset

@@ -107,6 +107,10 @@ def null_rule(name: str) -> str:
 DESCRIPTIVE_COLUMNS = {
     "region": "region from the customers table (descriptive, not a clustering feature)",
     "employment_status": "employment status from the customers table (descriptive)",
+    "spend_by_category": "purchase spend in the lookback window per transaction category: (category, amount) pairs "
+                         "sorted by category; purchases without a category left out, empty without any [currency]",
+    "products_held": "the products the customer held at the as-of date: opened before it and not closed before it "
+                     "(lower-case, sorted); null when the inputs had no products table",
 }
 FEATURE_TABLE_COMMENT = "Per-customer features as of a date (only events strictly before it); one row per customer"
 

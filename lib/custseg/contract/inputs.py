@@ -23,7 +23,7 @@ REASON_CODES: dict[str, str] = {
                          "text with bytes that do not decode)",
     "missing_required_value": "a required column is null or blank",
     "out_of_range": "a value outside its allowed range (credit score 300-850, a negative principal, a number "
-                    "beyond +-1e12)",
+                    "beyond +-1e12, a product closed before it was opened)",
     "invalid_value": "a value outside the contract's list (a loan status)",
     "zero_amount": "a transaction of amount 0 (neither a purchase nor a refund)",
     "duplicate_key": "a second row with the same key; the first by a deterministic order is kept",
@@ -40,6 +40,7 @@ class Column:
     value_range: tuple[float | None, float | None] | None = None  # inclusive bounds, else out_of_range
     allowed: tuple[str, ...] | None = None  # case-insensitive list (stored lower-case), else invalid_value
     nonzero: bool = False  # 0 is rejected as zero_amount
+    not_before: str | None = None  # a date column of the same row this one may not precede, else out_of_range
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,22 @@ LOAN_PAYMENTS = TableContract(
                 Reference("customer_id", "customers", "unknown_customer")),
 )
 
+# Product holdings: one row per product a customer opened; closed_date null while it is open.
+PRODUCTS = TableContract(
+    name="products",
+    key=("customer_id", "product", "opened_date"),
+    columns=(
+        Column("customer_id", "string", True),
+        Column("product", "string", True),
+        Column("opened_date", "date", True),
+        Column("closed_date", "date", False, not_before="opened_date"),
+    ),
+    optional=True,
+    references=(Reference("customer_id", "customers", "unknown_customer"),),
+)
+
 # Every input table, in reference order: a table's parents come before it.
-CONTRACTS = {c.name: c for c in (CUSTOMERS, TRANSACTIONS, LOANS, LOAN_PAYMENTS)}
+CONTRACTS = {c.name: c for c in (CUSTOMERS, TRANSACTIONS, LOANS, LOAN_PAYMENTS, PRODUCTS)}
 INPUT_TABLES = tuple(CONTRACTS)
 REQUIRED_INPUTS = tuple(name for name, c in CONTRACTS.items() if not c.optional)
 OPTIONAL_INPUTS = tuple(name for name, c in CONTRACTS.items() if c.optional)

@@ -18,13 +18,16 @@ SEGMENT_DRIFT = "segment_drift"
 FAIRNESS_AUDIT = "fairness_audit"
 SEGMENT_LINEAGE = "segment_lineage"
 SEGMENT_MIGRATION = "segment_migration"
+SEGMENT_PRODUCT_OPPORTUNITIES = "segment_product_opportunities"
+SEGMENT_CHARACTERISTICS = "segment_characteristics"
 # What train_segments writes per run and date (score_customers writes only the assignments).
 SEGMENT_TABLES = (SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES, SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION,
-                  SEGMENT_LINEAGE, SEGMENT_MIGRATION, FAIRNESS_AUDIT)
+                  SEGMENT_LINEAGE, SEGMENT_MIGRATION, SEGMENT_CHARACTERISTICS, SEGMENT_PRODUCT_OPPORTUNITIES,
+                  FAIRNESS_AUDIT)
 # Every Delta output, in the order a BI user meets them.
 OUTPUT_TABLES = (FEATURES_TABLE, REJECTED_TABLE, RUNS_TABLE, SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES,
                  SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION, SEGMENT_LINEAGE, SEGMENT_MIGRATION,
-                 SEGMENT_DRIFT, FAIRNESS_AUDIT)
+                 SEGMENT_CHARACTERISTICS, SEGMENT_PRODUCT_OPPORTUNITIES, SEGMENT_DRIFT, FAIRNESS_AUDIT)
 
 # Means shown on the profile row (credit score is there already as mean_credit_score).
 PROFILE_KEY_STATS = ("recency_days", "frequency", "monetary", "avg_ticket", "tenure_days", "annual_income")
@@ -44,6 +47,10 @@ COMMON = {
 }
 
 TABLE_COMMENTS = {
+    SEGMENT_PRODUCT_OPPORTUNITIES: "One row per segment and product of a training run: penetration against all "
+                                   "customers and the nearest segments, opportunity score and recommendation",
+    SEGMENT_CHARACTERISTICS: "One row per aspect, value and segment of a training run: spend mix by category, "
+                             "digital share and descriptive attributes, each against all customers",
     SEGMENT_MIGRATION: "One row per (earlier segment, later segment) between an as-of date and the latest earlier "
                        "date with assignments: customers who moved, stayed, appeared or left",
     SEGMENT_LINEAGE: "One row per segment of a training run (and per previous segment it retired): the previous "
@@ -63,6 +70,37 @@ TABLE_COMMENTS = {
 SEGMENT_DRIFT_SCHEMA = ("measure string, name string, value double, threshold double, is_drifted boolean, "
                         "training_as_of_date date, retrain_recommended boolean, reason string")
 COLUMN_COMMENTS = {
+    SEGMENT_PRODUCT_OPPORTUNITIES: {
+        "product": "product name from the products input (lower-case)",
+        "is_credit_product": "a credit product: its name contains one of products.credit_product_terms",
+        "customers": "customers in the segment",
+        "holders": "customers of the segment holding the product at the as-of date (opened before it, not closed "
+                   "before it)",
+        "penetration": "holders / customers",
+        "population_penetration": "share of all customers holding the product",
+        "lift": "penetration / population_penetration",
+        "neighbour_segments": "the nearest segments by centroid distance (standardised space), ids",
+        "neighbour_penetration": "share of the nearest segments' customers holding the product; null with one "
+                                 "segment",
+        "gap": "neighbour_penetration - penetration",
+        "opportunity_score": "max(gap, 0) x customers: holders the segment would gain at its neighbours' rate",
+        "is_recommended": "offered: a gap of at least products.min_gap and, for a credit product, a segment "
+                          "not high risk",
+        "rank": "rank of the recommended products within the segment by opportunity_score (null: not recommended)",
+        "recommendation": "the recommendation with its evidence, or why the product is not offered",
+    },
+    SEGMENT_CHARACTERISTICS: {
+        "aspect": "spend_category (spend by transaction category in the lookback window), channel (digital share "
+                  "of purchases) or a descriptive customer attribute (config descriptive_attributes)",
+        "value": "the category, 'digital', or the attribute's value (unknown when missing)",
+        "customers": "customers of the segment with this value (spend: who bought in the category; channel: "
+                     "with a known channel)",
+        "amount": "the segment's spend in the category; null for other aspects",
+        "share": "spend: amount / the segment's categorised spend; channel: mean digital share of purchases; "
+                 "attribute: customers / the segment's customers",
+        "population_share": "the same share over all customers",
+        "lift": "share / population_share",
+    },
     SEGMENT_MIGRATION: {
         "run_id": "training run whose model assigned the later date (as in segment_assignments)",
         "as_of_date": "the later date (the customers' segment in to_segment_id)",
@@ -231,6 +269,7 @@ RUNS_SCHEMA = T.StructType([
     T.StructField("timings_json", T.StringType()),
     T.StructField("versions_json", T.StringType()),
     T.StructField("model_run_id", T.StringType()),
+    T.StructField("spark_jobs_json", T.StringType()),
     T.StructField("as_of_date", T.DateType()),
 ])
 RUNS_COMMENTS = {
@@ -248,6 +287,8 @@ RUNS_COMMENTS = {
     "counts_json": "rows read / accepted / rejected per input table and rows written, as JSON",
     "metrics_json": "model metrics and the chosen K with its reason, as JSON",
     "timings_json": "seconds per stage, as JSON",
+    "spark_jobs_json": "Spark jobs started per stage, as JSON (from the status tracker: jobs of other work in the "
+                       "same session at the same time count too)",
     "versions_json": "versions of Python, Spark, Delta and this library",
 }
 

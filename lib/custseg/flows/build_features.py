@@ -44,6 +44,7 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
             lookback_days=f.lookback_days, trend_days=f.trend_window_days,
             loans_df=result.accepted.get("loans"), payments_df=result.accepted.get("loan_payments"),
             late_window_days=f.late_payment_window_days, default_dpd=f.default_dpd,
+            products_df=result.accepted.get("products"),
         )
         write_output(features_df.drop("as_of_date"), FEATURES_TABLE, conf.output_path, record.run_id, as_of)
         record.outputs[FEATURES_TABLE] = record.run_id

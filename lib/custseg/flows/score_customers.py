@@ -23,7 +23,7 @@ from custseg.ml.pipeline import fitted_kmeans, scaled_features
 from custseg.platform.locations import model_location
 from custseg.platform.runs import RunRecord, latest_run_id, recorded_run
 from custseg.platform.session import cache_scope
-from custseg.platform.storage import assignments_before, features_for_date, read_delta, write_output
+from custseg.platform.storage import assignments_before, features_for_date, read_delta, write_output, write_outputs
 from custseg.transforms.drift import measure_drift, retrain_reason
 from custseg.transforms.migration import migration
 
@@ -44,10 +44,10 @@ def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = 
         profiles_df = (read_delta(spark, conf.table_path(outputs.SEGMENT_PROFILES))
                        .filter(F.col("run_id") == model_run).select("segment_id", "segment_name").distinct())
         assignments_df = scored_df.join(F.broadcast(profiles_df), on="segment_id", how="left")
-        write_output(assignments_df.select(*outputs.ASSIGNMENT_COLUMNS), outputs.SEGMENT_ASSIGNMENTS,
-                     conf.output_path, model_run, as_of)
-        write_output(migration(assignments_before(spark, conf.output_path, as_of), scored_df),
-                     outputs.SEGMENT_MIGRATION, conf.output_path, model_run, as_of)
+        write_outputs({outputs.SEGMENT_ASSIGNMENTS: assignments_df.select(*outputs.ASSIGNMENT_COLUMNS),
+                       outputs.SEGMENT_MIGRATION: migration(assignments_before(spark, conf.output_path, as_of),
+                                                            scored_df)},
+                      conf.output_path, model_run, as_of)
         record.stage_done("score")
         drift_df, reason = drift_against_training(spark, conf, model_run, features_df, scored_df)
         write_output(drift_df, outputs.SEGMENT_DRIFT, conf.output_path, model_run, as_of)

@@ -5,7 +5,6 @@ choose K on a bounded sample, fit K-means on all customers, describe the segment
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,10 +25,12 @@ from custseg.ml.explain import score
 from custseg.ml.export import applicant_document, to_json
 from custseg.ml.kselect import KChoice, KResult, sample_for_selection, sample_sse, select_k
 from custseg.ml.lineage import LINEAGE_SCHEMA, lineage_links, lineage_rows, stable_ids
+from custseg.ml.opportunities import OPPORTUNITY_COLUMNS, OPPORTUNITY_SCHEMA, product_opportunities
 from custseg.ml.pipeline import (
     PREDICTION,
     SCALED,
     PipelineParams,
+    centers_of,
     centroid_rows,
     compose,
     fit_best_of,
@@ -51,12 +52,16 @@ from custseg.platform.storage import (
     save_model,
     write_bytes,
     write_output,
+    write_outputs,
 )
 from custseg.platform.tracking import log_training
-from custseg.transforms.fairness import AUDIT_SCHEMA, audited_attributes, fairness_audit, protected_groups
+from custseg.transforms.attributes import attribute_groups
+from custseg.transforms.characteristics import segment_characteristics
+from custseg.transforms.fairness import AUDIT_SCHEMA, audited_attributes, fairness_audit
 from custseg.transforms.migration import migration
+from custseg.transforms.products import product_holders
 from custseg.transforms.statistics import feature_stats, population_quartiles, segment_risk, usable_features
-from custseg.transforms.validation import source_columns
+from custseg.transforms.validation import normalised, source_columns
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +117,20 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         results = segment_outputs(features_df, scored_df, model, ids, params, conf, persist)
         results["lineage"] = lineage_rows(links, previous)
         final_sse = sample_sse(sample, kmeans_model.clusterCenters()) if len(sample) else None
-        write_segment_outputs(results, choice, sample_rows, final_sse, conf, record.run_id, as_of)
-        write_output(migration(assignments_before(spark, conf.output_path, as_of), scored_df),
-                     outputs.SEGMENT_MIGRATION, conf.output_path, record.run_id, as_of)
-        write_output(audit_fairness(spark, conf, results), outputs.FAIRNESS_AUDIT, conf.output_path, record.run_id,
-                     as_of)
+        tables = segment_tables(results, choice, sample_rows, final_sse)
+        # The largest first and alone: a run killed while writing the others has its assignments written.
+        write_output(tables.pop(outputs.SEGMENT_ASSIGNMENTS), outputs.SEGMENT_ASSIGNMENTS, conf.output_path,
+                     record.run_id, as_of)
+        tables[outputs.SEGMENT_MIGRATION] = migration(assignments_before(spark, conf.output_path, as_of), scored_df)
+        customers_df = read_input(spark, conf.inputs["customers"])  # as given: the attributes validation left out
+        tables[outputs.FAIRNESS_AUDIT] = audit_fairness(spark, conf, results, customers_df)
+        names = F.broadcast(names_df(spark, results["described"]))
+        tables[outputs.SEGMENT_CHARACTERISTICS] = segment_characteristics(
+            features_df, scored_df, descriptive_groups(conf, customers_df)).join(names, on="segment_id", how="left")
+        offers, skipped = opportunities(features_df, scored_df, model, ids, results["described"], conf)
+        tables[outputs.SEGMENT_PRODUCT_OPPORTUNITIES] = spark.createDataFrame(offers, OPPORTUNITY_SCHEMA).join(
+            names, on="segment_id", how="left")
+        write_outputs(tables, conf.output_path, record.run_id, as_of)
         document = applicant_document(model, params, ids, results["described"], record.run_id, as_of)
         write_bytes(spark, applicant_model_location(conf.output_path, record.run_id), to_json(document))
         record.model_run_id = record.run_id
@@ -130,6 +144,7 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
             "final_fit_sample_sse_ratio": sse_ratio(sample, kmeans_model, sweep_fit),
             "imputation_medians": learned_medians(preprocessing, params),
             "outlier_caps": cap_report,
+            "skipped": skipped,
         }
         record.counts = {"customers": scored_df.count(), "k_selection_sample": sample_rows}
         log_training(conf.tracking, record.run_id, as_of.isoformat(), conf.raw, record.metrics,
@@ -180,9 +195,8 @@ def names_df(spark: SparkSession, described: list[dict]) -> DataFrame:
                                  "segment_id int, segment_name string")
 
 
-def audit_fairness(spark: SparkSession, conf: Config, results: dict) -> DataFrame:
+def audit_fairness(spark: SparkSession, conf: Config, results: dict, customers_df: DataFrame) -> DataFrame:
     """The fairness_audit rows: the protected attributes read from the customers table for this audit only."""
-    customers_df = read_input(spark, conf.inputs["customers"])
     id_column = source_columns(customers_df, CONTRACTS["customers"], conf.inputs["customers"])["customer_id"]
     attributes = audited_attributes(customers_df.columns, conf.protected_attributes)
     decisions_df = spark.createDataFrame([(r["segment_id"], r["segment_name"], r["risk_tier"])
@@ -193,19 +207,55 @@ def audit_fairness(spark: SparkSession, conf: Config, results: dict) -> DataFram
     if not attributes:
         log.warning("fairness audit: no protected attribute (config protected_attributes) in the customers table")
         return spark.createDataFrame([], AUDIT_SCHEMA)
-    groups_df = protected_groups(customers_df, id_column, attributes, conf.as_of_date)
+    groups_df = attribute_groups(customers_df, id_column, attributes, conf.as_of_date)
     return fairness_audit(groups_df, assignments_df, conf.fairness.min_group_size)
 
 
-def write_segment_outputs(results: dict, choice: KChoice, sample_rows: int, final_sse: float | None, conf: Config,
-                          run_id: str, as_of: dt.date) -> None:
+def descriptive_groups(conf: Config, customers_df: DataFrame) -> DataFrame | None:
+    """customer_id, attribute, group for the configured descriptive attributes the customers table has: a
+    contract column through its mapping, any other by name; None when it has none of them."""
+    contract = CONTRACTS["customers"]
+    mapped = source_columns(customers_df, contract, conf.inputs["customers"])
+    by_name = {normalised(c): c for c in customers_df.columns}
+    hidden = {normalised(c) for c in (*conf.protected_attributes, *conf.pii_columns)}
+    attributes = {}
+    for attribute in conf.descriptive_attributes:
+        column = mapped.get(attribute) or by_name.get(normalised(attribute))
+        if column is None or normalised(column) in hidden:
+            log.warning("descriptive attribute %s: not in the customers table, not described", attribute)
+            continue
+        attributes[attribute] = column
+    if not attributes:
+        return None
+    return attribute_groups(customers_df, mapped["customer_id"], attributes, conf.as_of_date)
+
+
+def opportunities(features_df: DataFrame, scored_df: DataFrame, model: PipelineModel, ids: list[int],
+                  described: list[dict], conf: Config) -> tuple[list[dict], dict[str, str]]:
+    """The segment_product_opportunities rows, and what was skipped and why (for the report)."""
+    if "products" not in conf.inputs:
+        return [], {"product_opportunities": "no products table in the inputs"}
+    if "products_held" not in features_df.columns:
+        return [], {"product_opportunities": f"the features of {conf.as_of_date} were built without products"}
+    holders = product_holders(features_df, scored_df)
+    if not holders:
+        return [], {"product_opportunities": f"no customer held a product at {conf.as_of_date}"}
+    centers = {ids[i]: center for i, center in enumerate(centers_of(model))}
+    rows = product_opportunities(holders, {r["segment_id"]: r["size"] for r in described}, centers,
+                                 {r["segment_id"]: r["risk_tier"] for r in described}, conf.products,
+                                 {r["segment_id"]: r["segment_name"] for r in described})
+    return [tuple(row[c] for c in OPPORTUNITY_COLUMNS) for row in rows], {}
+
+
+def segment_tables(results: dict, choice: KChoice, sample_rows: int, final_sse: float | None) -> dict[str, DataFrame]:
+    """The model's tables: assignments, profiles, feature statistics, centroids, K selection and lineage."""
     spark = results["stats_df"].sparkSession
     described = results["described"]
     profiles_df = spark.createDataFrame(
         [tuple(row.get(f.name) for f in PROFILE_SCHEMA.fields) for row in described], PROFILE_SCHEMA)
     assignments_df = results["scored_df"].join(F.broadcast(names_df(spark, described)), on="segment_id",
                                                 how="left")
-    tables = {
+    return {
         outputs.SEGMENT_ASSIGNMENTS: assignments_df.select(*outputs.ASSIGNMENT_COLUMNS),
         outputs.SEGMENT_PROFILES: profiles_df,
         outputs.SEGMENT_FEATURE_STATS: results["stats_df"],
@@ -213,8 +263,6 @@ def write_segment_outputs(results: dict, choice: KChoice, sample_rows: int, fina
         outputs.K_SELECTION: k_selection_df(spark, choice, sample_rows, final_sse),
         outputs.SEGMENT_LINEAGE: spark.createDataFrame(results["lineage"], LINEAGE_SCHEMA),
     }
-    for table, df in tables.items():
-        write_output(df, table, conf.output_path, run_id, as_of)
 
 
 def k_selection_df(spark: SparkSession, choice: KChoice, sample_rows: int, final_sse: float | None) -> DataFrame:

@@ -19,7 +19,15 @@ from custseg.config import Config
 from custseg.contract.outputs import RUNS_COMMENTS, RUNS_SCHEMA, RUNS_TABLE, RUNS_TABLE_COMMENT
 from custseg.platform.catalog import register_outputs
 from custseg.platform.locations import join_uri
-from custseg.platform.storage import AS_OF_COLUMN, InputError, delta_exists, read_delta, with_comments, write_for_date
+from custseg.platform.storage import (
+    AS_OF_COLUMN,
+    InputError,
+    delta_exists,
+    in_parallel,
+    read_delta,
+    with_comments,
+    write_for_date,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,15 @@ def versions(spark: SparkSession) -> dict[str, str]:
             "custseg": pkg("custseg")}
 
 
+def last_job_id() -> int:
+    """The id of the latest Spark job of this process's SparkContext (-1 before any); ids only grow, so the
+    difference of two is the jobs started in between (by every thread of the session)."""
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    return max(sc.statusTracker().getJobIdsForGroup(None), default=-1) if sc is not None else -1
+
+
 @dataclass
 class RunRecord:
     """Collects what a job did; written to the runs table at the end, whether it succeeded or failed."""
@@ -55,18 +72,21 @@ class RunRecord:
     counts: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    spark_jobs: dict[str, int] = field(default_factory=dict)  # Spark jobs started per stage
     model_run_id: str | None = None  # the training run whose model made the assignments this run wrote
     outputs: dict[str, str] = field(default_factory=dict)  # table -> run_id of the rows this run wrote
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
     _stage_start: float = field(default_factory=time.perf_counter)
+    _stage_start_job: int = field(default_factory=lambda: last_job_id())
 
     def stage_done(self, stage: str, summary: str = "") -> None:
-        """Record the seconds since the previous stage ended, and say so in one log line."""
-        now = time.perf_counter()
+        """Record the seconds and Spark jobs since the previous stage ended, and say so in one log line."""
+        now, job = time.perf_counter(), last_job_id()
         self.timings[stage] = round(now - self._stage_start, 3)
-        self._stage_start = now
-        log.info("%s: %s%s in %.1f s", self.job, stage.replace("_", " "), f": {summary}" if summary else "",
-                 self.timings[stage])
+        self.spark_jobs[stage] = job - self._stage_start_job
+        self._stage_start, self._stage_start_job = now, job
+        log.info("%s: %s%s in %.1f s, %d Spark jobs", self.job, stage.replace("_", " "),
+                 f": {summary}" if summary else "", self.timings[stage], self.spark_jobs[stage])
 
     def summary(self) -> str:
         """One closing line: the run, how long, and what it counted."""
@@ -79,7 +99,8 @@ class RunRecord:
         row = (self.run_id, self.job, status, error, self.started_at, finished,
                json.dumps(self.params, sort_keys=True, default=str), json.dumps(self.counts, sort_keys=True),
                json.dumps(self.metrics, sort_keys=True, default=str), json.dumps(self.timings, sort_keys=True),
-               json.dumps(versions(spark), sort_keys=True), self.model_run_id, self.as_of)
+               json.dumps(versions(spark), sort_keys=True), self.model_run_id,
+               json.dumps(self.spark_jobs, sort_keys=True), self.as_of)
         df = with_comments(spark.createDataFrame([row], RUNS_SCHEMA), RUNS_COMMENTS)
         write_for_date(df, join_uri(output_path, RUNS_TABLE), self.as_of, RUNS_TABLE_COMMENT,
                        also={"job": self.job, "run_id": self.run_id})
@@ -132,6 +153,9 @@ def retire_superseded(spark: SparkSession, output_path: str, as_of: dt.date, kep
     """Delete the date's rows of other runs from each table a succeeded run wrote: one run per date remains."""
     from delta.tables import DeltaTable
 
-    for table, run_id in kept.items():
+    def retire(item: tuple[str, str]) -> None:
+        table, run_id = item
         condition = (F.col(AS_OF_COLUMN) == F.lit(as_of)) & (F.col("run_id") != F.lit(run_id))
         DeltaTable.forPath(spark, join_uri(output_path, table)).delete(condition)
+
+    in_parallel(retire, list(kept.items()))

@@ -7,6 +7,9 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from py4j.java_gateway import is_instance_of
 from pyspark.ml.util import MLWritable
@@ -25,6 +28,8 @@ AS_OF_COLUMN = "as_of_date"
 CORRUPT_RECORD = "_corrupt_record"
 PARTIAL_SUFFIX = ".partial"  # a model folder being written
 WRITE_ATTEMPTS = 5
+PARALLEL_WRITES = 2  # independent Delta writes at once: the driver's planning and commits are one core each
+T_ = TypeVar("T_")
 # Delta's errors when another writer created the table between our check and our commit.
 CREATION_RACES = ("ProtocolChangedException", "DELTA_PROTOCOL_CHANGED", "MetadataChangedException",
                   "DELTA_METADATA_CHANGED")  # the raw text of a CSV row that does not fit its header
@@ -132,6 +137,21 @@ def write_output(df: DataFrame, table: str, output_path: str, run_id: str, as_of
     write_for_date(with_comments(stamped(df, run_id, as_of), outputs.comments_for(table)),
                    join_uri(output_path, table), as_of, outputs.TABLE_COMMENTS[table], also={"run_id": run_id})
     crash_point(table)
+
+
+def write_outputs(tables: dict[str, DataFrame], output_path: str, run_id: str, as_of: dt.date) -> None:
+    """write_output for several independent tables, side by side: a small table's write is mostly planning and a
+    Delta commit on the driver, one core each, so two at once use the second core (benchmarks/README.md).
+    Every write is waited for; the first failure, in the order given, is raised."""
+    in_parallel(lambda item: write_output(item[1], item[0], output_path, run_id, as_of), list(tables.items()))
+
+
+def in_parallel(task: Callable[[T_], object], items: list[T_]) -> None:
+    """Run task(item) for every item in PARALLEL_WRITES threads (Spark runs jobs from several threads at once)."""
+    with ThreadPoolExecutor(max_workers=PARALLEL_WRITES) as pool:
+        futures = [pool.submit(task, item) for item in items]
+    for future in futures:
+        future.result()
 
 
 def crash_point(table: str) -> None:

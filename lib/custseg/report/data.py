@@ -45,6 +45,9 @@ class RunData:
     fairness: list[dict[str, Any]]      # fairness_audit rows over all customers, by attribute and group
     min_group_size: int                 # below it a fairness group is suppressed
     migration: list[dict[str, Any]]     # segment_migration rows of the model's latest date that has them
+    opportunities: list[dict[str, Any]]  # segment_product_opportunities rows, by segment and product
+    characteristics: list[dict[str, Any]]  # segment_characteristics rows, by aspect, segment and value
+    top_offers: int                     # recommendations shown per segment
 
     @property
     def customers(self) -> int:
@@ -103,6 +106,11 @@ def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
                        .orderBy("attribute", "group")),
         min_group_size=conf.fairness.min_group_size,
         migration=latest_migration(of_run(tables.SEGMENT_MIGRATION)),
+        opportunities=_rows(of_run(tables.SEGMENT_PRODUCT_OPPORTUNITIES).filter(F.col("as_of_date") == F.lit(as_of))
+                            .orderBy("segment_id", "product")),
+        characteristics=_rows(of_run(tables.SEGMENT_CHARACTERISTICS).filter(F.col("as_of_date") == F.lit(as_of))
+                              .orderBy("aspect", "segment_id", "value")),
+        top_offers=conf.products.top,
     )
 
 

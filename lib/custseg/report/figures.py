@@ -1,4 +1,4 @@
-"""The report's five matplotlib figures, drawn in one colour-blind-safe house style and returned as PNG bytes."""
+"""The report's matplotlib figures, drawn in one colour-blind-safe house style and returned as PNG bytes."""
 from __future__ import annotations
 
 import io
@@ -41,7 +41,8 @@ STYLE = {
 }
 
 FIGURES = ("segment_sizes.png", "profile_heatmap.png", "risk_by_segment.png", "segments_scatter.png",
-           "k_selection.png", "segment_migration.png")
+           "k_selection.png", "segment_migration.png", "spend_mix.png")
+MIX_CATEGORIES = 12          # spend categories in the spend-mix heatmap: the largest over all customers
 
 
 def colour(index: int) -> str:
@@ -179,11 +180,7 @@ def plot_profile_heatmap(z: dict[tuple[int, str], float], profiles: list[dict[st
 def plot_migration(moves: list[dict[str, Any]], names: dict[int, str]) -> Figure:
     """From-segment x to-segment: the share of each earlier segment found in each later one, with counts."""
     if not moves:
-        fig, ax = plt.subplots(figsize=(8, 1.6), layout="constrained")
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No migration yet: no other date has been assigned next to this model's dates.",
-                ha="center", va="center")
-        return fig
+        return _message("No migration yet: no other date has been assigned next to this model's dates.")
 
     def label(segment: int | None, missing: str) -> str:
         return missing if segment is None else wrap(names.get(segment, f"segment {segment}"))
@@ -212,6 +209,47 @@ def plot_migration(moves: list[dict[str, Any]], names: dict[int, str]) -> Figure
                  "customers went\n(cell: share of the row's segment, and customers)", fontsize=11)
     ax.set_xlabel(f"segment on {first['as_of_date']}")
     ax.set_ylabel(f"segment on {first['from_as_of_date']}")
+    return fig
+
+
+def _message(text: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(8, 1.6), layout="constrained")
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    return fig
+
+
+def plot_spend_mix(characteristics: list[dict[str, Any]], profiles: list[dict[str, Any]]) -> Figure:
+    """Segments x spend categories: share of the segment's spend (text), coloured by lift against all customers."""
+    rows = [r for r in characteristics if r["aspect"] == "spend_category"]
+    if not rows:
+        return _message("No spend mix: the transactions have no category.")
+    population: dict[str, float] = {}
+    for r in rows:
+        population[r["value"]] = _number(r["population_share"])
+    categories = sorted(population, key=lambda c: (-population[c], c))[:MIX_CATEGORIES]
+    cells = {(r["segment_id"], r["value"]): r for r in rows}
+    labels = ["all customers", *[wrap(p["segment_name"]) for p in profiles]]
+    shares = np.array([[population[c] for c in categories]]
+                      + [[_number(cells[(p["segment_id"], c)]["share"]) if (p["segment_id"], c) in cells else 0.0
+                          for c in categories] for p in profiles])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lifts = np.log2(np.where(shares > 0, shares / shares[0], np.nan))
+    limit = max(1.0, float(np.nanmax(np.abs(lifts))) if np.isfinite(lifts).any() else 1.0)
+    fig, ax = plt.subplots(figsize=(3.5 + 0.9 * len(categories), 2.0 + _row_heights(labels, minimum=0.5)),
+                           layout="constrained")
+    image = ax.imshow(np.nan_to_num(lifts), cmap="RdBu_r", norm=TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit),
+                      aspect="auto")
+    for (row, col), share in np.ndenumerate(shares):
+        ax.text(col, row, f"{share:.0%}", ha="center", va="center", fontsize=8.5)
+    ax.set_xticks(range(len(categories)), categories, rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.axhline(0.5, color="black", linewidth=1.2)
+    ax.tick_params(length=0)
+    fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02).set_label("log2 lift: segment share / all customers' share")
+    ax.set_title("What each segment buys: share of purchase spend by category\n"
+                 "(colour: more than all customers in red, less in blue)", fontsize=11)
+    ax.set_xlabel("transaction category")
     return fig
 
 
@@ -354,4 +392,5 @@ def make_figures(data: RunData, scatter: ScatterData) -> dict[str, bytes]:
         "k_selection.png": render(plot_k_selection, data.k_rows, chosen_k, reason, min_stability),
         "segment_migration.png": render(plot_migration, data.migration,
                                         {p["segment_id"]: p["segment_name"] for p in data.profiles}),
+        "spend_mix.png": render(plot_spend_mix, data.characteristics, data.profiles),
     }

@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader
 
 from custseg.report.data import RunData
 from custseg.report.figures import FIGURES
+from custseg.report.offers import segment_offers
 
 TEMPLATE = "report.html.j2"
 MISSING = "–"
@@ -51,6 +52,12 @@ CAPTIONS = {
         "model assigned, against the date before it): each cell is the share of the row's segment and its "
         "customer count; rows sum to 100 %. '(appeared)' are customers new since the earlier date, '(left)' those "
         "no longer scored. Segment ids are stable across retrains, so a move is a real change of behaviour."),
+    "spend_mix.png": (
+        "What each segment buys",
+        "Each cell is the share of the segment's purchase spend in the lookback window that went to one "
+        "transaction category (purchases without a category left out); the colour is the lift against all "
+        "customers' share (red: the segment spends relatively more there, blue: less). The top row is all "
+        "customers."),
 }
 
 
@@ -139,4 +146,6 @@ def render_html(data: RunData, figures: dict[str, bytes]) -> str:
         metadata=metadata_items(data), inputs=input_counts(data), rejected=data.rejected,
         profiles=data.profiles, means=mean_columns(data), figures=figure_views(figures),
         fairness=data.fairness, min_group=data.min_group_size,
+        offers=segment_offers(data.profiles, data.opportunities, data.characteristics, data.top_offers),
+        skipped=data.metrics.get("skipped") or {},
     )

@@ -10,16 +10,14 @@ suppressed: their row says so, with no count or share.
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+from custseg.transforms.attributes import AGE_SOURCES
 
 FAVOURABLE_TIERS = ("low",)
 ADVERSE_TIERS = ("high",)
 FOUR_FIFTHS = 0.8
-UNKNOWN_GROUP = "unknown"
-AGE_BANDS = ((18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55-64"), (65, "65+"))
 AUDIT_SCHEMA = ("attribute string, group string, segment_id int, segment_name string, customers long, "
                 "share double, favourable_share double, adverse_share double, disparity_ratio double, "
                 "adverse_disparity_ratio double, "
@@ -28,17 +26,6 @@ AUDIT_COLUMNS = tuple(part.split()[0] for part in AUDIT_SCHEMA.split(", "))
 # A suppressed group's row shows only that it exists: none of these.
 SUPPRESSED_COLUMNS = ("customers", "share", "favourable_share", "adverse_share", "disparity_ratio",
                       "adverse_disparity_ratio")
-
-
-def age_band(age_years: Column) -> Column:
-    """The band of an age in whole years; unknown when missing or below the first band."""
-    band = F.lit(UNKNOWN_GROUP)
-    for low, label in AGE_BANDS:
-        band = F.when(age_years >= low, F.lit(label)).otherwise(band)
-    return band
-
-
-AGE_SOURCES = ("birth_date", "date_of_birth", "dob", "age")  # in order of preference for age_band
 
 
 def audited_attributes(columns: list[str], protected: tuple[str, ...]) -> dict[str, str]:
@@ -51,33 +38,8 @@ def audited_attributes(columns: list[str], protected: tuple[str, ...]) -> dict[s
     return attributes | ({"age_band": age} if age else {})
 
 
-def protected_groups(customers_df: DataFrame, id_column: str, attributes: dict[str, str], as_of: dt.date) -> DataFrame:
-    """customer_id, attribute, group: one row per customer and protected attribute present.
-
-    `attributes` maps the audit's attribute name to its source column. A birth date becomes an age band at the
-    as-of date (attribute age_band), an age in years one too; any other value is its trimmed text. A customer
-    listed twice keeps the smallest group (deterministic); a missing value is the group "unknown".
-    """
-    groups = []
-    for name, column in attributes.items():
-        value = F.col(f"`{column}`")
-        if name == "age_band" and column.strip().casefold() != "age":
-            born = F.coalesce(F.try_to_date(F.trim(value.cast("string"))), value.cast("string").try_cast("date"))
-            group = age_band(F.floor(F.months_between(F.lit(as_of), born) / 12))
-        elif name == "age_band":
-            group = age_band(F.trim(value.cast("string")).try_cast("double"))
-        else:
-            text = F.trim(value.cast("string"))
-            group = F.when(text != "", text).otherwise(F.lit(UNKNOWN_GROUP))
-        groups.append(F.struct(F.lit(name).alias("attribute"), F.coalesce(group, F.lit(UNKNOWN_GROUP)).alias("group")))
-    exploded = customers_df.select(F.trim(F.col(f"`{id_column}`").cast("string")).alias("customer_id"),
-                                   F.explode(F.array(*groups)).alias("g"))
-    return (exploded.groupBy("customer_id", "g.attribute").agg(F.min("g.group").alias("group"))
-            .select("customer_id", "attribute", "group"))
-
-
 def fairness_audit(groups_df: DataFrame, assignments_df: DataFrame, min_group_size: int) -> DataFrame:
-    """AUDIT_SCHEMA rows from protected_groups and customer_id, segment_id, segment_name, risk_tier: overall
+    """AUDIT_SCHEMA rows from attributes.attribute_groups and customer_id, segment_id, segment_name, risk_tier: overall
     (segment_id null) and per segment."""
     joined_df = groups_df.join(assignments_df, on="customer_id", how="inner").withColumns({
         "_favourable": F.col("risk_tier").isin(*FAVOURABLE_TIERS).cast("int"),

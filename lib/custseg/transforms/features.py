@@ -20,6 +20,7 @@ DIGITAL_CHANNELS = ("online", "mobile")
 # Amounts summed across a shuffle are summed exactly, so the result does not depend on the order rows
 # arrive in (the partition count): double sums differ in the last bit. Amounts are within +-1e12.
 EXACT = "decimal(38,9)"
+SPEND_BY_CATEGORY_TYPE = "array<struct<category:string,amount:double>>"
 # Orders transactions with equal timestamps (any fixed order gives the same features); 8 bytes to shuffle.
 TIE_BREAK = "_tie_break"
 
@@ -124,6 +125,11 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
             "active_months")],
         F.max("purchase_amount").alias("top_category_amount"),
         F.count(F.when(F.col("purchase_amount") > 0, 1)).alias("n_categories"),
+        # An array of (category, amount), not a map: sortable and comparable like every other column. Level 1
+        # grouped by the exact category, so each appears once; sorted for a fixed order.
+        F.array_sort(F.collect_list(F.when(
+            (F.col("purchase_amount") > 0) & F.col("category").isNotNull(),
+            F.struct("category", F.col("purchase_amount").alias("amount"))))).alias("spend_by_category"),
     )
     return totals_df.select(
         "customer_id",
@@ -144,6 +150,7 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
         F.try_divide(F.col("top_category_amount"), F.col("purchase_amount")).alias("top_category_share"),
         # A purchase whose channel is unknown is not an offline one: without a channel column, null, not 0.
         F.try_divide(F.col("digital"), F.col("channel_known")).alias("digital_share"),
+        "spend_by_category",
     )
 
 
@@ -227,6 +234,14 @@ def customers_as_of(customers_df: DataFrame, as_of: dt.date) -> DataFrame:
     )
 
 
+def products_held(products_df: DataFrame, as_of: dt.date) -> DataFrame:
+    """customer_id, products_held: the products open at the as-of date (opened before it, not closed before it)."""
+    is_open = (F.col("opened_date") < F.lit(as_of)) & (
+        F.col("closed_date").isNull() | (F.col("closed_date") >= F.lit(as_of)))
+    return (products_df.filter(is_open).groupBy("customer_id")
+            .agg(F.array_sort(F.collect_set(F.lower(F.trim("product")))).alias("products_held")))
+
+
 def empty_payments(spark) -> DataFrame:
     schema = ", ".join(f"{c.name} {c.type}" for c in LOAN_PAYMENTS.columns)
     return spark.createDataFrame([], schema)
@@ -234,7 +249,8 @@ def empty_payments(spark) -> DataFrame:
 
 def build_features(customers_df: DataFrame, txn_df: DataFrame, as_of: dt.date, lookback_days: int = 365,
                    trend_days: int = 90, loans_df: DataFrame | None = None, payments_df: DataFrame | None = None,
-                   late_window_days: int = 365, default_dpd: int = 90) -> DataFrame:
+                   late_window_days: int = 365, default_dpd: int = 90,
+                   products_df: DataFrame | None = None) -> DataFrame:
     """The customer_features rows for one as-of date: every customer signed up before it, one row each.
 
     Transactions and loans of a customer_id not in `customers_df` change no row: their aggregates are
@@ -253,6 +269,14 @@ def build_features(customers_df: DataFrame, txn_df: DataFrame, as_of: dt.date, l
                      "late_payments_12m", "has_default"):
             kind = "double" if name in ("total_principal", "utilisation", "on_time_rate") else "long"
             joined_df = joined_df.withColumn(name, F.lit(None).cast(kind))
+    no_products = F.array().cast("array<string>")
+    if products_df is not None:  # a customer without a row holds none; without the table nobody is known
+        joined_df = joined_df.join(products_held(products_df, as_of), on="customer_id", how="left").withColumn(
+            "products_held", F.coalesce(F.col("products_held"), no_products))
+    else:
+        joined_df = joined_df.withColumn("products_held", F.lit(None).cast("array<string>"))
+    joined_df = joined_df.withColumn("spend_by_category", F.coalesce(
+        F.col("spend_by_category"), F.array().cast(SPEND_BY_CATEGORY_TYPE)))
     recency = F.coalesce(F.datediff(F.lit(as_of), F.to_date("last_purchase_ts")).cast("long"), F.col("tenure_days"))
     return joined_df.select(
         "customer_id",

@@ -163,6 +163,9 @@ def row_rules(contract: TableContract, columns: list[str]) -> list[tuple[SparkCo
         if column.value_range is not None:
             rules.append((~_in_range(F.col(column.name), column.value_range), "out_of_range", F.lit(column.name)))
     for column in present:
+        if column.not_before is not None and column.not_before in columns:
+            rules.append((F.col(column.name) < F.col(column.not_before), "out_of_range", F.lit(column.name)))
+    for column in present:
         if column.allowed is not None:
             is_listed = F.lower(F.col(column.name)).isin(*column.allowed)
             rules.append((~is_listed, "invalid_value", F.lit(column.name)))

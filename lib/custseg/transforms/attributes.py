@@ -1,0 +1,45 @@
+"""Customer attributes as groups: one value per customer and attribute, for the fairness audit (protected
+attributes) and the segments' descriptions (descriptive ones). A birth date or an age becomes an age band."""
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+UNKNOWN_GROUP = "unknown"
+AGE_BANDS = ((18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55-64"), (65, "65+"))
+AGE_SOURCES = ("birth_date", "date_of_birth", "dob", "age")  # in order of preference for age_band
+
+
+def age_band(age_years: Column) -> Column:
+    """The band of an age in whole years; unknown when missing or below the first band."""
+    band = F.lit(UNKNOWN_GROUP)
+    for low, label in AGE_BANDS:
+        band = F.when(age_years >= low, F.lit(label)).otherwise(band)
+    return band
+
+
+def attribute_groups(customers_df: DataFrame, id_column: str, attributes: dict[str, str], as_of: dt.date) -> DataFrame:
+    """customer_id, attribute, group: one row per customer and attribute present.
+
+    `attributes` maps the attribute name to its source column. A birth date becomes an age band at the
+    as-of date (attribute age_band), an age in years one too; any other value is its trimmed text. A customer
+    listed twice keeps the smallest group (deterministic); a missing value is the group "unknown".
+    """
+    groups = []
+    for name, column in attributes.items():
+        value = F.col(f"`{column}`")
+        if name == "age_band" and column.strip().casefold() != "age":
+            born = F.coalesce(F.try_to_date(F.trim(value.cast("string"))), value.cast("string").try_cast("date"))
+            group = age_band(F.floor(F.months_between(F.lit(as_of), born) / 12))
+        elif name == "age_band":
+            group = age_band(F.trim(value.cast("string")).try_cast("double"))
+        else:
+            text = F.trim(value.cast("string"))
+            group = F.when(text != "", text).otherwise(F.lit(UNKNOWN_GROUP))
+        groups.append(F.struct(F.lit(name).alias("attribute"), F.coalesce(group, F.lit(UNKNOWN_GROUP)).alias("group")))
+    exploded = customers_df.select(F.trim(F.col(f"`{id_column}`").cast("string")).alias("customer_id"),
+                                   F.explode(F.array(*groups)).alias("g"))
+    return (exploded.groupBy("customer_id", "g.attribute").agg(F.min("g.group").alias("group"))
+            .select("customer_id", "attribute", "group"))

@@ -1,0 +1,54 @@
+"""Small Delta outputs written one at a time against side by side (custseg.platform.storage.write_outputs).
+
+    .venv/bin/python scripts/benchmark_writes.py --out /tmp/bench_writes [--rounds 4]
+
+Writes every segment output (300 rows each: the size of a training run's small tables) for a new date, with
+1, 2 and 3 writes at once, alternated within each round in one Spark session (local[2]); prints the median
+seconds per setting over the rounds after the first (which creates the tables) and the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import time
+
+from custseg.config import SparkConf
+from custseg.contract import outputs
+from custseg.platform import storage
+from custseg.platform.session import build_session
+
+SETTINGS = (1, 2, 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder for the tables (one subfolder per setting)")
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    spark = build_session(SparkConf(master="local[2]", app_name="benchmark-writes", shuffle_partitions=2,
+                                    driver_memory="3g", use_delta_pip=True,
+                                    extra={"spark.ui.enabled": "false",
+                                           "spark.databricks.delta.snapshotPartitions": "2"}))
+    tables = [t for t in outputs.SEGMENT_TABLES if t != outputs.SEGMENT_ASSIGNMENTS]
+    df = spark.range(300).selectExpr("cast(id as int) as segment_id", "rand(1) as value")
+    seconds: dict[int, list[float]] = {s: [] for s in SETTINGS}
+    for round_ in range(args.rounds):
+        for setting in SETTINGS:
+            storage.PARALLEL_WRITES = setting
+            started = time.perf_counter()
+            storage.write_outputs(dict.fromkeys(tables, df), f"{args.out}/parallel{setting}", f"r{round_}",
+                                  dt.date(2026, 1, 1) + dt.timedelta(days=round_))
+            seconds[setting].append(time.perf_counter() - started)
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"Spark {spark.version}")
+    for setting, times in seconds.items():
+        print(f"{len(tables)} tables, {setting} at once: median {statistics.median(times[1:]):.2f} s "
+              f"(rounds: {', '.join(f'{t:.1f}' for t in times)})")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()
