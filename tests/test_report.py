@@ -198,6 +198,7 @@ def test_html_escapes_every_text():
         top_offers=3,
     )
     text = render_html(data, {name: b"\x89PNG" for name in FIGURES})
+    assert "Spend mix skipped: no purchase in the lookback window has a transaction category." in text
     page = parse(text)
     assert [t for t, _ in page.tags if t in ("script", "b")] == []
     assert "https://" not in " ".join(str(v) for _, attrs in page.tags for v in attrs.values())

@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader
 from custseg.report.data import RunData
 from custseg.report.figures import FIGURES
 from custseg.report.offers import segment_offers
+from custseg.transforms.characteristics import SPEND_CATEGORY
 
 TEMPLATE = "report.html.j2"
 MISSING = "–"
@@ -147,5 +148,14 @@ def render_html(data: RunData, figures: dict[str, bytes]) -> str:
         profiles=data.profiles, means=mean_columns(data), figures=figure_views(figures),
         fairness=data.fairness, min_group=data.min_group_size,
         offers=segment_offers(data.profiles, data.opportunities, data.characteristics, data.top_offers),
-        skipped=data.metrics.get("skipped") or {},
+        skipped=skipped_parts(data),
     )
+
+
+def skipped_parts(data: RunData) -> dict[str, str]:
+    """What the "What to offer" section could not show, and why: the run's own record, and a spend mix without
+    any categorised purchase (transactions without a category column)."""
+    skipped = dict(data.metrics.get("skipped") or {})
+    if not any(r["aspect"] == SPEND_CATEGORY for r in data.characteristics):
+        skipped["spend_mix"] = "no purchase in the lookback window has a transaction category"
+    return skipped

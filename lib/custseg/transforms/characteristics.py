@@ -11,6 +11,8 @@ from functools import reduce
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from custseg.transforms.features import EXACT
+
 SPEND_CATEGORY = "spend_category"
 CHANNEL = "channel"
 DIGITAL = "digital"
@@ -39,17 +41,22 @@ def mix(long_df: DataFrame, assignments_df: DataFrame) -> DataFrame:
     (spend) when the aspect has one, else of the customers. Customers without a segment are left out.
     """
     joined_df = long_df.join(assignments_df.select("customer_id", "segment_id"), on="customer_id", how="inner")
+    # Summed exactly (as the features' amounts): a double sum would depend on the order rows arrive in.
     counted_df = joined_df.groupBy("aspect", "segment_id", "value").agg(
-        F.count("*").alias("customers"), F.sum("amount").alias("amount"))
-    measure = F.coalesce(F.col("amount"), F.col("customers").cast("double"))
+        F.count("*").alias("customers"), F.sum(F.col("amount").cast(EXACT)).alias("amount"))
+    measure = F.coalesce(F.col("amount"), F.col("customers").cast(EXACT))
 
     def total(*keys: str):
-        return F.sum(measure).over(Window.partitionBy("aspect", *keys))
+        return F.sum(measure).over(Window.partitionBy("aspect", *keys)).cast("double")
 
-    share = measure / total("segment_id")
-    population_share = total("value") / total()
-    return counted_df.select(
-        "aspect", "value", F.col("segment_id").cast("int"), F.col("customers").cast("long"), "amount",
+    # The aspect's total over all customers by a join, not a window: the aspect is often a constant, which would
+    # leave the window without a partition key.
+    totals_df = counted_df.groupBy("aspect").agg(F.sum(measure).cast("double").alias("_aspect_total"))
+    share = measure.cast("double") / total("segment_id")
+    population_share = total("value") / F.col("_aspect_total")
+    return counted_df.join(F.broadcast(totals_df), on="aspect").select(
+        "aspect", "value", F.col("segment_id").cast("int"), F.col("customers").cast("long"),
+        F.col("amount").cast("double").alias("amount"),
         share.alias("share"), population_share.alias("population_share"),
         F.try_divide(share, population_share).alias("lift"))
 
@@ -58,9 +65,10 @@ def digital_rows(features_df: DataFrame, assignments_df: DataFrame) -> DataFrame
     """The mean digital share of purchases per segment against all customers' (customers with a known channel)."""
     joined_df = features_df.select("customer_id", "digital_share").join(
         assignments_df.select("customer_id", "segment_id"), on="customer_id", how="inner")
-    population = joined_df.agg(F.avg("digital_share").alias("population_share"))
+    exact = F.col("digital_share").cast(EXACT)
+    population = joined_df.agg(F.avg(exact).cast("double").alias("population_share"))
     by_segment = joined_df.groupBy("segment_id").agg(F.count("digital_share").alias("customers"),
-                                                     F.avg("digital_share").alias("share"))
+                                                     F.avg(exact).cast("double").alias("share"))
     return by_segment.crossJoin(population).filter(F.col("customers") > 0).select(
         F.lit(CHANNEL).alias("aspect"), F.lit(DIGITAL).alias("value"), F.col("segment_id").cast("int"),
         F.col("customers").cast("long"), F.lit(None).cast("double").alias("amount"), "share", "population_share",
