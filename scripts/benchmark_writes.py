@@ -1,10 +1,13 @@
 """Small Delta outputs written one at a time against side by side (custseg.platform.storage.write_outputs).
 
     .venv/bin/python scripts/benchmark_writes.py --out /tmp/bench_writes [--rounds 4]
+    .venv/bin/python scripts/benchmark_writes.py --train-conf conf/test.yaml [--rounds 4]
 
 Writes every segment output (300 rows each: the size of a training run's small tables) for a new date, with
 1, 2 and 3 writes at once, alternated within each round in one Spark session (local[2]); prints the median
 seconds per setting over the rounds after the first (which creates the tables) and the machine.
+With --train-conf: build_features once for the configuration's date, then train_segments 2 x rounds times on
+those features, alternating one and two writes at once; prints every run's seconds.
 """
 from __future__ import annotations
 
@@ -25,9 +28,15 @@ SETTINGS = (1, 2, 3)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="folder for the tables (one subfolder per setting)")
+    parser.add_argument("--out", help="folder for the tables (one subfolder per setting)")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--train-conf", help="time whole train_segments runs of this configuration instead")
     args = parser.parse_args()
+    if args.train_conf:
+        train_runs(args.train_conf, args.rounds)
+        return
+    if not args.out:
+        parser.error("--out is required without --train-conf")
     spark = build_session(SparkConf(master="local[2]", app_name="benchmark-writes", shuffle_partitions=2,
                                     driver_memory="3g", use_delta_pip=True,
                                     extra={"spark.ui.enabled": "false",
@@ -47,6 +56,24 @@ def main() -> None:
     for setting, times in seconds.items():
         print(f"{len(tables)} tables, {setting} at once: median {statistics.median(times[1:]):.2f} s "
               f"(rounds: {', '.join(f'{t:.1f}' for t in times)})")
+    spark.stop()
+
+
+def train_runs(conf_path: str, rounds: int) -> None:
+    from custseg.config import load_config
+    from custseg.flows.build_features import run_build_features
+    from custseg.flows.train_segments import run_train_segments
+
+    conf = load_config(conf_path)
+    spark = build_session(conf.spark)
+    run_build_features(spark, conf)
+    for round_ in range(rounds):
+        for setting in (1, 2):
+            storage.PARALLEL_WRITES = setting
+            started = time.perf_counter()
+            record = run_train_segments(spark, conf)
+            print(f"round {round_ + 1}, {setting} at once: train_segments {time.perf_counter() - started:.1f} s "
+                  f"(profiles_and_writes {record.timings['profiles_and_writes']:.1f} s)", flush=True)
     spark.stop()
 
 
