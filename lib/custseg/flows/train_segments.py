@@ -221,8 +221,12 @@ def descriptive_groups(conf: Config, customers_df: DataFrame) -> DataFrame | Non
     attributes = {}
     for attribute in conf.descriptive_attributes:
         column = mapped.get(attribute) or by_name.get(normalised(attribute))
-        if column is None or normalised(column) in hidden:
+        if column is None:
             log.warning("descriptive attribute %s: not in the customers table, not described", attribute)
+            continue
+        if normalised(column) in hidden:
+            log.warning("descriptive attribute %s: held in protected or PII column %s, not described", attribute,
+                        column)
             continue
         attributes[attribute] = column
     if not attributes:

@@ -77,7 +77,7 @@ class RunRecord:
     outputs: dict[str, str] = field(default_factory=dict)  # table -> run_id of the rows this run wrote
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
     _stage_start: float = field(default_factory=time.perf_counter)
-    _stage_start_job: int = field(default_factory=lambda: last_job_id())
+    _stage_start_job: int = field(default_factory=last_job_id)
 
     def stage_done(self, stage: str, summary: str = "") -> None:
         """Record the seconds and Spark jobs since the previous stage ended, and say so in one log line."""

@@ -269,10 +269,9 @@ def build_features(customers_df: DataFrame, txn_df: DataFrame, as_of: dt.date, l
                      "late_payments_12m", "has_default"):
             kind = "double" if name in ("total_principal", "utilisation", "on_time_rate") else "long"
             joined_df = joined_df.withColumn(name, F.lit(None).cast(kind))
-    no_products = F.array().cast("array<string>")
     if products_df is not None:  # a customer without a row holds none; without the table nobody is known
         joined_df = joined_df.join(products_held(products_df, as_of), on="customer_id", how="left").withColumn(
-            "products_held", F.coalesce(F.col("products_held"), no_products))
+            "products_held", F.coalesce(F.col("products_held"), F.array().cast("array<string>")))
     else:
         joined_df = joined_df.withColumn("products_held", F.lit(None).cast("array<string>"))
     joined_df = joined_df.withColumn("spend_by_category", F.coalesce(
