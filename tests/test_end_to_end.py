@@ -260,3 +260,9 @@ def test_each_run_records_its_spark_jobs_per_stage(spark, golden):
     assert sorted(jobs) == sorted(timings) == ["features", "ingest_validate", "write_rejected"]
     assert all(n > 0 for n in jobs.values()), jobs  # each stage reads or writes a table
     assert golden.train.spark_jobs.keys() == golden.train.timings.keys()
+
+
+def test_each_job_writes_only_the_tables_listed_for_it(golden):
+    # runs.recorded_run retires other runs' rows only from the tables JOB_OUTPUTS lists for the jobs of the date
+    for record in (golden.features, golden.train, golden.score):
+        assert record.outputs and set(record.outputs) <= set(tables.JOB_OUTPUTS[record.job]), record.job

@@ -83,3 +83,35 @@ def test_outputs_written_side_by_side_all_land_and_a_failure_is_raised(spark, tm
         write_outputs({outputs.K_SELECTION: k_df, outputs.SEGMENT_LINEAGE: lineage_df}, str(tmp_path / "blocked"),
                       "r2", as_of)
     assert read_delta(spark, str(tmp_path / "blocked" / outputs.SEGMENT_LINEAGE)).count() == 1
+
+
+
+def test_a_run_retires_the_dates_rows_of_other_runs_of_its_job(spark, tmp_path):
+    from custseg.contract.outputs import FEATURES_TABLE
+    from custseg.platform.runs import recorded_run
+    from custseg.platform.storage import write_output
+    from helpers import make_conf
+
+    as_of = dt.date(2026, 1, 1)
+    run_ids = []
+    for seed in (1, 2):  # another seed: another run id of the same job and date
+        conf = make_conf(tmp_path, tmp_path / "out", [f"as_of_date={as_of}", f"seed={seed}"])
+        with recorded_run(spark, conf, "build_features", as_of) as record:
+            write_output(spark.createDataFrame([(str(seed),)], "value string"), FEATURES_TABLE, conf.output_path,
+                         record.run_id, as_of)
+            record.outputs[FEATURES_TABLE] = record.run_id
+        run_ids.append(record.run_id)
+    rows = read_delta(spark, str(tmp_path / "out" / FEATURES_TABLE)).collect()
+    assert [(r["run_id"], r["value"]) for r in rows] == [(run_ids[1], "2")] and run_ids[0] != run_ids[1]
+
+
+def test_only_tables_a_recorded_job_writes_can_hold_other_runs_rows():
+    from custseg.contract import outputs
+    from custseg.platform.runs import tables_written_by
+
+    assert tables_written_by(set()) == set()
+    assert tables_written_by({"build_features"}) == {outputs.FEATURES_TABLE, outputs.REJECTED_TABLE}
+    # the assignments are written by training and by scoring
+    assert outputs.SEGMENT_ASSIGNMENTS in tables_written_by({"score_customers"}) & tables_written_by({"train_segments"})
+    assert outputs.SEGMENT_PROFILES not in tables_written_by({"build_features", "score_customers"})
+    assert tables_written_by({"a_job_of_a_later_release"}) == set(outputs.OUTPUT_TABLES)

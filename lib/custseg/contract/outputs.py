@@ -20,10 +20,14 @@ SEGMENT_LINEAGE = "segment_lineage"
 SEGMENT_MIGRATION = "segment_migration"
 SEGMENT_PRODUCT_OPPORTUNITIES = "segment_product_opportunities"
 SEGMENT_CHARACTERISTICS = "segment_characteristics"
-# What train_segments writes per run and date (score_customers writes only the assignments).
+# What train_segments writes per run and date.
 SEGMENT_TABLES = (SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES, SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION,
                   SEGMENT_LINEAGE, SEGMENT_MIGRATION, SEGMENT_CHARACTERISTICS, SEGMENT_PRODUCT_OPPORTUNITIES,
                   FAIRNESS_AUDIT)
+SCORE_TABLES = (SEGMENT_ASSIGNMENTS, SEGMENT_MIGRATION, SEGMENT_DRIFT)
+# The tables each job writes rows of its date to: a table can hold a date's rows only from the jobs listed for it.
+JOB_OUTPUTS = {"build_features": (FEATURES_TABLE, REJECTED_TABLE), "train_segments": SEGMENT_TABLES,
+               "score_customers": SCORE_TABLES}
 # Every Delta output, in the order a BI user meets them.
 OUTPUT_TABLES = (FEATURES_TABLE, REJECTED_TABLE, RUNS_TABLE, SEGMENT_ASSIGNMENTS, SEGMENT_PROFILES,
                  SEGMENT_FEATURE_STATS, SEGMENT_CENTROIDS, K_SELECTION, SEGMENT_LINEAGE, SEGMENT_MIGRATION,

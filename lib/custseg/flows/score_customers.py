@@ -55,8 +55,7 @@ def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = 
             log.warning("retraining recommended for %s (model %s): %s", as_of, model_run, reason)
         record.stage_done("drift", reason or "no drift above the thresholds")
         record.model_run_id = model_run
-        record.outputs.update(dict.fromkeys((outputs.SEGMENT_ASSIGNMENTS, outputs.SEGMENT_MIGRATION,
-                                             outputs.SEGMENT_DRIFT), model_run))
+        record.outputs.update(dict.fromkeys(outputs.SCORE_TABLES, model_run))
         record.metrics = {"model_run_id": model_run, "retrain_recommended": reason is not None,
                           "retrain_reason": reason}
         record.counts = {"customers": scored_df.count()}

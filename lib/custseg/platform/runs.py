@@ -16,7 +16,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from custseg.config import Config
-from custseg.contract.outputs import RUNS_COMMENTS, RUNS_SCHEMA, RUNS_TABLE, RUNS_TABLE_COMMENT
+from custseg.contract.outputs import (
+    JOB_OUTPUTS,
+    OUTPUT_TABLES,
+    RUNS_COMMENTS,
+    RUNS_SCHEMA,
+    RUNS_TABLE,
+    RUNS_TABLE_COMMENT,
+)
 from custseg.platform.catalog import register_outputs
 from custseg.platform.locations import join_uri
 from custseg.platform.storage import (
@@ -134,6 +141,7 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
     are raised before anything is written and leave no trace, as the contract says.
     """
     record = RunRecord(run_id=make_run_id(conf, as_of), job=job, as_of=as_of, params=conf.raw)
+    earlier = jobs_of_date(spark, conf.output_path, as_of)  # read before this run's own row: its killed attempts too
     if start:
         record.start(spark, conf.output_path)
     try:
@@ -145,12 +153,32 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
             record.write(spark, conf.output_path, "failed", f"{type(err).__name__}: {err}")
         raise
     record.write(spark, conf.output_path, "succeeded")
-    retire_superseded(spark, conf.output_path, as_of, record.outputs)
+    others = earlier | jobs_of_date(spark, conf.output_path, as_of, besides=record)  # and those started meanwhile
+    retire_superseded(spark, conf.output_path, as_of,
+                      {table: run for table, run in record.outputs.items() if table in tables_written_by(others)})
     register_outputs(spark, conf)
 
 
+def jobs_of_date(spark: SparkSession, output_path: str, as_of: dt.date, besides: RunRecord | None = None) -> set[str]:
+    """The jobs of every run recorded for the date, whatever its status (but the run `besides`)."""
+    path = join_uri(output_path, RUNS_TABLE)
+    if not delta_exists(spark, path):
+        return set()
+    df = read_delta(spark, path).filter(F.col(AS_OF_COLUMN) == F.lit(as_of))
+    if besides is not None:
+        df = df.filter((F.col("run_id") != besides.run_id) | (F.col("job") != besides.job))
+    return {r["job"] for r in df.select("job").distinct().collect()}
+
+
+def tables_written_by(jobs: set[str]) -> set[str]:
+    """The outputs runs of these jobs may have written rows to (every output for a job not known here)."""
+    return {table for job in jobs for table in JOB_OUTPUTS.get(job, OUTPUT_TABLES)}
+
+
 def retire_superseded(spark: SparkSession, output_path: str, as_of: dt.date, kept: dict[str, str]) -> None:
-    """Delete the date's rows of other runs from each table a succeeded run wrote: one run per date remains."""
+    """Delete the date's rows of other runs from each table a succeeded run wrote: one run per date remains. Every
+    run records itself for its date before it writes any output, so recorded_run passes only the tables a run
+    recorded for the date may have written: a Delta delete costs seconds even when it finds nothing."""
     from delta.tables import DeltaTable
 
     def retire(item: tuple[str, str]) -> None:
