@@ -115,3 +115,19 @@ def test_only_tables_a_recorded_job_writes_can_hold_other_runs_rows():
     assert outputs.SEGMENT_ASSIGNMENTS in tables_written_by({"score_customers"}) & tables_written_by({"train_segments"})
     assert outputs.SEGMENT_PROFILES not in tables_written_by({"build_features", "score_customers"})
     assert tables_written_by({"a_job_of_a_later_release"}) == set(outputs.OUTPUT_TABLES)
+
+
+def test_a_run_appends_only_to_tables_no_earlier_run_of_its_date_could_have_written():
+    from custseg.contract import outputs
+    from custseg.platform.runs import RunRecord
+
+    def record(earlier: set[tuple[str, str]]) -> RunRecord:
+        return RunRecord(run_id="r2", job="train_segments", as_of=dt.date(2026, 1, 1), params={}, earlier_runs=earlier)
+
+    assert record(set()).new_tables == set(outputs.OUTPUT_TABLES)  # the date's first run
+    after_build = record({("r1", "build_features")}).new_tables
+    assert outputs.SEGMENT_PROFILES in after_build and outputs.FEATURES_TABLE not in after_build
+    # a killed attempt of this very run, or a scoring of the date, may have left assignments
+    assert outputs.SEGMENT_ASSIGNMENTS not in record({("r2", "train_segments")}).new_tables
+    assert outputs.SEGMENT_ASSIGNMENTS not in record({("r0", "score_customers")}).new_tables
+    assert outputs.SEGMENT_PROFILES in record({("r0", "score_customers")}).new_tables

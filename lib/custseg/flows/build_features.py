@@ -30,7 +30,8 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
         record.stage_done("ingest_validate")
         # Written first: the same pass counts every table's rows per reason, reconciled before any feature.
         write_for_date(with_comments(result.rejected, REJECTED_COMMENTS), conf.table_path(REJECTED_TABLE), as_of,
-                       REJECTED_TABLE_COMMENT, also={"run_id": record.run_id})
+                       REJECTED_TABLE_COMMENT, also={"run_id": record.run_id},
+                       replace=REJECTED_TABLE not in record.new_tables)
         record.outputs[REJECTED_TABLE] = record.run_id
         record.counts = {"inputs": result.reconciled_counts()}
         for table, counts in record.counts["inputs"].items():
@@ -46,7 +47,8 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
             late_window_days=f.late_payment_window_days, default_dpd=f.default_dpd,
             products_df=result.accepted.get("products"),
         )
-        write_output(features_df.drop("as_of_date"), FEATURES_TABLE, conf.output_path, record.run_id, as_of)
+        write_output(features_df.drop("as_of_date"), FEATURES_TABLE, conf.output_path, record.run_id, as_of,
+                     record.new_tables)
         record.outputs[FEATURES_TABLE] = record.run_id
         record.stage_done("features", f"written to {conf.table_path(FEATURES_TABLE)}")
     return record

@@ -47,10 +47,10 @@ def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = 
         write_outputs({outputs.SEGMENT_ASSIGNMENTS: assignments_df.select(*outputs.ASSIGNMENT_COLUMNS),
                        outputs.SEGMENT_MIGRATION: migration(assignments_before(spark, conf.output_path, as_of),
                                                             scored_df)},
-                      conf.output_path, model_run, as_of)
+                      conf.output_path, model_run, as_of, record.new_tables)
         record.stage_done("score")
         drift_df, reason = drift_against_training(spark, conf, model_run, features_df, scored_df)
-        write_output(drift_df, outputs.SEGMENT_DRIFT, conf.output_path, model_run, as_of)
+        write_output(drift_df, outputs.SEGMENT_DRIFT, conf.output_path, model_run, as_of, record.new_tables)
         if reason:
             log.warning("retraining recommended for %s (model %s): %s", as_of, model_run, reason)
         record.stage_done("drift", reason or "no drift above the thresholds")

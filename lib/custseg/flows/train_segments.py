@@ -120,7 +120,7 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         tables = segment_tables(results, choice, sample_rows, final_sse)
         # The largest first and alone: a run killed while writing the others has its assignments written.
         write_output(tables.pop(outputs.SEGMENT_ASSIGNMENTS), outputs.SEGMENT_ASSIGNMENTS, conf.output_path,
-                     record.run_id, as_of)
+                     record.run_id, as_of, record.new_tables)
         tables[outputs.SEGMENT_MIGRATION] = migration(assignments_before(spark, conf.output_path, as_of), scored_df)
         customers_df = read_input(spark, conf.inputs["customers"])  # as given: the attributes validation left out
         tables[outputs.FAIRNESS_AUDIT] = audit_fairness(spark, conf, results, customers_df)
@@ -130,7 +130,7 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         offers, skipped = opportunities(features_df, scored_df, model, ids, results["described"], conf)
         tables[outputs.SEGMENT_PRODUCT_OPPORTUNITIES] = spark.createDataFrame(offers, OPPORTUNITY_SCHEMA).join(
             names, on="segment_id", how="left")
-        write_outputs(tables, conf.output_path, record.run_id, as_of)
+        write_outputs(tables, conf.output_path, record.run_id, as_of, record.new_tables)
         document = applicant_document(model, params, ids, results["described"], record.run_id, as_of)
         write_bytes(spark, applicant_model_location(conf.output_path, record.run_id), to_json(document))
         record.model_run_id = record.run_id

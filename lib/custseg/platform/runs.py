@@ -82,6 +82,8 @@ class RunRecord:
     spark_jobs: dict[str, int] = field(default_factory=dict)  # Spark jobs started per stage
     model_run_id: str | None = None  # the training run whose model made the assignments this run wrote
     outputs: dict[str, str] = field(default_factory=dict)  # table -> run_id of the rows this run wrote
+    # (run_id, job) of the runs recorded for the date before this one started, its own killed attempts too
+    earlier_runs: set[tuple[str, str]] = field(default_factory=set)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
     _stage_start: float = field(default_factory=time.perf_counter)
     _stage_start_job: int = field(default_factory=last_job_id)
@@ -101,6 +103,12 @@ class RunRecord:
         return (f"{self.job} {self.run_id} for {self.as_of}: done in {sum(self.timings.values()):.1f} s"
                 + (f" ({counts})" if counts else ""))
 
+    @property
+    def new_tables(self) -> frozenset[str]:
+        """The outputs that hold no row of this date yet, since no run recorded for it before could write one:
+        this run appends to them instead of replacing its rows (an append costs a fraction of a replaceWhere)."""
+        return frozenset(OUTPUT_TABLES) - tables_written_by({job for _, job in self.earlier_runs})
+
     def write(self, spark: SparkSession, output_path: str, status: str, error: str | None = None) -> None:
         finished = None if status == STARTED else dt.datetime.now(dt.UTC).replace(tzinfo=None)
         row = (self.run_id, self.job, status, error, self.started_at, finished,
@@ -110,7 +118,8 @@ class RunRecord:
                json.dumps(self.spark_jobs, sort_keys=True), self.as_of)
         df = with_comments(spark.createDataFrame([row], RUNS_SCHEMA), RUNS_COMMENTS)
         write_for_date(df, join_uri(output_path, RUNS_TABLE), self.as_of, RUNS_TABLE_COMMENT,
-                       also={"job": self.job, "run_id": self.run_id})
+                       also={"job": self.job, "run_id": self.run_id},
+                       replace=status != STARTED or (self.run_id, self.job) in self.earlier_runs)
 
     def start(self, spark: SparkSession, output_path: str) -> None:
         """Say the run has started, before it writes any output: until it succeeds, readers keep the date's
@@ -140,8 +149,8 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
     record.start() itself, after its input checks: input errors (a missing column, an unreadable table)
     are raised before anything is written and leave no trace, as the contract says.
     """
-    record = RunRecord(run_id=make_run_id(conf, as_of), job=job, as_of=as_of, params=conf.raw)
-    earlier = jobs_of_date(spark, conf.output_path, as_of)  # read before this run's own row: its killed attempts too
+    record = RunRecord(run_id=make_run_id(conf, as_of), job=job, as_of=as_of, params=conf.raw,
+                       earlier_runs=runs_of_date(spark, conf.output_path, as_of))
     if start:
         record.start(spark, conf.output_path)
     try:
@@ -153,21 +162,23 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
             record.write(spark, conf.output_path, "failed", f"{type(err).__name__}: {err}")
         raise
     record.write(spark, conf.output_path, "succeeded")
-    others = earlier | jobs_of_date(spark, conf.output_path, as_of, besides=record)  # and those started meanwhile
+    others = record.earlier_runs | runs_of_date(spark, conf.output_path, as_of, besides=record)  # and newer ones
+    may_hold = tables_written_by({job for _, job in others})
     retire_superseded(spark, conf.output_path, as_of,
-                      {table: run for table, run in record.outputs.items() if table in tables_written_by(others)})
+                      {table: run for table, run in record.outputs.items() if table in may_hold})
     register_outputs(spark, conf)
 
 
-def jobs_of_date(spark: SparkSession, output_path: str, as_of: dt.date, besides: RunRecord | None = None) -> set[str]:
-    """The jobs of every run recorded for the date, whatever its status (but the run `besides`)."""
+def runs_of_date(spark: SparkSession, output_path: str, as_of: dt.date,
+                 besides: RunRecord | None = None) -> set[tuple[str, str]]:
+    """(run_id, job) of every run recorded for the date, whatever its status (but the run `besides`)."""
     path = join_uri(output_path, RUNS_TABLE)
     if not delta_exists(spark, path):
         return set()
     df = read_delta(spark, path).filter(F.col(AS_OF_COLUMN) == F.lit(as_of))
     if besides is not None:
         df = df.filter((F.col("run_id") != besides.run_id) | (F.col("job") != besides.job))
-    return {r["job"] for r in df.select("job").distinct().collect()}
+    return {(r["run_id"], r["job"]) for r in df.select("run_id", "job").distinct().collect()}
 
 
 def tables_written_by(jobs: set[str]) -> set[str]:

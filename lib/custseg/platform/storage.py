@@ -7,7 +7,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -30,6 +30,7 @@ PARTIAL_SUFFIX = ".partial"  # a model folder being written
 WRITE_ATTEMPTS = 5
 PARALLEL_WRITES = 2  # independent Delta writes at once: the driver's planning and commits are one core each
 T_ = TypeVar("T_")
+R_ = TypeVar("R_")
 # Delta's errors when another writer created the table between our check and our commit.
 CREATION_RACES = ("ProtocolChangedException", "DELTA_PROTOCOL_CHANGED", "MetadataChangedException",
                   "DELTA_METADATA_CHANGED")  # the raw text of a CSV row that does not fit its header
@@ -86,12 +87,14 @@ def delta_exists(spark: SparkSession, path: str) -> bool:
 
 
 def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str | None = None,
-                   also: dict[str, str] | None = None) -> None:
+                   also: dict[str, str] | None = None, replace: bool = True) -> None:
     """Replace the rows of one as_of_date (and `also` column values) in a Delta table partitioned by date.
 
     Re-running a date replaces that date's rows and leaves other dates untouched. Two runs for other
     dates may start at once on a new table: the one that loses the race to create it retries (a few
     times, with jitter) and then replaces only its date. Conflicts on the same date still fail.
+    replace=False appends, for a caller that knows the table holds no such rows: the same result, without
+    the replaceWhere's search for rows to remove.
     """
     if AS_OF_COLUMN not in df.columns:
         raise ValueError(f"cannot write {path}: no {AS_OF_COLUMN} column")
@@ -99,7 +102,9 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         exists = delta_exists(spark, path)
         writer = df.write.format("delta").mode("overwrite").partitionBy(AS_OF_COLUMN)
-        if exists:
+        if exists and not replace:
+            writer = df.write.format("delta").mode("append").partitionBy(AS_OF_COLUMN).option("mergeSchema", "true")
+        elif exists:
             condition = f"{AS_OF_COLUMN} = DATE'{as_of.isoformat()}'"
             for column, value in (also or {}).items():
                 condition += f" AND {column} = '{value}'"
@@ -128,30 +133,35 @@ def stamped(df: DataFrame, run_id: str, as_of: dt.date) -> DataFrame:
     return df.select(F.lit(run_id).alias("run_id"), "*", F.lit(as_of).alias(AS_OF_COLUMN))
 
 
-def write_output(df: DataFrame, table: str, output_path: str, run_id: str, as_of: dt.date) -> None:
-    """Stamp an output with its run and date, attach the table's comments and replace that run's rows of the date.
+def write_output(df: DataFrame, table: str, output_path: str, run_id: str, as_of: dt.date,
+                 new_tables: Collection[str] = ()) -> None:
+    """Stamp an output with its run and date, attach the table's comments and replace that run's rows of the date
+    (append them to a table in new_tables: one known to hold no row of the date, custseg.platform.runs).
 
     Other runs' rows of the date stay until this run has succeeded (custseg.platform.runs retires them), so a
     reader following the runs table never sees a half-written run.
     """
     write_for_date(with_comments(stamped(df, run_id, as_of), outputs.comments_for(table)),
-                   join_uri(output_path, table), as_of, outputs.TABLE_COMMENTS[table], also={"run_id": run_id})
+                   join_uri(output_path, table), as_of, outputs.TABLE_COMMENTS[table], also={"run_id": run_id},
+                   replace=table not in new_tables)
     crash_point(table)
 
 
-def write_outputs(tables: dict[str, DataFrame], output_path: str, run_id: str, as_of: dt.date) -> None:
+def write_outputs(tables: dict[str, DataFrame], output_path: str, run_id: str, as_of: dt.date,
+                  new_tables: Collection[str] = ()) -> None:
     """write_output for several independent tables, side by side: a small table's write is mostly planning and a
     Delta commit on the driver, one core each, so two at once use the second core (benchmarks/README.md).
     Every write is waited for; the first failure, in the order given, is raised."""
-    in_parallel(lambda item: write_output(item[1], item[0], output_path, run_id, as_of), list(tables.items()))
+    in_parallel(lambda item: write_output(item[1], item[0], output_path, run_id, as_of, new_tables),
+                list(tables.items()))
 
 
-def in_parallel(task: Callable[[T_], object], items: list[T_]) -> None:
-    """Run task(item) for every item in PARALLEL_WRITES threads (Spark runs jobs from several threads at once)."""
+def in_parallel(task: Callable[[T_], R_], items: list[T_]) -> list[R_]:
+    """task(item) for every item, in PARALLEL_WRITES threads (Spark runs jobs from several threads at once); the
+    results in the order of the items, the first failure in that order raised."""
     with ThreadPoolExecutor(max_workers=PARALLEL_WRITES) as pool:
         futures = [pool.submit(task, item) for item in items]
-    for future in futures:
-        future.result()
+    return [future.result() for future in futures]
 
 
 def crash_point(table: str) -> None:
