@@ -145,7 +145,9 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
     """Yield a RunRecord: `started` in the runs table first, `succeeded` or `failed` (with the error) at the end.
 
     A run's outputs become current when its `succeeded` row is committed; then the rows that other runs
-    left for the date (an earlier run, or a killed one) are deleted. With start=False the flow calls
+    left for the date (an earlier run, or a killed one) are deleted. The runs recorded for the date before this
+    one say which tables may hold such rows: the others are appended to (RunRecord.new_tables) and need no
+    delete. Two runs of one date at once are not supported. With start=False the flow calls
     record.start() itself, after its input checks: input errors (a missing column, an unreadable table)
     are raised before anything is written and leave no trace, as the contract says.
     """
