@@ -267,3 +267,18 @@ def test_each_job_writes_only_the_tables_listed_for_it(golden):
     # runs.recorded_run retires other runs' rows only from the tables JOB_OUTPUTS lists for the jobs of the date
     for record in (golden.features, golden.train, golden.score):
         assert record.outputs and set(record.outputs) <= set(tables.JOB_OUTPUTS[record.job]), record.job
+
+
+def test_a_dates_first_runs_append_their_rows_and_replace_only_their_own_runs_row(spark, golden):
+    def commits(table: str, versions: int) -> list[tuple]:
+        rows = spark.sql(f"DESCRIBE HISTORY delta.`{golden.conf.table_path(table)}`").collect()
+        return [(r["operation"], r["operationParameters"].get("mode"))
+                for r in sorted(rows, key=lambda r: r["version"])][:versions]
+
+    create = [("WRITE", "Overwrite"), ("SET TBLPROPERTIES", None)]  # a new table, then its comment
+    # LATER was neither trained nor scored before: its scoring appends to the assignments, as its features did
+    assert commits(tables.SEGMENT_ASSIGNMENTS, 3) == [*create, ("WRITE", "Append")]
+    assert commits(FEATURES_TABLE, 3) == [*create, ("WRITE", "Append")]
+    # each run appends its `started` row and replaces it when it ends; the first one created the table
+    started, ended = ("WRITE", "Append"), ("WRITE", "Overwrite")
+    assert commits(tables.RUNS_TABLE, 9) == [*create, ended, *[started, ended] * 3]
