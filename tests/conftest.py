@@ -1,4 +1,5 @@
-"""One Spark session for the whole test run (local[2], UI off, few partitions, Delta, temp warehouse), and the
+"""One Spark session for the whole test run (local[2], UI off, few partitions, no code generation, Delta, temp
+warehouse), and the
 golden run on it (tests/golden.py): one small flow shared by the end-to-end, BI, report, peer and cluster tests."""
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from custseg.config import SparkConf
 from custseg.platform.session import build_session
 from golden import GoldenRun, run_golden, write_inputs
-from helpers import JIT_OPTIONS
+from helpers import JIT_OPTIONS, NO_CODEGEN
 from standalone import ClusterJobs
 
 # The MLflow tracking tests log to a local file store, which MLflow 3 serves only on request (a database backend
@@ -34,6 +35,7 @@ def spark(tmp_path_factory):
             "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} {JIT_OPTIONS}",
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
+            **NO_CODEGEN,
         },
     )
     session = build_session(conf)

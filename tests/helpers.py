@@ -17,6 +17,10 @@ MODEL_OVERRIDES = ("model.k_min=4", "model.k_max=6", "model.stability_runs=1")
 # session share on two cores. C1 alone gets a 48 MB code cache, which one flow fills ("CodeCache is full. Compiler
 # has been disabled": everything after it is interpreted), so the cache is raised. Speed only: same results.
 JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
+# The session's and the tests' own jobs evaluate expressions without generating code: on a few hundred rows,
+# compiling each query's generated Java costs more than it saves (benchmarks/README.md). Speed only: the same
+# results, which the cluster test checks against a cluster that generates code as production does.
+NO_CODEGEN = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 
 
 def write_features(spark, conf: Config, rows) -> None:
@@ -37,9 +41,10 @@ def input_overrides(data_dir: Path) -> list[str]:
 
 
 def make_conf(data_dir: Path, out_dir: Path, extra: list[str] | None = None) -> Config:
-    """conf/test.yaml reading data_dir/<table>, writing out_dir, with the golden run's model settings (and C1 for
-    a job a test starts in a process of its own with this configuration)."""
+    """conf/test.yaml reading data_dir/<table>, writing out_dir, with the golden run's model settings (and C1 and
+    no code generation for a job a test starts in a process of its own with this configuration)."""
     raw = yaml.safe_load((ROOT / "conf" / "test.yaml").read_text())
     overrides = [f"output.path={out_dir}", *input_overrides(data_dir), *MODEL_OVERRIDES,
-                 f"spark.conf.spark.driver.extraJavaOptions={JIT_OPTIONS}", *(extra or [])]
+                 f"spark.conf.spark.driver.extraJavaOptions={JIT_OPTIONS}",
+                 *(f"spark.conf.{key}={value}" for key, value in NO_CODEGEN.items()), *(extra or [])]
     return parse_config(apply_overrides(raw, overrides))

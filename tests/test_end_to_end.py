@@ -1,6 +1,6 @@
 """End to end on the golden run (tests/golden.py): generated data with planted personas, real Delta tables on disk,
-content checked. Runs that need other inputs or another configuration (an empty table, a failing write, a
-missing column, CSV) have their own small setup next to the test."""
+content checked. Runs that need other inputs or another configuration (a failing write, a missing column,
+CSV) have their own small setup next to the test."""
 from __future__ import annotations
 
 import json
@@ -52,15 +52,6 @@ def test_every_input_row_is_accepted_or_rejected_with_a_reason(spark, golden):
         assert record.counts["inputs"][row["source_table"]][f"rejected_{row['reason']}"] == row["count"]
     runs_row = build_features_run(spark, golden)
     assert json.loads(runs_row["counts_json"])["inputs"]["transactions"] == record.counts["inputs"]["transactions"]
-
-
-def test_an_empty_input_table_is_counted_not_waited_for(spark, golden, tmp_path):
-    empty_path = str(tmp_path / "empty_payments")
-    golden.input(spark, "loan_payments").limit(0).write.format("delta").save(empty_path)
-    conf = make_conf(golden.data_dir, tmp_path / "out", [f"inputs.loan_payments.path={empty_path}"])
-    record = run_build_features(spark, conf)
-    assert record.counts["inputs"]["loan_payments"] == {"read": 0, "accepted": 0, "rejected": 0}
-    assert record.counts["inputs"]["loans"]["accepted"] > 0
 
 
 def cached_plans(spark) -> bool:
