@@ -1,6 +1,6 @@
-"""One Spark session for the whole test run (local[2], UI off, few partitions, no code generation, Delta, temp
-warehouse), and the
-golden run on it (tests/golden.py): one small flow shared by the end-to-end, BI, report, peer and cluster tests."""
+"""One Spark session for the whole test run (tests/helpers.py: local[2], UI off, few partitions, no code
+generation, Delta, temp warehouse), and the golden run on it (tests/golden.py): one small flow shared by the
+end-to-end, BI, report, peer and cluster tests."""
 from __future__ import annotations
 
 import os
@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from custseg.config import SparkConf
 from custseg.platform.session import build_session
 from golden import GoldenRun, run_golden, write_inputs
-from helpers import JIT_OPTIONS, NO_CODEGEN
+from helpers import session_conf
 from standalone import ClusterJobs
 
 # The MLflow tracking tests log to a local file store, which MLflow 3 serves only on request (a database backend
@@ -22,23 +21,7 @@ os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    warehouse = tmp_path_factory.mktemp("warehouse")
-    conf = SparkConf(
-        master="local[2]",
-        app_name="custseg-tests",
-        shuffle_partitions=2,
-        driver_memory="3g",
-        use_delta_pip=True,
-        extra={
-            "spark.ui.enabled": "false",
-            "spark.sql.warehouse.dir": str(warehouse),
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} {JIT_OPTIONS}",
-            "spark.default.parallelism": "2",
-            "spark.databricks.delta.snapshotPartitions": "2",
-            **NO_CODEGEN,
-        },
-    )
-    session = build_session(conf)
+    session = build_session(session_conf(str(tmp_path_factory.mktemp("warehouse"))))
     yield session
     session.stop()
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from custseg.config import Config, apply_overrides, parse_config
+from custseg.config import Config, SparkConf, apply_overrides, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUTS = ("customers", "transactions", "loans", "loan_payments", "products")
@@ -21,6 +21,25 @@ JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 # compiling each query's generated Java costs more than it saves (benchmarks/README.md). Speed only: the same
 # results, which the cluster test checks against a cluster that generates code as production does.
 NO_CODEGEN = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
+
+def session_conf(warehouse: str, codegen: bool = False) -> SparkConf:
+    """The test session's settings (tests/conftest.py); codegen=True for the benchmark that compares."""
+    return SparkConf(
+        master="local[2]",
+        app_name="custseg-tests",
+        shuffle_partitions=2,
+        driver_memory="3g",
+        use_delta_pip=True,
+        extra={
+            "spark.ui.enabled": "false",
+            "spark.sql.warehouse.dir": warehouse,
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} {JIT_OPTIONS}",
+            "spark.default.parallelism": "2",
+            "spark.databricks.delta.snapshotPartitions": "2",
+            **({} if codegen else NO_CODEGEN),
+        },
+    )
 
 
 def write_features(spark, conf: Config, rows) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from custseg.config import Config
 from custseg.contract import outputs as tables
 from custseg.contract.outputs import REJECTED_TABLE, RUNS_TABLE
 from custseg.ml.pipeline import PREDICTION, SCALED, fitted_kmeans, model_features
-from custseg.platform.storage import read_delta
+from custseg.platform.storage import in_parallel, read_delta
 from custseg.transforms.sampling import bounded_sample
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,11 @@ def _json(value: str | None) -> dict[str, Any]:
 
 
 def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
-    """Collect what the report needs from the run's Delta outputs (all k x features sized)."""
+    """Collect what the report needs from the run's Delta outputs (all k x features sized).
+
+    The queries after the profiles are independent and run a few at a time: a small Delta read spends its
+    time in the driver's bookkeeping more than on the cores, and Spark runs jobs from several threads.
+    """
     def of_run(table: str) -> DataFrame:
         return read_delta(spark, conf.table_path(table)).filter(F.col("run_id") == F.lit(run_id))
 
@@ -77,39 +82,47 @@ def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
         raise LookupError(f"segment_profiles has no rows for run {run_id}: unknown run, or its as-of date was "
                           "trained again with another configuration")
     as_of = profiles[0]["as_of_date"]
+    of_date = F.col("as_of_date") == F.lit(as_of)
     is_this_run = (F.col("run_id") == F.lit(run_id)) & (F.col("job") == "train_segments")
     is_build = (F.col("job") == "build_features") & (F.col("status") == "succeeded")
-    runs = _rows(read_delta(spark, conf.table_path(RUNS_TABLE))
-                 .filter((F.col("as_of_date") == F.lit(as_of)) & (is_this_run | is_build))
-                 .orderBy(F.col("finished_at").desc()))
-    run = next((r for r in runs if r["job"] == "train_segments"), {})
-    build = next((r for r in runs if r["job"] == "build_features"), None)
+    queries: dict[str, Callable[[], list]] = {
+        "runs": lambda: _rows(read_delta(spark, conf.table_path(RUNS_TABLE)).filter(of_date & (is_this_run | is_build))
+                              .orderBy(F.col("finished_at").desc())),
+        "in_model": lambda: of_run(tables.SEGMENT_CENTROIDS).select("feature").collect(),  # k x f rows
+        "z_rows": lambda: of_run(tables.SEGMENT_FEATURE_STATS).filter(of_date)
+                          .select("segment_id", "feature", "z_score").collect(),
+        "k_rows": lambda: _rows(of_run(tables.K_SELECTION).filter(of_date).orderBy("k")),
+        "fairness": lambda: _rows(of_run(tables.FAIRNESS_AUDIT).filter(of_date & F.col("segment_id").isNull())
+                                  .orderBy("attribute", "group")),
+        "migration": lambda: latest_migration(of_run(tables.SEGMENT_MIGRATION)),
+        "opportunities": lambda: _rows(of_run(tables.SEGMENT_PRODUCT_OPPORTUNITIES).filter(of_date)
+                                       .orderBy("segment_id", "product")),
+        "characteristics": lambda: _rows(of_run(tables.SEGMENT_CHARACTERISTICS).filter(of_date)
+                                         .orderBy("aspect", "segment_id", "value")),
+        "rejected": lambda: rejected_summary(spark, conf, as_of),
+    }
+    got = dict(zip(queries, in_parallel(lambda query: query(), list(queries.values())), strict=True))
+    run = next((r for r in got["runs"] if r["job"] == "train_segments"), {})
+    build = next((r for r in got["runs"] if r["job"] == "build_features"), None)
     if not run:
         log.warning("run %s is not in the runs table any more: the report has no run metadata", run_id)
     metrics = _json(run.get("metrics_json"))
-
-    in_model = {r["feature"] for r in of_run(tables.SEGMENT_CENTROIDS).select("feature").collect()}  # k x f rows
-    z_rows = (of_run(tables.SEGMENT_FEATURE_STATS)
-              .filter((F.col("as_of_date") == F.lit(as_of)) & F.col("feature").isin(*sorted(in_model)))
-              .select("segment_id", "feature", "z_score").collect())
+    in_model = {r["feature"] for r in got["in_model"]}
     ordered = [f for f in metrics.get("features_used", []) if f in in_model]
     return RunData(
         run_id=run_id, as_of=as_of, run=run, metrics=metrics, params=_json(run.get("params_json")),
         inputs=_json(build["counts_json"]).get("inputs", {}) if build else {},
-        rejected=rejected_summary(spark, conf, as_of, build["run_id"]) if build else [],
+        rejected=[{k: v for k, v in r.items() if k != "run_id"} for r in got["rejected"]
+                  if build and r["run_id"] == build["run_id"]],
         profiles=profiles,
-        k_rows=_rows(of_run(tables.K_SELECTION).filter(F.col("as_of_date") == F.lit(as_of)).orderBy("k")),
+        k_rows=got["k_rows"],
         features=ordered + sorted(in_model - set(ordered)),
-        z={(r["segment_id"], r["feature"]): r["z_score"] for r in z_rows},
-        fairness=_rows(of_run(tables.FAIRNESS_AUDIT)
-                       .filter((F.col("as_of_date") == F.lit(as_of)) & F.col("segment_id").isNull())
-                       .orderBy("attribute", "group")),
+        z={(r["segment_id"], r["feature"]): r["z_score"] for r in got["z_rows"] if r["feature"] in in_model},
+        fairness=got["fairness"],
         min_group_size=conf.fairness.min_group_size,
-        migration=latest_migration(of_run(tables.SEGMENT_MIGRATION)),
-        opportunities=_rows(of_run(tables.SEGMENT_PRODUCT_OPPORTUNITIES).filter(F.col("as_of_date") == F.lit(as_of))
-                            .orderBy("segment_id", "product")),
-        characteristics=_rows(of_run(tables.SEGMENT_CHARACTERISTICS).filter(F.col("as_of_date") == F.lit(as_of))
-                              .orderBy("aspect", "segment_id", "value")),
+        migration=got["migration"],
+        opportunities=got["opportunities"],
+        characteristics=got["characteristics"],
         top_offers=conf.products.top,
     )
 
@@ -120,11 +133,10 @@ def latest_migration(moves_df: DataFrame) -> list[dict[str, Any]]:
     return [] if latest is None else _rows(moves_df.filter(F.col("as_of_date") == F.lit(latest)))
 
 
-def rejected_summary(spark: SparkSession, conf: Config, as_of: dt.date, build_run_id: str) -> list[dict[str, Any]]:
-    """Rejected input rows of the date's build run by source table and reason (a handful of groups)."""
-    is_that_run = (F.col("as_of_date") == F.lit(as_of)) & (F.col("run_id") == F.lit(build_run_id))
-    return _rows(read_delta(spark, conf.table_path(REJECTED_TABLE)).filter(is_that_run)
-                 .groupBy("source_table", "reason").agg(F.count("*").alias("rows"))
+def rejected_summary(spark: SparkSession, conf: Config, as_of: dt.date) -> list[dict[str, Any]]:
+    """Rejected input rows of the date by run, source table and reason (a handful of groups)."""
+    return _rows(read_delta(spark, conf.table_path(REJECTED_TABLE)).filter(F.col("as_of_date") == F.lit(as_of))
+                 .groupBy("run_id", "source_table", "reason").agg(F.count("*").alias("rows"))
                  .orderBy("source_table", F.col("rows").desc(), "reason"))
 
 
