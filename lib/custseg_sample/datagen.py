@@ -72,6 +72,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, TimestampType
 
 from custseg.contract.inputs import CREDIT_SCORE_RANGE, LOAN_STATUSES
+from custseg.platform.storage import in_parallel
 
 log = logging.getLogger(__name__)
 
@@ -899,13 +900,16 @@ def write_dataset(data: GeneratedData, out_dir: str, fmt: str) -> None:
     if fmt not in FORMATS:
         raise ValueError(f"datagen: format must be one of {FORMATS}, got {fmt!r}")
     base = out_dir.rstrip("/")
-    for table, df in data.inputs().items():
-        if fmt == "csv" and data.dirt_rate > 0:
+
+    def write(item: tuple[str, DataFrame]) -> None:
+        table, df = item
+        if fmt == "csv" and data.dirt_rate > 0 and table != TRUTH_TABLE:
             df = with_csv_junk(df, CSV_JUNK.get(table, {}), data.dirt_rate / 2, data.seed)
         _write(df, f"{base}/{table}", fmt)
         log.info("wrote %s/%s (%s)", base, table, fmt)
-    _write(data.truth, f"{base}/{TRUTH_TABLE}", fmt)
-    log.info("wrote %s/%s (%s)", base, TRUTH_TABLE, fmt)
+
+    # Every table is a pure function of its keys, computed from nothing shared: they can be written at once.
+    in_parallel(write, [*data.inputs().items(), (TRUTH_TABLE, data.truth)])
 
 
 def read_table(spark: SparkSession, path: str, fmt: str) -> DataFrame:
