@@ -55,7 +55,7 @@ def main() -> None:
     seconds: dict[int, list[float]] = {s: [] for s in SETTINGS}
     for round_ in range(args.rounds):
         for setting in SETTINGS:
-            storage.PARALLEL_WRITES = setting
+            storage.PARALLEL_ACTIONS = setting
             started = time.perf_counter()
             storage.write_outputs(dict.fromkeys(tables, df), f"{args.out}/parallel{setting}", f"r{round_}",
                                   dt.date(2026, 1, 1) + dt.timedelta(days=round_))
@@ -78,7 +78,7 @@ def train_runs(conf_path: str, rounds: int) -> None:
     run_build_features(spark, conf)
     for round_ in range(rounds):
         for setting in (1, 2):
-            storage.PARALLEL_WRITES = setting
+            storage.PARALLEL_ACTIONS = setting
             started = time.perf_counter()
             record = run_train_segments(spark, conf)
             print(f"round {round_ + 1}, {setting} at once: train_segments {time.perf_counter() - started:.1f} s "

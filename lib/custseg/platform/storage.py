@@ -28,7 +28,7 @@ AS_OF_COLUMN = "as_of_date"
 CORRUPT_RECORD = "_corrupt_record"
 PARTIAL_SUFFIX = ".partial"  # a model folder being written
 WRITE_ATTEMPTS = 5
-PARALLEL_WRITES = 2  # independent Delta writes at once: the driver's planning and commits are one core each
+PARALLEL_ACTIONS = 2  # independent small writes or reads at once: the driver's planning and commits are one core each
 T_ = TypeVar("T_")
 R_ = TypeVar("R_")
 # Delta's errors when another writer created the table between our check and our commit.
@@ -157,9 +157,9 @@ def write_outputs(tables: dict[str, DataFrame], output_path: str, run_id: str, a
 
 
 def in_parallel(task: Callable[[T_], R_], items: list[T_]) -> list[R_]:
-    """task(item) for every item, in PARALLEL_WRITES threads (Spark runs jobs from several threads at once); the
+    """task(item) for every item, in PARALLEL_ACTIONS threads (Spark runs jobs from several threads at once); the
     results in the order of the items, the first failure in that order raised."""
-    with ThreadPoolExecutor(max_workers=PARALLEL_WRITES) as pool:
+    with ThreadPoolExecutor(max_workers=PARALLEL_ACTIONS) as pool:
         futures = [pool.submit(task, item) for item in items]
     return [future.result() for future in futures]
 
