@@ -27,7 +27,7 @@ setup(
     ],
     entry_points={"console_scripts": ["custseg=custseg.cli:main"]},
     extras_require={
-        "test": ["pytest>=8", "chispa>=0.10", "deltalake>=0.20", "mlflow-skinny>=2.10"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "chispa>=0.10", "deltalake>=0.20", "mlflow-skinny>=2.10"],
         "mlflow": ["mlflow-skinny>=2.10"],  # optional tracking of training runs (config tracking.uri)
     },
 )

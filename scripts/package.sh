@@ -11,6 +11,7 @@ mkdir -p "$ROOT/dist"
 
 # Python's zipfile rather than `zip`: always present, and we skip caches and compiled files explicitly.
 "$PYTHON" - "$ROOT" "$OUT" <<'PY'
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -19,7 +20,8 @@ root, out = Path(sys.argv[1]), Path(sys.argv[2])
 package = root / "lib" / "custseg"
 files = sorted(p for p in package.rglob("*")
                if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
-tmp = out.with_suffix(".zip.tmp")
+# A name of its own: two builds at once (parallel tests) each replace the zip whole, with the same content.
+tmp = out.with_suffix(f".zip.{os.getpid()}.tmp")
 with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
     for path in files:
         archive.write(path, str(path.relative_to(package.parent)))

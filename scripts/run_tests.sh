@@ -5,4 +5,4 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$ROOT/scripts/setup_env.sh"
 cd "$ROOT"
-exec "${CUSTSEG_VENV:-$ROOT/.venv}/bin/python" -m pytest tests "$@"
+exec "${CUSTSEG_VENV:-$ROOT/.venv}/bin/python" -m pytest tests -n "${CUSTSEG_TEST_WORKERS:-2}" --dist loadgroup "$@"

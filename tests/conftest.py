@@ -1,6 +1,12 @@
-"""One Spark session for the whole test run (tests/helpers.py: local[2], UI off, few partitions, no code
-generation, Delta, temp warehouse), and the golden run on it (tests/golden.py): one small flow shared by the
-end-to-end, BI, report, peer and cluster tests."""
+"""One Spark session per test process (tests/helpers.py: local[2], UI off, few partitions, no code generation,
+Delta, temp warehouse), and the golden run on it (tests/golden.py): one small flow shared by the end-to-end, BI,
+report, peer and cluster tests.
+
+scripts/run_tests.sh runs the tests in two processes (pytest-xdist, `--dist loadgroup`): the tests that read the
+golden run, and the cluster tests beside it, form one group that one process runs from the start; the other
+process takes every other test meanwhile. Much of a small Spark job is one driver thread planning and committing,
+so one session alone leaves the second core idle.
+"""
 from __future__ import annotations
 
 import os
@@ -33,27 +39,37 @@ def golden_inputs(spark, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def golden(spark, golden_inputs, tmp_path_factory) -> GoldenRun:
-    """Features -> segments -> BI views -> a later date scored -> the report, once, on golden_inputs."""
+def golden(spark, golden_inputs, cluster_jobs, tmp_path_factory) -> GoldenRun:
+    """Features -> segments -> BI views -> a later date scored -> the report, once, on golden_inputs (with the
+    cluster's submits started beside it when the cluster tests are selected)."""
     return run_golden(spark, golden_inputs, tmp_path_factory.mktemp("golden_out"))
+
+
+# Tests that need any of these share the golden run, so they run in one process: the golden group.
+GOLDEN_FIXTURES = {"golden", "golden_inputs", "cluster_jobs"}
 
 
 def is_cluster_test(item: pytest.Item) -> bool:
     return item.get_closest_marker("cluster") is not None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The cluster tests last: their submits run in the background meanwhile (cluster_jobs)."""
+    """The cluster tests last: their submits run in the background meanwhile (cluster_jobs). For pytest-xdist's
+    loadgroup distribution, the golden group, and each other module whole (its module fixtures built once)."""
     items.sort(key=is_cluster_test)  # stable: every other test keeps its place
+    for item in items:
+        golden = GOLDEN_FIXTURES & set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.xdist_group("golden" if golden else item.path.stem))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def cluster_jobs(request, tmp_path_factory) -> Iterator[ClusterJobs | None]:
-    """When cluster tests are selected: from the start of the session, a standalone cluster, the probe and the
+@pytest.fixture(scope="session")
+def cluster_jobs(request, golden_inputs, tmp_path_factory) -> Iterator[ClusterJobs | None]:
+    """When cluster tests are selected: as soon as the golden inputs exist, a standalone cluster, the probe and the
     run_pipeline submit of tests/test_cluster.py in a background thread (tests/standalone.py); stopped at the end."""
     if not any(is_cluster_test(item) for item in request.session.items):
         yield None
         return
-    jobs = ClusterJobs(request.getfixturevalue("golden_inputs"), tmp_path_factory.mktemp("cluster_jobs"))
+    jobs = ClusterJobs(golden_inputs, tmp_path_factory.mktemp("cluster_jobs"))
     yield jobs
     jobs.close()
