@@ -27,7 +27,8 @@ setup(
     ],
     entry_points={"console_scripts": ["custseg=custseg.cli:main"]},
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "chispa>=0.10", "deltalake>=0.20", "mlflow-skinny>=2.10"],
+        # pytest 9 ignores the groups pytest-xdist 3.8 gives tests (its --dist loadgroup sends them anywhere).
+        "test": ["pytest>=8,<9", "pytest-xdist>=3.5", "chispa>=0.10", "deltalake>=0.20", "mlflow-skinny>=2.10"],
         "mlflow": ["mlflow-skinny>=2.10"],  # optional tracking of training runs (config tracking.uri)
     },
 )
