@@ -6,6 +6,7 @@ from pathlib import Path
 import yaml
 
 from custseg.config import Config, SparkConf, apply_overrides, parse_config
+from custseg.platform.session import INTERPRETED
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUTS = ("customers", "transactions", "loans", "loan_payments", "products")
@@ -17,10 +18,6 @@ MODEL_OVERRIDES = ("model.k_min=4", "model.k_max=6", "model.stability_runs=1")
 # session share on two cores. C1 alone gets a 48 MB code cache, which one flow fills ("CodeCache is full. Compiler
 # has been disabled": everything after it is interpreted), so the cache is raised. Speed only: same results.
 JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
-# The session's and the tests' own jobs evaluate expressions without generating code: on a few hundred rows,
-# compiling each query's generated Java costs more than it saves (benchmarks/README.md). Speed only: the same
-# results, which the cluster test checks against a cluster that generates code as production does.
-NO_CODEGEN = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 
 
 def session_conf(warehouse: str, codegen: bool = False) -> SparkConf:
@@ -37,7 +34,8 @@ def session_conf(warehouse: str, codegen: bool = False) -> SparkConf:
             "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} {JIT_OPTIONS}",
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
-            **({} if codegen else NO_CODEGEN),
+            # The session evaluates interpreted, as a job does on inputs this small (custseg.platform.session).
+            **({} if codegen else INTERPRETED),
         },
     )
 
@@ -60,10 +58,9 @@ def input_overrides(data_dir: Path) -> list[str]:
 
 
 def make_conf(data_dir: Path, out_dir: Path, extra: list[str] | None = None) -> Config:
-    """conf/test.yaml reading data_dir/<table>, writing out_dir, with the golden run's model settings (and C1 and
-    no code generation for a job a test starts in a process of its own with this configuration)."""
+    """conf/test.yaml reading data_dir/<table>, writing out_dir, with the golden run's model settings (and C1 for a
+    job a test starts in a process of its own with this configuration)."""
     raw = yaml.safe_load((ROOT / "conf" / "test.yaml").read_text())
     overrides = [f"output.path={out_dir}", *input_overrides(data_dir), *MODEL_OVERRIDES,
-                 f"spark.conf.spark.driver.extraJavaOptions={JIT_OPTIONS}",
-                 *(f"spark.conf.{key}={value}" for key, value in NO_CODEGEN.items()), *(extra or [])]
+                 f"spark.conf.spark.driver.extraJavaOptions={JIT_OPTIONS}", *(extra or [])]
     return parse_config(apply_overrides(raw, overrides))

@@ -118,10 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         options["run_id"] = args.run_id
     if job.generates_sample:
         options["generate_sample"] = args.generate_sample
-    from custseg.platform.session import build_session
+    from custseg.platform.session import build_session, choose_evaluation
 
     spark = build_session(conf.spark)
     try:
+        choose_evaluation(spark, conf)
         result = flow(spark, conf, **options)
         if hasattr(result, "summary"):
             log.info("%s", result.summary())

@@ -80,6 +80,7 @@ def _share(value: float) -> float:
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 PositiveFloat = Annotated[StrictFloat, Field(gt=0)]
+NonNegativeFloat = Annotated[StrictFloat, Field(ge=0)]
 Share = Annotated[StrictFloat, AfterValidator(_share)]
 Text = Annotated[str, BeforeValidator(_scalar_text)]
 TextMapping = Annotated[dict[str, Text], BeforeValidator(_string_keys)]
@@ -105,6 +106,8 @@ class _SparkSettings(_Section):
     shuffle_partitions: PositiveInt = 8
     driver_memory: str | None = None
     use_delta_pip: StrictBool = True
+    # Inputs smaller than this are evaluated without generated code (custseg.platform.session); 0 = always generate.
+    interpreted_below_mb: NonNegativeFloat = 16.0
 
 
 class SparkConf(_SparkSettings):

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from custseg.config import SparkConf
+from custseg.config import Config, SparkConf
 from custseg.platform.jars import jars_dir, resolved_jars
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,43 @@ def build_session(conf: SparkConf) -> SparkSession:
     spark.sparkContext.setLogLevel("WARN")
     log.info("Spark %s session up, master=%s", spark.version, spark.sparkContext.master)
     return spark
+
+
+# Spark evaluates expressions without generating Java for each query: on small inputs compiling that code costs
+# more than it saves (benchmarks/README.md). The same results either way; only speed differs.
+INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
+
+def input_bytes(spark: SparkSession, conf: Config) -> int | None:
+    """The size of the configured input files (a missing path counts 0); None when an input is a catalog table."""
+    total = 0
+    for table in conf.inputs.values():
+        if table.path is None:
+            return None
+        path = spark._jvm.org.apache.hadoop.fs.Path(table.path)
+        fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+        if fs.exists(path):
+            total += fs.getContentSummary(path).getLength()
+    return total
+
+
+def interpreted(conf: Config, size: int | None) -> bool:
+    """Whether inputs of `size` bytes are evaluated interpreted: smaller than spark.interpreted_below_mb (0: never),
+    and spark.conf does not set code generation itself."""
+    below = conf.spark.interpreted_below_mb * 1024 * 1024
+    return size is not None and size < below and not set(INTERPRETED) & set(conf.spark.extra)
+
+
+def choose_evaluation(spark: SparkSession, conf: Config) -> None:
+    """Set the session to interpreted evaluation when the inputs are small (`interpreted`); else leave it."""
+    if conf.spark.interpreted_below_mb == 0:
+        return
+    size = input_bytes(spark, conf)
+    if interpreted(conf, size):
+        for key, value in INTERPRETED.items():
+            spark.conf.set(key, value)
+        log.info("inputs of %.1f MB: expressions evaluated without generated code (spark.interpreted_below_mb)",
+                 size / 1024 / 1024)
 
 
 Persist = Callable[[DataFrame], DataFrame]
