@@ -91,10 +91,10 @@ def run_ours(spark, conf: Config) -> dict[str, float]:
     from custseg.flows.build_features import run_build_features
     from custseg.flows.segment_report import write_report
     from custseg.flows.train_segments import run_train_segments
-    from custseg.platform.session import choose_evaluation
+    from custseg.platform.session import apply_small_input_settings
 
     started = time.perf_counter()
-    choose_evaluation(spark, conf)  # as the jobs' command line does
+    apply_small_input_settings(spark, conf)  # as the jobs' command line does
     features = run_build_features(spark, conf)
     train = run_train_segments(spark, conf)
     before_report = time.perf_counter()

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from custseg.config import Config, SparkConf, apply_overrides, parse_config
-from custseg.platform.session import INTERPRETED
+from custseg.platform.session import SMALL_INPUT
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUTS = ("customers", "transactions", "loans", "loan_payments", "products")
@@ -20,8 +20,8 @@ MODEL_OVERRIDES = ("model.k_min=4", "model.k_max=6", "model.stability_runs=1")
 JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 
 
-def session_conf(warehouse: str, codegen: bool = False) -> SparkConf:
-    """The test session's settings (tests/conftest.py); codegen=True for the benchmark that compares."""
+def session_conf(warehouse: str, small_input: bool = True) -> SparkConf:
+    """The test session's settings (tests/conftest.py); small_input=False for the benchmark that compares."""
     return SparkConf(
         master="local[2]",
         app_name="custseg-tests",
@@ -34,8 +34,8 @@ def session_conf(warehouse: str, codegen: bool = False) -> SparkConf:
             "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} {JIT_OPTIONS}",
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
-            # The session evaluates interpreted, as a job does on inputs this small (custseg.platform.session).
-            **({} if codegen else INTERPRETED),
+            # The session runs as a job does on inputs this small (custseg.platform.session.SMALL_INPUT).
+            **(SMALL_INPUT if small_input else {}),
         },
     )
 

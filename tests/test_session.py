@@ -1,9 +1,10 @@
-"""Small inputs are evaluated interpreted (custseg.platform.session.choose_evaluation); others keep generated code."""
+"""Small inputs run with the small-input settings (custseg.platform.session.apply_small_input_settings: interpreted
+expressions, no adaptive execution); others keep Spark's defaults."""
 from __future__ import annotations
 
 import os
 
-from custseg.platform.session import INTERPRETED, choose_evaluation, input_bytes, interpreted
+from custseg.platform.session import SMALL_INPUT, apply_small_input_settings, input_bytes, is_small_input
 from helpers import make_conf
 
 MB = 1024 * 1024
@@ -26,20 +27,23 @@ def test_input_bytes_sums_the_configured_inputs_files_and_counts_a_missing_path_
     assert input_bytes(spark, table_conf) is None  # a catalog table's size is not known
 
 
-def test_only_inputs_below_the_threshold_and_without_a_codegen_setting_are_interpreted(tmp_path):
-    conf = make_conf(tmp_path, tmp_path / "out", ["spark.interpreted_below_mb=2"])
-    assert interpreted(conf, 1 * MB) and not interpreted(conf, 2 * MB) and not interpreted(conf, None)
-    assert not interpreted(make_conf(tmp_path, tmp_path / "out", ["spark.interpreted_below_mb=0"]), 0)
-    explicit = make_conf(tmp_path, tmp_path / "out", ["spark.conf.spark.sql.codegen.wholeStage=true"])
-    assert not interpreted(explicit, 0)
+def test_only_inputs_below_the_threshold_and_without_such_a_setting_of_their_own_are_small(tmp_path):
+    conf = make_conf(tmp_path, tmp_path / "out", ["spark.small_input_mb=2"])
+    assert is_small_input(conf, 1 * MB) and not is_small_input(conf, 2 * MB) and not is_small_input(conf, None)
+    assert not is_small_input(make_conf(tmp_path, tmp_path / "out", ["spark.small_input_mb=0"]), 0)
+    for explicit in ("spark.sql.codegen.wholeStage=true", "spark.sql.adaptive.enabled=true"):
+        assert not is_small_input(make_conf(tmp_path, tmp_path / "out", [f"spark.conf.{explicit}"]), 0), explicit
 
 
-def test_a_small_run_sets_the_session_to_interpreted(spark, tmp_path):
+def test_a_small_run_gets_the_small_input_settings(spark, tmp_path):
     conf = make_conf(tmp_path / "nothing", tmp_path / "out")
     spark.conf.set("spark.sql.codegen.wholeStage", "true")
+    spark.conf.set("spark.sql.adaptive.enabled", "true")
     try:
-        choose_evaluation(spark, conf)
-        assert {key: spark.conf.get(key) for key in INTERPRETED} == INTERPRETED
+        apply_small_input_settings(spark, conf)
+        assert {key: spark.conf.get(key) for key in SMALL_INPUT} == {
+            "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+            "spark.sql.adaptive.enabled": "false"}
     finally:
-        for key, value in INTERPRETED.items():  # the test session's own setting (tests/helpers.py)
+        for key, value in SMALL_INPUT.items():  # the test session's own setting (tests/helpers.py)
             spark.conf.set(key, value)

@@ -118,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         options["run_id"] = args.run_id
     if job.generates_sample:
         options["generate_sample"] = args.generate_sample
-    from custseg.platform.session import build_session, choose_evaluation
+    from custseg.platform.session import apply_small_input_settings, build_session
 
     spark = build_session(conf.spark)
     try:
-        choose_evaluation(spark, conf)
+        apply_small_input_settings(spark, conf)
         result = flow(spark, conf, **options)
         if hasattr(result, "summary"):
             log.info("%s", result.summary())

@@ -106,8 +106,8 @@ class _SparkSettings(_Section):
     shuffle_partitions: PositiveInt = 8
     driver_memory: str | None = None
     use_delta_pip: StrictBool = True
-    # Inputs smaller than this are evaluated without generated code (custseg.platform.session); 0 = always generate.
-    interpreted_below_mb: NonNegativeFloat = 16.0
+    # Inputs smaller than this run with custseg.platform.session.SMALL_INPUT settings; 0 = never.
+    small_input_mb: NonNegativeFloat = 16.0
 
 
 class SparkConf(_SparkSettings):

@@ -29,6 +29,13 @@ BASE_CONF = {
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
     "spark.ui.showConsoleProgress": "false",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    # Without Hadoop's native library, each file created or renamed on a local disk starts a chmod or readlink
+    # process. Local (file:) paths skip Hadoop's .crc side files, and Delta's checksum file, on any store, is
+    # renamed through FileSystem calls, which start none: half the processes per commit (benchmarks/README.md).
+    "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
+    "spark.sql.streaming.checkpointFileManagerClass":
+        "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
 }
 
 
@@ -73,9 +80,12 @@ def build_session(conf: SparkConf) -> SparkSession:
     return spark
 
 
-# Spark evaluates expressions without generating Java for each query: on small inputs compiling that code costs
-# more than it saves (benchmarks/README.md). The same results either way; only speed differs.
-INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+# On small inputs Spark runs each query as planned: expressions evaluated without generating Java for each query
+# (compiling it costs more than it saves), and no adaptive re-planning between stages (it splits a query into more
+# jobs, each planned again, to tune partition counts that do not matter at this size). The same results either
+# way; only speed differs (benchmarks/README.md).
+SMALL_INPUT = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+               "spark.sql.adaptive.enabled": "false"}
 
 
 def input_bytes(spark: SparkSession, conf: Config) -> int | None:
@@ -91,22 +101,22 @@ def input_bytes(spark: SparkSession, conf: Config) -> int | None:
     return total
 
 
-def interpreted(conf: Config, size: int | None) -> bool:
-    """Whether inputs of `size` bytes are evaluated interpreted: smaller than spark.interpreted_below_mb (0: never),
-    and spark.conf does not set code generation itself."""
-    below = conf.spark.interpreted_below_mb * 1024 * 1024
-    return size is not None and size < below and not set(INTERPRETED) & set(conf.spark.extra)
+def is_small_input(conf: Config, size: int | None) -> bool:
+    """Whether inputs of `size` bytes get the SMALL_INPUT settings: smaller than spark.small_input_mb (0: never),
+    and spark.conf sets none of those settings itself."""
+    below = conf.spark.small_input_mb * 1024 * 1024
+    return size is not None and size < below and not set(SMALL_INPUT) & set(conf.spark.extra)
 
 
-def choose_evaluation(spark: SparkSession, conf: Config) -> None:
-    """Set the session to interpreted evaluation when the inputs are small (`interpreted`); else leave it."""
-    if conf.spark.interpreted_below_mb == 0:
+def apply_small_input_settings(spark: SparkSession, conf: Config) -> None:
+    """Give the session the SMALL_INPUT settings when the inputs are small (`is_small_input`); else leave it."""
+    if conf.spark.small_input_mb == 0:
         return
     size = input_bytes(spark, conf)
-    if interpreted(conf, size):
-        for key, value in INTERPRETED.items():
+    if is_small_input(conf, size):
+        for key, value in SMALL_INPUT.items():
             spark.conf.set(key, value)
-        log.info("inputs of %.1f MB: expressions evaluated without generated code (spark.interpreted_below_mb)",
+        log.info("inputs of %.1f MB: interpreted expressions, no adaptive execution (spark.small_input_mb)",
                  size / 1024 / 1024)
 
 
