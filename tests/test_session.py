@@ -1,5 +1,5 @@
 """Small inputs run with the small-input settings (custseg.platform.session.apply_small_input_settings: interpreted
-expressions); others keep Spark's defaults."""
+expressions, no adaptive execution); others keep Spark's defaults."""
 from __future__ import annotations
 
 import os
@@ -31,17 +31,19 @@ def test_only_inputs_below_the_threshold_and_without_such_a_setting_of_their_own
     conf = make_conf(tmp_path, tmp_path / "out", ["spark.small_input_mb=2"])
     assert is_small_input(conf, 1 * MB) and not is_small_input(conf, 2 * MB) and not is_small_input(conf, None)
     assert not is_small_input(make_conf(tmp_path, tmp_path / "out", ["spark.small_input_mb=0"]), 0)
-    for explicit in ("spark.sql.codegen.wholeStage=true", "spark.sql.codegen.factoryMode=FALLBACK"):
+    for explicit in ("spark.sql.codegen.wholeStage=true", "spark.sql.adaptive.enabled=true"):
         assert not is_small_input(make_conf(tmp_path, tmp_path / "out", [f"spark.conf.{explicit}"]), 0), explicit
 
 
 def test_a_small_run_gets_the_small_input_settings(spark, tmp_path):
     conf = make_conf(tmp_path / "nothing", tmp_path / "out")
     spark.conf.set("spark.sql.codegen.wholeStage", "true")
+    spark.conf.set("spark.sql.adaptive.enabled", "true")
     try:
         apply_small_input_settings(spark, conf)
         assert {key: spark.conf.get(key) for key in SMALL_INPUT} == {
-            "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+            "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+            "spark.sql.adaptive.enabled": "false"}
     finally:
         for key, value in SMALL_INPUT.items():  # the test session's own setting (tests/helpers.py)
             spark.conf.set(key, value)

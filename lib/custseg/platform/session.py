@@ -80,11 +80,13 @@ def build_session(conf: SparkConf) -> SparkSession:
     return spark
 
 
-# On small inputs Spark evaluates expressions without generating Java for each query: compiling that code costs
-# more than it saves. The same results either way; only speed differs (benchmarks/README.md). Adaptive execution
-# stays on: it merges a small shuffle into one partition; without it a feature's partial sums come from several
-# tasks, in another order on a cluster than locally, and the floating-point sums differ in their last bits.
-SMALL_INPUT = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+# On small inputs Spark runs each query as planned: expressions evaluated without generating Java for each query
+# (compiling it costs more than it saves), and no adaptive re-planning between stages (it splits a query into
+# more jobs, each planned again, to tune partition counts that do not matter at this size). The same results
+# either way, the features' sums being exact (custseg.transforms.features); only speed differs
+# (benchmarks/README.md).
+SMALL_INPUT = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+               "spark.sql.adaptive.enabled": "false"}
 
 
 def input_bytes(spark: SparkSession, conf: Config) -> int | None:
@@ -115,7 +117,7 @@ def apply_small_input_settings(spark: SparkSession, conf: Config) -> None:
     if is_small_input(conf, size):
         for key, value in SMALL_INPUT.items():
             spark.conf.set(key, value)
-        log.info("inputs of %.1f MB: expressions evaluated without generated code (spark.small_input_mb)",
+        log.info("inputs of %.1f MB: interpreted expressions, no adaptive execution (spark.small_input_mb)",
                  size / 1024 / 1024)
 
 

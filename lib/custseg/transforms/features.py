@@ -17,9 +17,11 @@ from custseg.contract.inputs import DEFAULTED_STATUSES, LOAN_PAYMENTS
 
 SECONDS_PER_DAY = 86400.0
 DIGITAL_CHANNELS = ("online", "mobile")
-# Amounts summed across a shuffle are summed exactly, so the result does not depend on the order rows
-# arrive in (the partition count): double sums differ in the last bit. Amounts are within +-1e12.
+# Sums are exact, so they do not depend on the order rows arrive in (partition count, plan, cluster or local):
+# double sums differ in the last bit. Loan amounts (within +-1e12) sum as decimals; transaction amounts, many
+# more rows, as whole 1/10,000ths of the currency unit in longs, and gaps as whole seconds.
 EXACT = "decimal(38,9)"
+AMOUNT_UNITS = 10_000
 SPEND_BY_CATEGORY_TYPE = "array<struct<category:string,amount:double>>"
 # Orders transactions with equal timestamps (any fixed order gives the same features); 8 bytes to shuffle.
 TIE_BREAK = "_tie_break"
@@ -50,7 +52,7 @@ def filter_before(df: DataFrame, ts_column: str, as_of: dt.date) -> DataFrame:
 
 
 def with_purchase_sequence(txn_df: DataFrame, as_of: dt.date, lookback_days: int) -> DataFrame:
-    """Add, on purchases in the lookback window, `gap_days` (time since the customer's previous one)
+    """Add, on purchases in the lookback window, `gap_seconds` (whole seconds since the customer's previous one)
     and `starts_month` (the first of its calendar month), from one window in time order.
 
     The window is partitioned by customer alone, so the grouped aggregations after it need no other
@@ -65,12 +67,12 @@ def with_purchase_sequence(txn_df: DataFrame, as_of: dt.date, lookback_days: int
     )
     previous_ts = F.last(F.when(is_counted, F.col("transaction_ts")), ignorenulls=True).over(before_row)
     sequenced_df = txn_df.withColumn("_previous_ts", previous_ts)  # one window, used by both columns
-    gap = (F.col("transaction_ts").cast("double") - F.col("_previous_ts").cast("double")) / SECONDS_PER_DAY
+    gap = F.unix_seconds("transaction_ts") - F.unix_seconds("_previous_ts")
     new_month = F.col("_previous_ts").isNull() | (
         F.date_trunc("month", "_previous_ts") != F.date_trunc("month", "transaction_ts"))
     return (
         sequenced_df
-        .withColumn("gap_days", F.when(is_counted, gap))
+        .withColumn("gap_seconds", F.when(is_counted, gap))
         .withColumn("starts_month", is_counted & new_month)
         .drop("_previous_ts")
     )
@@ -87,7 +89,8 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
     narrow_df = filter_before(txn_df, "transaction_ts", as_of).select(
         "customer_id", "transaction_ts", "amount", "category",
         F.lower("channel").isin(*DIGITAL_CHANNELS).alias("is_digital"),
-        F.xxhash64("transaction_id").alias(TIE_BREAK))
+        F.xxhash64("transaction_id").alias(TIE_BREAK),
+        F.rint(F.col("amount") * AMOUNT_UNITS).cast("long").alias("units"))
     events_df = narrow_df.transform(with_purchase_sequence, as_of, lookback_days)
     is_purchase = F.col("amount") > 0
     in_lookback = _in_days(lookback_days, as_of)
@@ -96,23 +99,23 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
     prior_trend = (F.col("transaction_ts") >= days_before(as_of, 2 * trend_days)) & ~_in_days(trend_days, as_of)
 
     def purchase_sum(condition: Column) -> Column:
-        return F.sum(F.when(is_purchase & condition, F.col("amount")).otherwise(0.0))
+        return F.sum(F.when(is_purchase & condition, F.col("units")).otherwise(0))
 
     # Level 1: customer x category, so that the category mix comes out of the same scan.
     by_category_df = events_df.groupBy("customer_id", "category").agg(
         F.max(F.when(is_purchase, F.col("transaction_ts"))).alias("last_purchase_ts"),
         F.count(F.when(counted, 1)).alias("frequency"),
-        F.sum(F.when(counted, F.col("amount")).otherwise(0.0)).alias("purchase_amount"),
-        F.sum(F.when(is_refund, -F.col("amount")).otherwise(0.0)).alias("refund_amount"),
+        F.sum(F.when(counted, F.col("units")).otherwise(0)).alias("purchase_amount"),
+        F.sum(F.when(is_refund, -F.col("units")).otherwise(0)).alias("refund_amount"),
         F.count(F.when(is_refund, 1)).alias("refunds"),
         purchase_sum(_in_days(30, as_of)).alias("spend_30d"),
         purchase_sum(_in_days(90, as_of)).alias("spend_90d"),
         purchase_sum(_in_days(365, as_of)).alias("spend_365d"),
         purchase_sum(_in_days(trend_days, as_of)).alias("spend_recent"),
         purchase_sum(prior_trend).alias("spend_prior"),
-        F.count("gap_days").alias("gaps"),
-        F.sum("gap_days").alias("gap_sum"),
-        F.sum(F.col("gap_days") * F.col("gap_days")).alias("gap_sq_sum"),
+        F.count("gap_seconds").alias("gaps"),
+        F.sum("gap_seconds").alias("gap_sum"),
+        F.sum(F.col("gap_seconds") * F.col("gap_seconds")).alias("gap_sq_sum"),
         F.count(F.when(counted & F.col("is_digital"), 1)).alias("digital"),
         F.count(F.when(counted & F.col("is_digital").isNotNull(), 1)).alias("channel_known"),
         F.count(F.when(F.col("starts_month"), 1)).alias("active_months"),
@@ -129,21 +132,22 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
         # grouped by the exact category, so each appears once; sorted for a fixed order.
         F.array_sort(F.collect_list(F.when(
             (F.col("purchase_amount") > 0) & F.col("category").isNotNull(),
-            F.struct("category", F.col("purchase_amount").alias("amount"))))).alias("spend_by_category"),
+            F.struct("category", _amount(F.col("purchase_amount")).alias("amount"))))).alias("spend_by_category"),
     )
     return totals_df.select(
         "customer_id",
         "last_purchase_ts",
         F.col("frequency").cast("long").alias("frequency"),
-        (F.col("purchase_amount") - F.col("refund_amount")).alias("monetary"),
-        F.try_divide(F.col("purchase_amount"), F.col("frequency")).alias("avg_ticket"),
-        "spend_30d",
-        "spend_90d",
-        "spend_365d",
+        _amount(F.col("purchase_amount") - F.col("refund_amount")).alias("monetary"),
+        F.try_divide(_amount(F.col("purchase_amount")), F.col("frequency")).alias("avg_ticket"),
+        _amount(F.col("spend_30d")).alias("spend_30d"),
+        _amount(F.col("spend_90d")).alias("spend_90d"),
+        _amount(F.col("spend_365d")).alias("spend_365d"),
         _trend(F.col("spend_recent"), F.col("spend_prior")).alias("spend_trend"),
         F.try_divide(F.col("refunds"), F.col("frequency") + F.col("refunds")).alias("refund_rate"),
-        F.try_divide(F.col("gap_sum"), F.col("gaps")).alias("gap_mean_days"),
-        _sample_std(F.col("gaps"), F.col("gap_sum"), F.col("gap_sq_sum")).alias("gap_std_days"),
+        (F.try_divide(F.col("gap_sum"), F.col("gaps")) / SECONDS_PER_DAY).alias("gap_mean_days"),
+        (_sample_std(F.col("gaps"), F.col("gap_sum").cast("double"), F.col("gap_sq_sum").cast("double"))
+         / SECONDS_PER_DAY).alias("gap_std_days"),
         (F.col("frequency") >= 2).cast("long").alias("is_repeat_buyer"),
         F.col("active_months").cast("long").alias("active_months"),
         F.col("n_categories").cast("long").alias("n_categories"),
@@ -152,6 +156,11 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
         F.try_divide(F.col("digital"), F.col("channel_known")).alias("digital_share"),
         "spend_by_category",
     )
+
+
+def _amount(units: Column) -> Column:
+    """An exact sum of amount units back in the currency unit."""
+    return units / AMOUNT_UNITS
 
 
 def _trend(recent: Column, prior: Column) -> Column:
