@@ -16,6 +16,7 @@ from custseg.transforms.features import (
     loan_features,
     transaction_features,
 )
+from golden import AS_OF as GOLDEN_AS_OF
 
 AS_OF = dt.date(2026, 1, 1)
 TS = dt.datetime
@@ -315,8 +316,6 @@ def test_transactions_without_a_channel_column_give_a_null_digital_share_left_ou
 def test_transaction_features_are_the_same_whatever_the_partitions_or_the_plan(spark, golden_inputs):
     # The golden run's generated transactions: with double sums, some customers' monetary and trend differed in
     # the last bit between these settings (a cluster plans like the later ones); exact sums make them equal.
-    from golden import AS_OF
-
     txn_df = spark.read.format("delta").load(str(golden_inputs / "transactions")).filter(
         "customer_id IS NOT NULL AND transaction_ts IS NOT NULL AND amount IS NOT NULL")
     keys = ("spark.sql.adaptive.enabled", "spark.sql.shuffle.partitions")
@@ -326,7 +325,7 @@ def test_transaction_features_are_the_same_whatever_the_partitions_or_the_plan(s
         for settings in (("true", "2"), ("false", "2"), ("false", "7")):
             for key, value in zip(keys, settings, strict=True):
                 spark.conf.set(key, value)
-            rows = transaction_features(txn_df, AS_OF, 365, 90).collect()
+            rows = transaction_features(txn_df, GOLDEN_AS_OF, 365, 90).collect()
             results.append(sorted(rows, key=lambda row: row["customer_id"]))
     finally:
         for key, value in session_settings.items():

@@ -90,7 +90,7 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
         "customer_id", "transaction_ts", "amount", "category",
         F.lower("channel").isin(*DIGITAL_CHANNELS).alias("is_digital"),
         F.xxhash64("transaction_id").alias(TIE_BREAK),
-        F.rint(F.col("amount") * AMOUNT_UNITS).cast("long").alias("units"))
+        F.rint(F.col("amount") * AMOUNT_UNITS).cast("long").alias("amount_units"))
     events_df = narrow_df.transform(with_purchase_sequence, as_of, lookback_days)
     is_purchase = F.col("amount") > 0
     in_lookback = _in_days(lookback_days, as_of)
@@ -99,14 +99,14 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
     prior_trend = (F.col("transaction_ts") >= days_before(as_of, 2 * trend_days)) & ~_in_days(trend_days, as_of)
 
     def purchase_sum(condition: Column) -> Column:
-        return F.sum(F.when(is_purchase & condition, F.col("units")).otherwise(0))
+        return F.sum(F.when(is_purchase & condition, F.col("amount_units")).otherwise(0))
 
     # Level 1: customer x category, so that the category mix comes out of the same scan.
     by_category_df = events_df.groupBy("customer_id", "category").agg(
         F.max(F.when(is_purchase, F.col("transaction_ts"))).alias("last_purchase_ts"),
         F.count(F.when(counted, 1)).alias("frequency"),
-        F.sum(F.when(counted, F.col("units")).otherwise(0)).alias("purchase_amount"),
-        F.sum(F.when(is_refund, -F.col("units")).otherwise(0)).alias("refund_amount"),
+        F.sum(F.when(counted, F.col("amount_units")).otherwise(0)).alias("purchase_amount"),
+        F.sum(F.when(is_refund, -F.col("amount_units")).otherwise(0)).alias("refund_amount"),
         F.count(F.when(is_refund, 1)).alias("refunds"),
         purchase_sum(_in_days(30, as_of)).alias("spend_30d"),
         purchase_sum(_in_days(90, as_of)).alias("spend_90d"),
