@@ -8,13 +8,16 @@ process as in a real benchmark.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from benchmarks import measure, workloads
+from benchmarks import measure, report, workloads
+from custseg.platform.runs import RunRecord
 from scripts import benchmark
 
 SMALL_MODEL = ["model.k_min=2", "model.k_max=3", "model.stability_runs=1", "model.n_init=1"]
@@ -36,7 +39,7 @@ def results(spark, tmp_path_factory):
     base = tmp_path_factory.mktemp("bench")
     argv = ["--scales", "3000", "--transactions-per-customer", "20", "--driver-memory", "1g",
             "--data-dir", str(base / "data"), "--work-dir", str(base / "work"), "--results-dir", str(base / "results"),
-            "--name", "smoke", *[f"--set={o}" for o in SMALL_MODEL]]
+            "--name", "smoke", "--no-demo", *[f"--set={o}" for o in SMALL_MODEL]]
     assert benchmark.main(argv, run=in_session(spark)) == 0
     return {"json": json.loads((base / "results" / "smoke.json").read_text()),
             "md": (base / "results" / "smoke.md").read_text(), "work": base / "work" / "3k"}
@@ -104,3 +107,20 @@ def test_only_the_peer_running_out_of_memory_does_not_fail_the_run():
     assert is_failure("ours", out_of_memory) and is_failure("floor", out_of_memory)
     assert is_failure("peer", {"error": "exit code 1: ['ValueError']"})
     assert not is_failure("ours", {"stages": {"total": 1.0}})
+
+
+def test_the_demo_reads_its_stages_from_the_jobs_log_lines(caplog):
+    """The demo runs in its own process; what it reports of its stages comes from the lines the jobs log."""
+    record = RunRecord(run_id="r1", job="build_features", as_of=dt.date(2026, 1, 1), params={})
+    with caplog.at_level(logging.INFO, logger="custseg.platform.runs"):
+        record.stage_done("ingest_validate")
+        record.stage_done("features", "written to file:/tmp/out in/customer_features")
+    assert benchmark.stage_seconds(caplog.text) == {
+        "build_features.ingest_validate": round(record.timings["ingest_validate"], 1),
+        "build_features.features": round(record.timings["features"], 1)}
+    demo = {"command": "jobs/run_pipeline.py", "rounds": [
+        {"seconds": 50.0, "stages": {"build_features.features": 20.0}}, {"seconds": 48.5, "stages": {}}]}
+    text = "\n".join(report.demo_lines(demo))
+    assert "50.0 s, 48.5 s" in text and "| build_features.features | 20.00 |" in text
+    assert "Outside these stages (JVM and session start, sample check, report): 30.0 s." in text
+    assert "failed, exit code 1" in "\n".join(report.demo_lines({"command": "x", "error": "exit code 1: []"}))
