@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from custseg.platform import jvm_archive
 from custseg.platform.session import build_session
 from golden import GoldenRun, run_golden, write_inputs
 from helpers import session_conf
@@ -24,9 +23,6 @@ from standalone import ClusterJobs
 # The MLflow tracking tests log to a local file store, which MLflow 3 serves only on request (a database backend
 # needs more than mlflow-skinny).
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-# No JVM class archive (custseg.platform.jvm_archive) in the tests' JVMs or jobs: they start the same whatever an
-# earlier run left on the machine.
-os.environ[jvm_archive.SWITCH] = "off"
 
 
 @pytest.fixture(scope="session")

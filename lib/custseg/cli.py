@@ -118,11 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         options["run_id"] = args.run_id
     if job.generates_sample:
         options["generate_sample"] = args.generate_sample
-    from custseg.platform.jvm_archive import keep_recorded, recording_path
     from custseg.platform.session import apply_small_input_settings, build_session
 
-    record_classes_to = recording_path()  # the first job on a machine records the class archive
-    spark = build_session(conf.spark, record_classes_to)
+    spark = build_session(conf.spark)
     try:
         apply_small_input_settings(spark, conf)
         result = flow(spark, conf, **options)
@@ -139,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         spark.stop()
-        keep_recorded(record_classes_to)
 
 
 def failure_log(job: str, run_id: str, err: BaseException) -> str:

@@ -12,7 +12,6 @@ from pyspark.sql import DataFrame, SparkSession
 
 from custseg.config import Config, SparkConf
 from custseg.platform.jars import jars_dir, resolved_jars
-from custseg.platform.jvm_archive import driver_java_options
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +39,6 @@ BASE_CONF = {
 }
 
 
-DRIVER_DEFAULT_OPTIONS = "spark.driver.defaultJavaOptions"
-
-
 def session_conf(conf: SparkConf) -> dict[str, str]:
     """All Spark settings the session gets, in the order they are applied."""
     settings = {**DELTA_CONF, **BASE_CONF, "spark.sql.shuffle.partitions": str(conf.shuffle_partitions)}
@@ -52,11 +48,8 @@ def session_conf(conf: SparkConf) -> dict[str, str]:
     return settings
 
 
-def build_session(conf: SparkConf, record_classes_to: str | None = None) -> SparkSession:
+def build_session(conf: SparkConf) -> SparkSession:
     """Create (or reuse) the session described by the config, with Delta enabled.
-
-    Its JVM, when this starts one, maps the classes it needs from the class archive
-    (custseg.platform.jvm_archive), or records them to `record_classes_to` when there is none yet.
 
     With `use_delta_pip` the Delta jars come from the folder scripts/setup_env.sh filled
     (custseg.platform.jars), or are resolved through Ivy when it is missing; on a cluster spark-submit
@@ -64,15 +57,12 @@ def build_session(conf: SparkConf, record_classes_to: str | None = None) -> Spar
     """
     # Python workers must use this interpreter (the virtualenv), not whatever python3 is on the PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Spark's own logging at WARN (log4j2.properties beside this module), unless the user has a conf dir.
+    os.environ.setdefault("SPARK_CONF_DIR", os.path.dirname(os.path.abspath(__file__)))
     builder = SparkSession.builder.appName(conf.app_name)
     if conf.master:
         builder = builder.master(conf.master)
-    settings = session_conf(conf)
-    # The driver JVM this session may start: logging and class archive first, the config's own options after
-    # (they win). Ignored when the JVM is already up (spark-submit, scripts/submit.sh).
-    settings[DRIVER_DEFAULT_OPTIONS] = " ".join(
-        filter(None, [driver_java_options(record_classes_to), settings.get(DRIVER_DEFAULT_OPTIONS)]))
-    for key, value in settings.items():
+    for key, value in session_conf(conf).items():
         builder = builder.config(key, value)
     if conf.use_delta_pip:
         jars = resolved_jars()
