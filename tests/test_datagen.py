@@ -465,19 +465,26 @@ def test_csv_output_has_header_formats_and_junk(spark, tmp_path):
     assert truth.count() == 120
 
 
+@pytest.fixture(scope="module")
+def small(spark):
+    """60 customers with dirt, computed once for the writers' tests."""
+    data = _cached(datagen.generate(spark, 60, 5, AS_OF, SEED, dirt_rate=DIRT_RATE))
+    yield data
+    _unpersist(data)
+
+
 @pytest.mark.parametrize("fmt", ["delta", "parquet"])
-def test_binary_formats_round_trip(spark, tmp_path, fmt):
-    data = datagen.generate(spark, 60, 5, AS_OF, SEED, dirt_rate=DIRT_RATE)
+def test_binary_formats_round_trip(spark, small, tmp_path, fmt):
     out = str(tmp_path / fmt)
-    datagen.write_dataset(data, out, fmt)
-    for table, df in (*data.inputs().items(), ("truth", data.truth)):
+    datagen.write_dataset(small, out, fmt)
+    for table, df in (*small.inputs().items(), ("truth", small.truth)):
         assert_df_equality(datagen.read_table(spark, f"{out}/{table}", fmt), df, ignore_row_order=True,
                            ignore_nullable=True)
 
 
-def test_writing_again_replaces_the_tables(spark, tmp_path):
+def test_writing_again_replaces_the_tables(spark, small, tmp_path):
     out = str(tmp_path / "parquet")
-    datagen.write_dataset(datagen.generate(spark, 40, 5, AS_OF, SEED), out, "parquet")
+    datagen.write_dataset(small, out, "parquet")
     datagen.write_dataset(datagen.generate(spark, 25, 5, AS_OF, SEED), out, "parquet")
     assert datagen.read_table(spark, f"{out}/truth", "parquet").count() == 25
     assert datagen.read_table(spark, f"{out}/customers", "parquet").count() == 25
