@@ -16,8 +16,10 @@ MODEL_OVERRIDES = ("model.k_min=4", "model.k_max=6", "model.stability_runs=1")
 # Every JVM the tests start (the session's, a job in a subprocess, the cluster's) compiles with C1 only: their many
 # small queries end before C2's optimisations pay back the CPU they cost to compile, CPU the cluster's JVMs and the
 # session share on two cores. C1 alone gets a 48 MB code cache, which one flow fills ("CodeCache is full. Compiler
-# has been disabled": everything after it is interpreted), so the cache is raised. Speed only: same results.
-JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
+# has been disabled": everything after it is interpreted), so the cache is raised. They collect garbage with the
+# serial collector: their heaps are small, and G1's concurrent marking threads take CPU from the other JVMs on the
+# two cores (benchmarks/README.md). Speed only: same results.
+JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m -XX:+UseSerialGC"
 
 
 def session_conf(warehouse: str, small_input: bool = True) -> SparkConf:
@@ -31,7 +33,7 @@ def session_conf(warehouse: str, small_input: bool = True) -> SparkConf:
         extra={
             "spark.ui.enabled": "false",
             "spark.sql.warehouse.dir": warehouse,
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} {JIT_OPTIONS}",
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse} {JVM_OPTIONS}",
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
             # The session runs as a job does on inputs this small (custseg.platform.session.SMALL_INPUT).
@@ -58,9 +60,9 @@ def input_overrides(data_dir: Path) -> list[str]:
 
 
 def make_conf(data_dir: Path, out_dir: Path, extra: list[str] | None = None) -> Config:
-    """conf/test.yaml reading data_dir/<table>, writing out_dir, with the golden run's model settings (and C1 for a
-    job a test starts in a process of its own with this configuration)."""
+    """conf/test.yaml reading data_dir/<table>, writing out_dir, with the golden run's model settings (and the
+    tests' JVM options for a job a test starts in a process of its own with this configuration)."""
     raw = yaml.safe_load((ROOT / "conf" / "test.yaml").read_text())
     overrides = [f"output.path={out_dir}", *input_overrides(data_dir), *MODEL_OVERRIDES,
-                 f"spark.conf.spark.driver.extraJavaOptions={JIT_OPTIONS}", *(extra or [])]
+                 f"spark.conf.spark.driver.extraJavaOptions={JVM_OPTIONS}", *(extra or [])]
     return parse_config(apply_overrides(raw, overrides))

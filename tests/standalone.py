@@ -16,16 +16,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import JIT_OPTIONS, MODEL_OVERRIDES, input_overrides
+from helpers import JVM_OPTIONS, MODEL_OVERRIDES, input_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 ZIP = ROOT / "dist" / "custseg_lib.zip"
 TIMEOUT = 1800  # seconds for any one script or submit: a hung cluster fails the tests instead of blocking them
-# The cluster's short-lived JVMs (daemons, drivers, executors) compile with C1 only, as the tests' subprocess jobs
-# do (tests/helpers.py): C2 compiling in five JVMs at once would take the two cores from the tests. Speed only.
-JIT_CONF = {"spark.driver.extraJavaOptions": JIT_OPTIONS, "spark.executor.extraJavaOptions": JIT_OPTIONS}
-SUBMIT_JIT = tuple(part for key, value in JIT_CONF.items() for part in ("--conf", f"{key}={value}"))
+# The cluster's short-lived JVMs (daemons, drivers, executors) run with the tests' JVM options (tests/helpers.py: C1
+# only, the serial collector): C2 compiling in five JVMs at once would take the two cores from the tests. Speed only.
+JVM_CONF = {"spark.driver.extraJavaOptions": JVM_OPTIONS, "spark.executor.extraJavaOptions": JVM_OPTIONS}
+SUBMIT_JVM = tuple(part for key, value in JVM_CONF.items() for part in ("--conf", f"{key}={value}"))
 PROBE = """\
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName('custseg-probe').getOrCreate()
@@ -87,7 +87,7 @@ class ClusterJobs:
         state.mkdir()
         env = {**os.environ, "CUSTSEG_CLUSTER_DIR": str(state), "SPARK_MASTER_PORT": str(free_port()),
                "SPARK_MASTER_WEBUI_PORT": str(free_port()), "CUSTSEG_WORKER_WEBUI_PORT": "0",
-               "SPARK_DAEMON_JAVA_OPTS": JIT_OPTIONS}
+               "SPARK_DAEMON_JAVA_OPTS": JVM_OPTIONS}
         try:
             output = run_logged(["bash", str(SCRIPTS / "start_local_cluster.sh")], env, state / "start.log")
         finally:  # from here on the session's end stops whatever started
@@ -104,7 +104,7 @@ class ClusterJobs:
         probe.write_text(PROBE)
         spark_submit = Path(sys.executable).parent / "spark-submit"
         env = {**cluster.env, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-        return run_logged([str(spark_submit), "--master", cluster.master, *SUBMIT_JIT, "--py-files", str(ZIP),
+        return run_logged([str(spark_submit), "--master", cluster.master, *SUBMIT_JVM, "--py-files", str(ZIP),
                            str(probe)], env, self.base / "probe.log")
 
     def _pipeline(self) -> Submitted:
@@ -112,12 +112,12 @@ class ClusterJobs:
         cluster = self.cluster.result()
         out_dir = self.base / "cluster_out"
         overrides = [f"output.path={out_dir}", *input_overrides(self.data_dir), *MODEL_OVERRIDES]
-        # The JIT options hold spaces, which CUSTSEG_SUBMIT_OPTS cannot carry: a spark-defaults.conf beside the
+        # The JVM options hold spaces, which CUSTSEG_SUBMIT_OPTS cannot carry: a spark-defaults.conf beside the
         # library's log4j2.properties in a conf folder of the test's own.
         conf_dir = self.base / "spark_conf"
         conf_dir.mkdir()
         shutil.copy(ROOT / "lib" / "custseg" / "platform" / "log4j2.properties", conf_dir)
-        (conf_dir / "spark-defaults.conf").write_text("".join(f"{k} {v}\n" for k, v in JIT_CONF.items()))
+        (conf_dir / "spark-defaults.conf").write_text("".join(f"{k} {v}\n" for k, v in JVM_CONF.items()))
         env = {**cluster.env, "SPARK_MASTER": cluster.master, "SPARK_CONF_DIR": str(conf_dir)}
         log = run_logged(["bash", str(SCRIPTS / "submit.sh"), "run_pipeline", *[f"--set={o}" for o in overrides]],
                          env, self.base / "submit.log")
