@@ -8,6 +8,8 @@ import pytest
 
 from custseg.platform.storage import read_delta, write_for_date
 
+AS_OF = dt.date(2026, 1, 1)
+
 
 def test_two_dates_written_at_once_to_a_new_table_both_land(spark, tmp_path):
     dates = (dt.date(2026, 1, 1), dt.date(2026, 2, 1))
@@ -18,7 +20,7 @@ def test_two_dates_written_at_once_to_a_new_table_both_land(spark, tmp_path):
         def write(as_of: dt.date, path: str = path, errors: list = errors) -> None:
             try:
                 df = spark.createDataFrame([(as_of.isoformat(), as_of)], "value string, as_of_date date")
-                write_for_date(df, path, as_of)
+                write_for_date(df, path, as_of, "values by date")
             except BaseException as err:  # noqa: BLE001 - reported by the assertion below
                 errors.append(err)
 
@@ -30,6 +32,28 @@ def test_two_dates_written_at_once_to_a_new_table_both_land(spark, tmp_path):
         assert errors == []
         rows = sorted((r["value"], r["as_of_date"]) for r in read_delta(spark, path).collect())
         assert rows == [(d.isoformat(), d) for d in dates]
+        assert description(spark, path) == "values by date"
+
+
+def description(spark, path: str) -> str:
+    return spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["description"]
+
+
+def test_a_new_table_is_created_with_its_comment_in_one_commit(spark, tmp_path):
+    path = str(tmp_path / "table")
+    write_for_date(spark.createDataFrame([("a", AS_OF)], "value string, as_of_date date"), path, AS_OF, "it's new")
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()
+    assert [r["operation"] for r in history] == ["CREATE TABLE AS SELECT"]
+    assert description(spark, path) == "it's new" and read_delta(spark, path).collect()[0]["value"] == "a"
+
+
+def test_files_a_killed_first_write_left_do_not_stop_the_next_write(spark, tmp_path):
+    path = str(tmp_path / "table")
+    # The data files of a first write killed before its commit: a folder with Parquet files and no Delta log.
+    spark.createDataFrame([("lost",)], "value string").write.parquet(f"{path}/as_of_date={AS_OF}")
+    write_for_date(spark.createDataFrame([("kept", AS_OF)], "value string, as_of_date date"), path, AS_OF, "again")
+    assert [r["value"] for r in read_delta(spark, path).collect()] == ["kept"]
+    assert description(spark, path) == "again"
 
 
 def test_writing_a_date_again_replaces_only_that_date(spark, tmp_path):

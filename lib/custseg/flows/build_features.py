@@ -31,7 +31,7 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
         # Written first: the same pass counts every table's rows per reason, reconciled before any feature.
         write_for_date(with_comments(result.rejected, REJECTED_COMMENTS), conf.table_path(REJECTED_TABLE), as_of,
                        REJECTED_TABLE_COMMENT, also={"run_id": record.run_id},
-                       replace=REJECTED_TABLE not in record.new_tables)
+                       replace=REJECTED_TABLE not in record.new_tables, observed=True)
         record.outputs[REJECTED_TABLE] = record.run_id
         record.counts = {"inputs": result.reconciled_counts()}
         for table, counts in record.counts["inputs"].items():

@@ -25,7 +25,7 @@ from custseg.platform.locations import absolute_location, join_uri
 log = logging.getLogger(__name__)
 
 AS_OF_COLUMN = "as_of_date"
-CORRUPT_RECORD = "_corrupt_record"
+CORRUPT_RECORD = "_corrupt_record"  # the raw text of a CSV row that does not fit its header
 PARTIAL_SUFFIX = ".partial"  # a model folder being written
 WRITE_ATTEMPTS = 5
 PARALLEL_ACTIONS = 2  # independent small writes or reads at once: the driver's planning and commits are one core each
@@ -33,7 +33,8 @@ T_ = TypeVar("T_")
 R_ = TypeVar("R_")
 # Delta's errors when another writer created the table between our check and our commit.
 CREATION_RACES = ("ProtocolChangedException", "DELTA_PROTOCOL_CHANGED", "MetadataChangedException",
-                  "DELTA_METADATA_CHANGED")  # the raw text of a CSV row that does not fit its header
+                  "DELTA_METADATA_CHANGED")
+ALREADY_EXISTS = "TABLE_OR_VIEW_ALREADY_EXISTS"  # creating a table where one, or files, already are
 
 
 class InputError(RuntimeError):
@@ -87,18 +88,21 @@ def delta_exists(spark: SparkSession, path: str) -> bool:
 
 
 def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str | None = None,
-                   also: dict[str, str] | None = None, replace: bool = True) -> None:
+                   also: dict[str, str] | None = None, replace: bool = True, observed: bool = False) -> None:
     """Replace the rows of one as_of_date (and `also` column values) in a Delta table partitioned by date.
 
     Re-running a date replaces that date's rows and leaves other dates untouched. Two runs for other
     dates may start at once on a new table: the one that loses the race to create it retries (a few
     times, with jitter) and then replaces only its date. Conflicts on the same date still fail.
     replace=False appends, for a caller that knows the table holds no such rows: the same result, without
-    the replaceWhere's search for rows to remove.
+    the replaceWhere's search for rows to remove. A new table is created with its comment in the same commit,
+    unless `observed`: a create-as-select does not report the metrics of a DataFrame.observe on its rows, so such
+    a table is written, then commented.
     """
     if AS_OF_COLUMN not in df.columns:
         raise ValueError(f"cannot write {path}: no {AS_OF_COLUMN} column")
     spark = df.sparkSession
+    create = table_comment is not None and not observed  # a new table gets its description in its first commit
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         exists = delta_exists(spark, path)
         writer = df.write.format("delta").mode("overwrite").partitionBy(AS_OF_COLUMN)
@@ -111,9 +115,19 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
             # A newer release may add columns: they are added to the table, earlier rows read them as null.
             writer = writer.option("replaceWhere", condition).option("mergeSchema", "true")
         try:
+            if create and not exists:
+                (df.writeTo(f"delta.`{absolute_location(path)}`").using("delta").partitionedBy(F.col(AS_OF_COLUMN))
+                 .tableProperty("comment", table_comment).create())
+                log.info("wrote %s for %s", path, as_of)
+                return
             writer.save(path)
             break
         except Exception as err:  # noqa: BLE001 - only a lost race to create the table is retried
+            if create and not exists and ALREADY_EXISTS in str(err):
+                # Files but no Delta table at the path: a killed first write's, or another run's new table. Look
+                # again and write as a table that exists, or by a plain overwrite with the comment after it.
+                create = False
+                continue
             if exists or attempt == WRITE_ATTEMPTS or not any(name in str(err) for name in CREATION_RACES):
                 raise
             log.warning("%s was created by a concurrent run; writing %s again (attempt %d)", path, as_of, attempt + 1)
