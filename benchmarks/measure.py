@@ -1,10 +1,16 @@
-"""What the benchmark records besides time: the machine, and peak memory of the Python driver and the JVM."""
+"""What the benchmark records besides time: the machine, peak memory of the Python driver and the JVM, and the
+Spark work and Delta commits a workload made."""
 from __future__ import annotations
 
 import os
 import platform
+import re
 import resource
 import subprocess
+
+from custseg.platform.runs import last_job_id, stages_and_tasks
+
+COMMIT_FILE = re.compile(r"^\d{20}\.json$")  # one Delta commit: _delta_log/<version, 20 digits>.json
 
 
 def machine() -> dict[str, object]:
@@ -49,3 +55,16 @@ def jvm_memory(spark) -> dict[str, float]:
         if str(pool.getType().toString()) == "Heap memory":
             heap_peak += int(pool.getPeakUsage().getUsed())
     return {"jvm_rss_peak_mb": process_peak_mb(pid), "jvm_heap_peak_mb": round(heap_peak / 2**20, 1)}
+
+
+def spark_work(after_job: int) -> dict[str, int]:
+    """Spark jobs, stages and tasks this session ran since the job with id `after_job` (-1: since it started)."""
+    last = last_job_id()
+    stages, tasks = stages_and_tasks(after_job, last)
+    return {"spark_jobs": last - after_job, "spark_stages": stages, "spark_tasks": tasks}
+
+
+def delta_commits(folder: str) -> int:
+    """Delta commits in the tables under a local folder: the commit files of every _delta_log (0 if none)."""
+    return sum(sum(1 for name in files if COMMIT_FILE.match(name))
+               for root, _, files in os.walk(folder) if os.path.basename(root) == "_delta_log")

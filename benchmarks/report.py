@@ -9,6 +9,8 @@ DEMO_TARGET = 45.0     # seconds for the README's first command on its sample, J
 STAGES = ("ingest_validate", "features", "write_rejected", "preprocess", "k_selection", "final_fit",
           "profiles_and_writes", "report")
 PEER_STAGES = ("read", "validate", "features", "k_selection", "final_fit", "writes")
+WORK = ("spark_jobs", "spark_stages", "spark_tasks", "delta_commits")
+WORKLOADS_WITH_WORK = ("floor", "contract_floor", "ours")  # the Spark workloads; the peer runs no Spark
 
 
 def scale_label(transactions: int) -> str:
@@ -78,7 +80,8 @@ def demo_lines(demo: dict | None) -> list[str]:
         return []
     if "error" in demo:
         return [f"Demo (`{demo['command']}`): failed, {demo['error']}", ""]
-    rounds = ", ".join(f"{r['seconds']:.1f} s" for r in demo["rounds"])
+    rounds = ", ".join(f"{r['seconds']:.1f} s" + (f" ({r['delta_commits']} Delta commits)" if "delta_commits" in r
+                                                   else "") for r in demo["rounds"])
     lines = [f"Demo (`{demo['command']}`, sample present, JVM start included; target {DEMO_TARGET:.0f} s): {rounds}."]
     if demo["rounds"]:
         stages = demo["rounds"][0]["stages"]
@@ -109,6 +112,11 @@ def markdown(results: dict) -> str:
     lines += ["", "Our stages (seconds):", ""]
     lines += _table(["scale", *STAGES], [[s["label"], *[s.get("ours", {}).get("stages", {}).get(st) for st in STAGES]]
                                          for s in results["scales"]])
+    lines += ["", "What each Spark workload ran (from the session's status tracker; Delta commits: the commit files it "
+                  "added under its output folder):", ""]
+    lines += _table(["scale", "workload", *WORK], [[s["label"], w, *[s[w]["work"].get(k) for k in WORK]]
+                                                   for s in results["scales"] for w in WORKLOADS_WITH_WORK
+                                                   if "work" in s.get(w, {})])
     lines += ["", "Peer stages (seconds):", ""]
     lines += _table(["scale", *PEER_STAGES], [[s["label"], *[s.get("peer", {}).get("stages", {}).get(st)
                                                              for st in PEER_STAGES]] for s in results["scales"]])

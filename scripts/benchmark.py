@@ -67,8 +67,12 @@ def run_in_session(spark: SparkSession, workload: str, conf: Config, data_dir: P
                    per_customer: int) -> dict:
     """One Spark workload (generate, floor, contract_floor, ours) in a running session, and the JVM's memory."""
     if workload == "generate":
-        result = {"dataset": workloads.ensure_dataset(spark, data_dir, customers, per_customer)}
-    elif workload == "floor":
+        return {"dataset": workloads.ensure_dataset(spark, data_dir, customers, per_customer),
+                **measure.jvm_memory(spark)}
+    from custseg.platform.runs import last_job_id
+
+    first_job, commits = last_job_id(), measure.delta_commits(conf.output_path)
+    if workload == "floor":
         result = {"stages": workloads.run_floor(spark, conf)}
     elif workload == "contract_floor":
         result = {"stages": workloads.run_contract_floor(spark, conf)}
@@ -76,7 +80,8 @@ def run_in_session(spark: SparkSession, workload: str, conf: Config, data_dir: P
         result = {"stages": workloads.run_ours(spark, conf)}
     else:
         raise ValueError(f"not a Spark workload: {workload!r}")
-    return {**result, **measure.jvm_memory(spark)}
+    work = {**measure.spark_work(first_job), "delta_commits": measure.delta_commits(conf.output_path) - commits}
+    return {**result, "work": work, **measure.jvm_memory(spark)}
 
 
 def run_worker(workload: str, data_dir: Path, out_dir: Path, args: argparse.Namespace, customers: int) -> dict:
@@ -140,7 +145,8 @@ def run_demo(work_dir: Path, rounds: int) -> dict:
         seconds = round(time.perf_counter() - started, 1)
         if proc.returncode != 0:
             return {"error": f"exit code {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"}
-        return {"seconds": seconds, "stages": stage_seconds(proc.stderr)}
+        return {"seconds": seconds, "stages": stage_seconds(proc.stderr),
+                "delta_commits": measure.delta_commits(str(out / folder))}
 
     result: dict[str, object] = {"command": " ".join(DEMO_COMMAND), "rounds": []}
     if not demo_sample_present():

@@ -74,6 +74,21 @@ def test_summary_ratios_are_computed_from_the_measured_totals(results):
     assert f"| 3k | {row['transactions']:,} |" in results["md"]
 
 
+def test_each_spark_workload_reports_the_jobs_stages_tasks_and_delta_commits_it_made(results):
+    (scale,) = results["json"]["scales"]
+    floor, ours = scale["floor"]["work"], scale["ours"]["work"]
+    assert floor["delta_commits"] == 0 and floor["spark_jobs"] >= 1  # the floor writes Parquet
+    for work in (floor, ours):  # every job runs at least its final stage, every stage at least one task
+        assert work["spark_tasks"] >= work["spark_stages"] >= work["spark_jobs"] > 0, work
+    # Only ours writes Delta tables into the work folder: its commits are every table's versions 0 .. latest.
+    latest: dict[Path, int] = {}
+    for path in results["work"].glob("**/_delta_log/*.json"):
+        if path.stem.isdigit():
+            latest[path.parent] = max(latest.get(path.parent, -1), int(path.stem))
+    assert latest and ours["delta_commits"] == sum(v + 1 for v in latest.values())
+    assert f"| 3k | ours | {ours['spark_jobs']:,} | {ours['spark_stages']:,} |" in results["md"]
+
+
 def test_contract_floor_writes_each_customers_count_sum_and_gaps_without_duplicate_ids(results):
     no_id = "<null>"  # the dirty rows without a customer id form a group of their own, as in Spark
     transactions = pd.read_parquet(results["work"].parent.parent / "data" / "3k" / "transactions")
@@ -119,8 +134,9 @@ def test_the_demo_reads_its_stages_from_the_jobs_log_lines(caplog):
         "build_features.ingest_validate": round(record.timings["ingest_validate"], 1),
         "build_features.features": round(record.timings["features"], 1)}
     demo = {"command": "jobs/run_pipeline.py", "rounds": [
-        {"seconds": 50.0, "stages": {"build_features.features": 20.0}}, {"seconds": 48.5, "stages": {}}]}
+        {"seconds": 50.0, "stages": {"build_features.features": 20.0}, "delta_commits": 16},
+        {"seconds": 48.5, "stages": {}}]}  # a round of results written before commits were counted
     text = "\n".join(report.demo_lines(demo))
-    assert "50.0 s, 48.5 s" in text and "| build_features.features | 20.00 |" in text
+    assert "50.0 s (16 Delta commits), 48.5 s." in text and "| build_features.features | 20.00 |" in text
     assert "Outside these stages (JVM and session start, sample check, report): 30.0 s." in text
     assert "failed, exit code 1" in "\n".join(report.demo_lines({"command": "x", "error": "exit code 1: []"}))

@@ -246,12 +246,14 @@ def test_features_from_csv_with_other_column_names_match(spark, golden, tmp_path
     assert record.counts["inputs"] == json.loads(original["counts_json"])["inputs"]
 
 
-def test_each_run_records_its_spark_jobs_per_stage(spark, golden):
+def test_each_run_records_its_spark_jobs_and_stages_per_stage(spark, golden):
     row = build_features_run(spark, golden)
     jobs, timings = json.loads(row["spark_jobs_json"]), json.loads(row["timings_json"])
-    assert sorted(jobs) == sorted(timings) == ["features", "ingest_validate", "write_rejected"]
+    stages = json.loads(row["spark_stages_json"])
+    assert sorted(jobs) == sorted(timings) == sorted(stages) == ["features", "ingest_validate", "write_rejected"]
     assert all(n > 0 for n in jobs.values()), jobs  # each stage reads or writes a table
-    assert golden.train.spark_jobs.keys() == golden.train.timings.keys()
+    assert all(stages[s] >= jobs[s] for s in jobs), (jobs, stages)  # every job runs at least its final stage
+    assert golden.train.spark_jobs.keys() == golden.train.timings.keys() == golden.train.spark_stages.keys()
 
 
 def test_each_job_writes_only_the_tables_listed_for_it(golden):
@@ -266,10 +268,10 @@ def test_a_dates_first_runs_append_their_rows_and_replace_only_their_own_runs_ro
         return [(r["operation"], r["operationParameters"].get("mode"))
                 for r in sorted(rows, key=lambda r: r["version"])][:versions]
 
-    create = [("WRITE", "Overwrite"), ("SET TBLPROPERTIES", None)]  # a new table, then its comment
+    create = [("CREATE TABLE AS SELECT", None)]  # a new table with its comment, in one commit
     # LATER was neither trained nor scored before: its scoring appends to the assignments, as its features did
-    assert commits(tables.SEGMENT_ASSIGNMENTS, 3) == [*create, ("WRITE", "Append")]
-    assert commits(FEATURES_TABLE, 3) == [*create, ("WRITE", "Append")]
+    assert commits(tables.SEGMENT_ASSIGNMENTS, 2) == [*create, ("WRITE", "Append")]
+    assert commits(FEATURES_TABLE, 2) == [*create, ("WRITE", "Append")]
     # each run appends its `started` row and replaces it when it ends; the first one created the table
     started, ended = ("WRITE", "Append"), ("WRITE", "Overwrite")
-    assert commits(tables.RUNS_TABLE, 9) == [*create, ended, *[started, ended] * 3]
+    assert commits(tables.RUNS_TABLE, 8) == [*create, ended, *[started, ended] * 3]

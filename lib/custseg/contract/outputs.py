@@ -274,6 +274,7 @@ RUNS_SCHEMA = T.StructType([
     T.StructField("versions_json", T.StringType()),
     T.StructField("model_run_id", T.StringType()),
     T.StructField("spark_jobs_json", T.StringType()),
+    T.StructField("spark_stages_json", T.StringType()),
     T.StructField("as_of_date", T.DateType()),
 ])
 RUNS_COMMENTS = {
@@ -293,6 +294,8 @@ RUNS_COMMENTS = {
     "timings_json": "seconds per stage, as JSON",
     "spark_jobs_json": "Spark jobs started per stage, as JSON (from the status tracker: jobs of other work in the "
                        "same session at the same time count too)",
+    "spark_stages_json": "Spark stages those jobs ran per stage, as JSON (stages skipped because their shuffle "
+                         "output was already there are not counted)",
     "versions_json": "versions of Python, Spark, Delta and this library",
 }
 

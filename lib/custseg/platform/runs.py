@@ -69,6 +69,25 @@ def last_job_id() -> int:
     return max(sc.statusTracker().getJobIdsForGroup(None), default=-1) if sc is not None else -1
 
 
+def stages_and_tasks(after_job: int, last_job: int) -> tuple[int, int]:
+    """Stages and tasks run by the Spark jobs with ids in (after_job, last_job]: a stage skipped because its
+    shuffle output was already there is not counted, nor a job the status tracker no longer holds
+    (spark.ui.retainedJobs)."""
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    if sc is None:
+        return 0, 0
+    tracker = sc._jsc.statusTracker()  # the Java tracker: two calls per stage instead of seven
+    stage_ids = set()
+    for job_id in range(after_job + 1, last_job + 1):
+        job = tracker.getJobInfo(job_id)
+        stage_ids.update(job.stageIds() if job is not None else ())
+    stages = [tracker.getStageInfo(stage_id) for stage_id in stage_ids]
+    ran = [stage for stage in stages if stage is not None and stage.submissionTime() > 0]
+    return len(ran), sum(stage.numTasks() for stage in ran)
+
+
 @dataclass
 class RunRecord:
     """Collects what a job did; written to the runs table at the end, whether it succeeded or failed."""
@@ -80,6 +99,7 @@ class RunRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     spark_jobs: dict[str, int] = field(default_factory=dict)  # Spark jobs started per stage
+    spark_stages: dict[str, int] = field(default_factory=dict)  # Spark stages those jobs ran, per stage
     model_run_id: str | None = None  # the training run whose model made the assignments this run wrote
     outputs: dict[str, str] = field(default_factory=dict)  # table -> run_id of the rows this run wrote
     # (run_id, job) of the runs recorded for the date before this one started, its own killed attempts too
@@ -93,9 +113,11 @@ class RunRecord:
         now, job = time.perf_counter(), last_job_id()
         self.timings[stage] = round(now - self._stage_start, 3)
         self.spark_jobs[stage] = job - self._stage_start_job
+        self.spark_stages[stage] = stages_and_tasks(self._stage_start_job, job)[0]
         self._stage_start, self._stage_start_job = now, job
-        log.info("%s: %s%s in %.1f s, %d Spark jobs", self.job, stage.replace("_", " "),
-                 f": {summary}" if summary else "", self.timings[stage], self.spark_jobs[stage])
+        log.info("%s: %s%s in %.1f s, %d Spark jobs, %d stages", self.job, stage.replace("_", " "),
+                 f": {summary}" if summary else "", self.timings[stage], self.spark_jobs[stage],
+                 self.spark_stages[stage])
 
     def summary(self) -> str:
         """One closing line: the run, how long, and what it counted."""
@@ -115,7 +137,8 @@ class RunRecord:
                json.dumps(self.params, sort_keys=True, default=str), json.dumps(self.counts, sort_keys=True),
                json.dumps(self.metrics, sort_keys=True, default=str), json.dumps(self.timings, sort_keys=True),
                json.dumps(versions(spark), sort_keys=True), self.model_run_id,
-               json.dumps(self.spark_jobs, sort_keys=True), self.as_of)
+               json.dumps(self.spark_jobs, sort_keys=True), json.dumps(self.spark_stages, sort_keys=True),
+               self.as_of)
         df = with_comments(spark.createDataFrame([row], RUNS_SCHEMA), RUNS_COMMENTS)
         write_for_date(df, join_uri(output_path, RUNS_TABLE), self.as_of, RUNS_TABLE_COMMENT,
                        also={"job": self.job, "run_id": self.run_id},
