@@ -111,7 +111,10 @@ class ClusterJobs:
         """run_pipeline through scripts/submit.sh with conf/cluster.yaml, on the golden run's inputs and model."""
         cluster = self.cluster.result()
         out_dir = self.base / "cluster_out"
-        overrides = [f"output.path={out_dir}", *input_overrides(self.data_dir), *MODEL_OVERRIDES]
+        # 8 shuffle partitions, against the local golden run's 2 (a small run's cap is the cores, 2 here too):
+        # the outputs must not depend on them.
+        overrides = [f"output.path={out_dir}", *input_overrides(self.data_dir), *MODEL_OVERRIDES,
+                     "spark.conf.spark.sql.shuffle.partitions=8"]
         # The JVM options hold spaces, which CUSTSEG_SUBMIT_OPTS cannot carry: a spark-defaults.conf beside the
         # library's log4j2.properties in a conf folder of the test's own.
         conf_dir = self.base / "spark_conf"

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import os
 
-from custseg.platform.session import SMALL_INPUT, apply_small_input_settings, input_bytes, is_small_input
+from custseg.platform.session import (
+    SHUFFLE_PARTITIONS,
+    SMALL_INPUT,
+    apply_small_input_settings,
+    input_bytes,
+    is_small_input,
+)
 from helpers import make_conf
 
 MB = 1024 * 1024
@@ -45,5 +51,25 @@ def test_a_small_run_gets_the_small_input_settings(spark, tmp_path):
             "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
             "spark.sql.adaptive.enabled": "false"}
     finally:
+        for key, value in SMALL_INPUT.items():  # the test session's own setting (tests/helpers.py)
+            spark.conf.set(key, value)
+
+
+def test_a_small_run_has_at_most_one_shuffle_partition_per_core_unless_spark_conf_sets_them(spark, tmp_path):
+    own = spark.conf.get(SHUFFLE_PARTITIONS)
+    cores = spark.sparkContext.defaultParallelism
+    try:
+        apply_small_input_settings(spark, make_conf(tmp_path / "nothing", tmp_path / "out",
+                                                    [f"spark.shuffle_partitions={cores * 4}"]))
+        assert spark.conf.get(SHUFFLE_PARTITIONS) == str(cores)
+        apply_small_input_settings(spark, make_conf(tmp_path / "nothing", tmp_path / "out",
+                                                    ["spark.shuffle_partitions=1"]))
+        assert spark.conf.get(SHUFFLE_PARTITIONS) == "1"  # fewer than the cores: kept
+        spark.conf.set(SHUFFLE_PARTITIONS, str(cores * 4))
+        explicit = make_conf(tmp_path / "nothing", tmp_path / "out", [f"spark.conf.{SHUFFLE_PARTITIONS}={cores * 4}"])
+        apply_small_input_settings(spark, explicit)
+        assert spark.conf.get(SHUFFLE_PARTITIONS) == str(cores * 4)
+    finally:
+        spark.conf.set(SHUFFLE_PARTITIONS, own)
         for key, value in SMALL_INPUT.items():  # the test session's own setting (tests/helpers.py)
             spark.conf.set(key, value)

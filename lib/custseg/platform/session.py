@@ -15,6 +15,7 @@ from custseg.platform.jars import jars_dir, resolved_jars
 
 log = logging.getLogger(__name__)
 
+SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -41,7 +42,7 @@ BASE_CONF = {
 
 def session_conf(conf: SparkConf) -> dict[str, str]:
     """All Spark settings the session gets, in the order they are applied."""
-    settings = {**DELTA_CONF, **BASE_CONF, "spark.sql.shuffle.partitions": str(conf.shuffle_partitions)}
+    settings = {**DELTA_CONF, **BASE_CONF, SHUFFLE_PARTITIONS: str(conf.shuffle_partitions)}
     if conf.driver_memory:
         settings["spark.driver.memory"] = conf.driver_memory
     settings.update(conf.extra)
@@ -110,15 +111,21 @@ def is_small_input(conf: Config, size: int | None) -> bool:
 
 
 def apply_small_input_settings(spark: SparkSession, conf: Config) -> None:
-    """Give the session the SMALL_INPUT settings when the inputs are small (`is_small_input`); else leave it."""
+    """Give the session the SMALL_INPUT settings when the inputs are small (`is_small_input`), and at most one
+    shuffle partition per core unless spark.conf sets spark.sql.shuffle.partitions; else leave it."""
     if conf.spark.small_input_mb == 0:
         return
     size = input_bytes(spark, conf)
     if is_small_input(conf, size):
         for key, value in SMALL_INPUT.items():
             spark.conf.set(key, value)
-        log.info("inputs of %.1f MB: interpreted expressions, no adaptive execution (spark.small_input_mb)",
-                 size / 1024 / 1024)
+        # Without adaptive execution nothing merges small shuffle partitions, and each one is a task in every
+        # stage that reads it: more partitions than cores only add tasks (benchmarks/README.md).
+        if SHUFFLE_PARTITIONS not in conf.spark.extra:
+            partitions = min(conf.spark.shuffle_partitions, spark.sparkContext.defaultParallelism)
+            spark.conf.set(SHUFFLE_PARTITIONS, str(partitions))
+        log.info("inputs of %.1f MB: interpreted expressions, no adaptive execution, %s shuffle partitions "
+                 "(spark.small_input_mb)", size / 1024 / 1024, spark.conf.get(SHUFFLE_PARTITIONS))
 
 
 Persist = Callable[[DataFrame], DataFrame]
