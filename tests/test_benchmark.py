@@ -78,8 +78,8 @@ def test_each_spark_workload_reports_the_jobs_stages_tasks_and_delta_commits_it_
     (scale,) = results["json"]["scales"]
     floor, ours = scale["floor"]["work"], scale["ours"]["work"]
     assert floor["delta_commits"] == 0 and floor["spark_jobs"] >= 1  # the floor writes Parquet
-    for work in (floor, ours):  # every job runs at least its final stage, every stage at least one task
-        assert work["spark_tasks"] >= work["spark_stages"] >= work["spark_jobs"] > 0, work
+    for work in (floor, ours):  # every stage that ran had at least one task
+        assert work["spark_tasks"] >= work["spark_stages"] > 0 and work["spark_jobs"] > 0, work
     # Only ours writes Delta tables into the work folder: its commits are every table's versions 0 .. latest.
     latest: dict[Path, int] = {}
     for path in results["work"].glob("**/_delta_log/*.json"):

