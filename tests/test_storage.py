@@ -47,6 +47,16 @@ def test_a_new_table_is_created_with_its_comment_in_one_commit(spark, tmp_path):
     assert description(spark, path) == "it's new" and read_delta(spark, path).collect()[0]["value"] == "a"
 
 
+def test_a_column_the_first_write_filled_may_be_null_on_a_later_date(spark, tmp_path):
+    path, later = str(tmp_path / "table"), dt.date(2026, 2, 1)
+    first_df = spark.range(1).selectExpr("id", "'x' as value", f"date'{AS_OF}' as as_of_date")  # not nullable
+    write_for_date(first_df, path, AS_OF, "created from non-null columns")
+    write_for_date(spark.createDataFrame([(None, None, later)], "id long, value string, as_of_date date"), path,
+                   later, "created from non-null columns")
+    rows = read_delta(spark, path).orderBy("as_of_date").collect()
+    assert [(r["id"], r["value"]) for r in rows] == [(0, "x"), (None, None)]
+
+
 def test_files_a_killed_first_write_left_do_not_stop_the_next_write(spark, tmp_path):
     path = str(tmp_path / "table")
     # The data files of a first write killed before its commit: a folder with Parquet files and no Delta log.
