@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks import measure, report, workloads
+from custseg.platform.runs import last_job_id
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -69,8 +70,6 @@ def run_in_session(spark: SparkSession, workload: str, conf: Config, data_dir: P
     if workload == "generate":
         return {"dataset": workloads.ensure_dataset(spark, data_dir, customers, per_customer),
                 **measure.jvm_memory(spark)}
-    from custseg.platform.runs import last_job_id
-
     first_job, commits = last_job_id(), measure.delta_commits(conf.output_path)
     if workload == "floor":
         result = {"stages": workloads.run_floor(spark, conf)}
