@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 
+import pytest
+from py4j.protocol import Py4JJavaError
+
 from custseg.platform.session import (
+    LOCAL_CHECKPOINTS,
     SHUFFLE_PARTITIONS,
     SMALL_INPUT,
     apply_small_input_settings,
+    cache_scope,
     input_bytes,
     is_small_input,
 )
@@ -45,11 +50,12 @@ def test_a_small_run_gets_the_small_input_settings(spark, tmp_path):
     conf = make_conf(tmp_path / "nothing", tmp_path / "out")
     spark.conf.set("spark.sql.codegen.wholeStage", "true")
     spark.conf.set("spark.sql.adaptive.enabled", "true")
+    spark.conf.set(LOCAL_CHECKPOINTS, "false")
     try:
         apply_small_input_settings(spark, conf)
         assert {key: spark.conf.get(key) for key in SMALL_INPUT} == {
             "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-            "spark.sql.adaptive.enabled": "false"}
+            "spark.sql.adaptive.enabled": "false", LOCAL_CHECKPOINTS: "true"}
     finally:
         for key, value in SMALL_INPUT.items():  # the test session's own setting (tests/helpers.py)
             spark.conf.set(key, value)
@@ -73,3 +79,31 @@ def test_a_small_run_has_at_most_one_shuffle_partition_per_core_unless_spark_con
         spark.conf.set(SHUFFLE_PARTITIONS, own)
         for key, value in SMALL_INPUT.items():  # the test session's own setting (tests/helpers.py)
             spark.conf.set(key, value)
+
+
+def plan_root(df) -> str:
+    return df._jdf.queryExecution().analyzed().getClass().getSimpleName()
+
+
+def test_a_cache_persists_what_it_keeps_and_releases_it_when_its_block_ends(spark):
+    df = spark.range(100).selectExpr("id", "id % 3 AS r")
+    spark.conf.set(LOCAL_CHECKPOINTS, "false")
+    try:
+        with cache_scope(spark) as keep:
+            kept_df = keep(df)
+            assert kept_df.is_cached and keep.cut_lineage(df) is df  # nothing cut outside a small run
+            assert sorted(kept_df.groupBy("r").count().collect()) == [(0, 34), (1, 33), (2, 33)]
+        assert not kept_df.is_cached
+    finally:
+        spark.conf.set(LOCAL_CHECKPOINTS, SMALL_INPUT[LOCAL_CHECKPOINTS])
+
+
+def test_a_small_runs_cache_keeps_local_checkpoints_planned_from_their_rows_and_releases_them(spark):
+    df = spark.range(100).selectExpr("id", "id % 3 AS r").filter("id >= 10")
+    with cache_scope(spark) as keep:  # the test session has the small-input settings
+        kept_df, cut_df = keep(df), keep.cut_lineage(df.filter("r = 0"))
+        assert plan_root(kept_df) == plan_root(cut_df) == "LogicalRDD" and not kept_df.is_cached
+        assert sorted(kept_df.groupBy("r").count().collect()) == [(0, 30), (1, 30), (2, 30)]
+        assert cut_df.count() == 30
+    with pytest.raises(Py4JJavaError, match="CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"):
+        kept_df.count()  # released: the rows are gone, and reading them fails rather than reading nothing

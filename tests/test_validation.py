@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 
 from custseg.config import InputConf
 from custseg.contract.inputs import CUSTOMERS, LOAN_PAYMENTS, LOANS, TRANSACTIONS
-from custseg.platform.session import cache_scope
+from custseg.platform.session import LOCAL_CHECKPOINTS, SMALL_INPUT, cache_scope
 from custseg.platform.storage import InputError
 from custseg.transforms import validation as V
 from custseg.transforms.ingest import ReconciliationError, ingest, reconcile
@@ -242,16 +242,22 @@ def test_header_names_are_trimmed_and_case_folded_and_only_contract_columns_reac
     assert json.loads(row["record"]) == {"Customer_ID": "C1", "signup_date": "2020-01-01", "annual_income": "-5"}
 
 
-def test_an_empty_input_table_is_counted_not_waited_for(spark, golden, tmp_path):
+@pytest.mark.parametrize("local_checkpoints", ["true", "false"])  # a small run's caches, and a large run's
+def test_an_empty_input_table_is_counted_not_waited_for(spark, golden, tmp_path, local_checkpoints):
     # The golden run's inputs with an empty loan_payments table; the counts per reason are observed by whatever
     # action runs the rejected rows (build_features writes them to Delta).
     empty_path = str(tmp_path / "empty_payments")
     golden.input(spark, "loan_payments").limit(0).write.format("delta").save(empty_path)
     conf = make_conf(golden.data_dir, tmp_path / "out", [f"inputs.loan_payments.path={empty_path}"])
-    with cache_scope() as persist:
-        result = ingest(spark, conf, "run-empty", conf.as_of_date, persist)
-        result.rejected.write.format("noop").mode("overwrite").save()
-        counts = result.reconciled_counts()
+    spark.conf.set(LOCAL_CHECKPOINTS, local_checkpoints)
+    try:
+        with cache_scope(spark) as persist:
+            result = ingest(spark, conf, "run-empty", conf.as_of_date, persist)
+            result.rejected.write.format("noop").mode("overwrite").save()
+            counts = result.reconciled_counts()
+    finally:
+        spark.conf.set(LOCAL_CHECKPOINTS, SMALL_INPUT[LOCAL_CHECKPOINTS])
     assert counts["loan_payments"] == {"read": 0, "accepted": 0, "rejected": 0}
     assert counts["loans"] == golden.features.counts["inputs"]["loans"]
-    assert counts["transactions"] == golden.features.counts["inputs"]["transactions"]
+    for table in ("customers", "transactions", "products"):
+        assert counts[table] == golden.features.counts["inputs"][table], table

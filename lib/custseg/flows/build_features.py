@@ -24,7 +24,7 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
     """Validate the inputs of conf.as_of_date and write customer_features and rejected_records."""
     as_of = conf.as_of_date
     with (recorded_run(spark, conf, "build_features", as_of, start=False) as record,
-          cache_scope() as persist):
+          cache_scope(spark) as persist):
         result = ingest(spark, conf, record.run_id, as_of, persist)  # checks every input's schema first
         record.start(spark, conf.output_path)
         record.stage_done("ingest_validate")

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = None) -> RunRecord:
     """Apply a saved model (a run id, default the latest training run) to conf.as_of_date's features."""
     as_of = conf.as_of_date
-    with recorded_run(spark, conf, "score_customers", as_of) as record, cache_scope() as persist:
+    with recorded_run(spark, conf, "score_customers", as_of) as record, cache_scope(spark) as persist:
         model_run = run_id or latest_run_id(spark, conf.output_path)
         model = PipelineModel.load(model_location(conf.output_path, model_run))
         features_df = features_for_date(spark, conf.output_path, as_of)

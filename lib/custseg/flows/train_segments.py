@@ -44,7 +44,7 @@ from custseg.ml.pipeline import (
 )
 from custseg.platform.locations import applicant_model_location, model_location
 from custseg.platform.runs import RunRecord, recorded_run
-from custseg.platform.session import Persist, cache_scope
+from custseg.platform.session import Cache, cache_scope
 from custseg.platform.storage import (
     assignments_before,
     features_for_date,
@@ -74,7 +74,7 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
     """Choose K, fit on all customers of conf.as_of_date, and write every segment output."""
     as_of = conf.as_of_date
     m = conf.model
-    with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope() as persist:
+    with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope(spark) as persist:
         features_df = persist(fixed_layout(features_for_date(spark, conf.output_path, as_of), m.fit_partitions))
         used, dropped = usable_features(features_df, m.features)
         if not used and any(why == "constant" for why in dropped.values()):
@@ -166,7 +166,7 @@ def sse_ratio(sample: np.ndarray, model: KMeansModel, sweep_fit: KResult | None)
 
 
 def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: PipelineModel, ids: list[int],
-                    params: PipelineParams, conf: Config, persist: Persist) -> dict:
+                    params: PipelineParams, conf: Config, persist: Cache) -> dict:
     """Profiles, feature statistics and centroids for a fitted model (small results, k x features)."""
     joined_df = features_df.join(scored_df, on="customer_id", how="inner")
     # Without a loans table the loan features are 0 or null for everyone: no evidence, not good repayment.

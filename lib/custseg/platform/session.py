@@ -5,7 +5,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -81,13 +81,17 @@ def build_session(conf: SparkConf) -> SparkSession:
     return spark
 
 
+# Our own session setting, not Spark's: what cache_scope keeps is a local checkpoint (see Cache).
+LOCAL_CHECKPOINTS = "custseg.cache.localCheckpoints"
+
 # On small inputs Spark runs each query as planned: expressions evaluated without generating Java for each query
 # (compiling it costs more than it saves), and no adaptive re-planning between stages (it splits a query into
-# more jobs, each planned again, to tune partition counts that do not matter at this size). The same results
-# either way, the features' sums being exact (custseg.transforms.features); only speed differs
+# more jobs, each planned again, to tune partition counts that do not matter at this size). What a run keeps in
+# memory is a local checkpoint, so the queries that read it are planned from it, not from the inputs. The same
+# results either way, the features' sums being exact (custseg.transforms.features); only speed differs
 # (benchmarks/README.md).
 SMALL_INPUT = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-               "spark.sql.adaptive.enabled": "false"}
+               "spark.sql.adaptive.enabled": "false", LOCAL_CHECKPOINTS: "true"}
 
 
 def input_bytes(spark: SparkSession, conf: Config) -> int | None:
@@ -128,24 +132,48 @@ def apply_small_input_settings(spark: SparkSession, conf: Config) -> None:
                  "(spark.small_input_mb)", size / 1024 / 1024, spark.conf.get(SHUFFLE_PARTITIONS))
 
 
-Persist = Callable[[DataFrame], DataFrame]
+class Cache:
+    """Keeps DataFrames for the length of a cache_scope block; call it with a DataFrame to keep.
+
+    By default a kept DataFrame is persisted (filled by its first action). In a session with LOCAL_CHECKPOINTS
+    it is a local checkpoint, computed there and then: a query that reads it is planned from the rows held,
+    not from the whole chain of reads and rules behind them, which on small inputs costs more than running
+    it. A local checkpoint is not recomputed when an executor is lost, which is why only small runs take it.
+    """
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.checkpoints = spark.conf.get(LOCAL_CHECKPOINTS, "false") == "true"
+        self._persisted: list[DataFrame] = []
+        self._checkpointed: list = []  # the JVM RDDs holding the local checkpoints' rows
+
+    def __call__(self, df: DataFrame) -> DataFrame:
+        if self.checkpoints:
+            return self.cut_lineage(df)
+        self._persisted.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+        return self._persisted[-1]
+
+    def cut_lineage(self, df: DataFrame) -> DataFrame:
+        """A local checkpoint of df in a session with LOCAL_CHECKPOINTS; else df as it is (read again where used)."""
+        if not self.checkpoints:
+            return df
+        checkpoint_df = df.localCheckpoint(eager=True)
+        self._checkpointed.append(checkpoint_df._jdf.queryExecution().analyzed().rdd())
+        return checkpoint_df
+
+    def release(self) -> None:
+        for df in self._persisted:
+            df.unpersist()
+        for rdd in self._checkpointed:
+            rdd.unpersist(False)
+
 
 
 @contextlib.contextmanager
-def cache_scope() -> Iterator[Persist]:
-    """Yield a function that persists a DataFrame for the length of the block.
-
-    Every DataFrame it persisted is released when the block ends, also when it fails: a notebook or
-    a driver that runs several jobs keeps no executor memory from a failed run.
-    """
-    persisted: list[DataFrame] = []
-
-    def persist(df: DataFrame) -> DataFrame:
-        persisted.append(df.persist(StorageLevel.MEMORY_AND_DISK))
-        return persisted[-1]
-
+def cache_scope(spark: SparkSession) -> Iterator[Cache]:
+    """Yield a Cache whose DataFrames are released when the block ends, also when it fails: a notebook or a
+    driver that runs several jobs keeps no executor memory from a failed run."""
+    cache = Cache(spark)
     try:
-        yield persist
+        yield cache
     finally:
-        for df in persisted:
-            df.unpersist()
+        cache.release()

@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 
 from custseg.config import Config
 from custseg.contract.inputs import CONTRACTS, PARENT_TABLES
-from custseg.platform.session import Persist
+from custseg.platform.session import Cache
 from custseg.platform.storage import read_input
 from custseg.transforms import validation as V
 
@@ -55,7 +55,7 @@ def check_inputs(spark: SparkSession, conf: Config) -> dict[str, DataFrame]:
     return raw
 
 
-def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persist: Persist) -> IngestResult:
+def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persist: Cache) -> IngestResult:
     """Validate all inputs: accepted rows per table and every rejected row with its reason.
 
     A large table is never cached or shuffled whole here: each later read (the rejected rows, the
@@ -63,7 +63,8 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
     is small: the key hashes held twice, the rows holding them, and each parent table's accepted keys for
     the reference checks. The counts per reason are observed while the rejected rows are written, in the
     same pass. `persist` caches those small sets; its caller releases them
-    (custseg.platform.session.cache_scope).
+    (custseg.platform.session.cache_scope). In a small run (`persist.checkpoints`) each table is held
+    whole instead, checked and then checked for duplicates, so that no later query plans its reading again.
     """
     raw = check_inputs(spark, conf)
     accepted: dict[str, DataFrame] = {}
@@ -78,10 +79,14 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
 
     for name, raw_df in raw.items():
         contract = CONTRACTS[name]
-        checked_df = V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract)
+        checked_df = persist.cut_lineage(
+            V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract))
         dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
         unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
-        checked_df = unique_df.unionByName(cached(shared_df)[0])
+        if persist.checkpoints:  # the table checked so far, held whole: a small run's
+            checked_df = persist.cut_lineage(unique_df.unionByName(shared_df))
+        else:  # each later read scans the table again; only the few rows sharing a key are held
+            checked_df = unique_df.unionByName(cached(shared_df)[0])
         unreferenced[name] = V.accepted(checked_df, contract)
         for ref in contract.references:
             if ref.parent in known_keys:
