@@ -28,7 +28,9 @@ Loans and payments are aggregated separately and joined. No Python UDFs.
 
 Customers without transactions get 0 for counts and amounts, `recency_days` = `tenure_days` and null
 for ratios and gaps; customers without loans get 0 for loan counts and days past due and null rates.
-Protected attributes (birth date, sex...) are never features.
+Without a loans table every loan feature is null for everyone, and with loans but no loan_payments table
+every repayment feature (utilisation, on-time rate, days past due, late payments) is: no evidence is
+never a 0 that reads as good repayment. Protected attributes (birth date, sex...) are never features.
 
 ## Missing versus not applicable
 
@@ -48,6 +50,10 @@ the feature is defined.
   customers (the mean of the two middle values for an even count), learned once and saved with the model.
 - A feature null for every customer (no loans table; transactions without a channel column) is left out of
   the clustering and listed in `runs.metrics_json.features_dropped`.
+
+Sums are exact, so a feature does not depend on how rows are partitioned (local mode, a cluster, any number
+of shuffle partitions): transaction amounts are summed as whole 1/10,000ths of the currency unit (each amount
+rounded to 4 decimals) and purchase gaps as whole seconds; loan amounts as decimals.
 
 | feature | definition | unit | when null (clustering model) |
 |---|---|---|---|

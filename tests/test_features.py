@@ -8,6 +8,7 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from custseg.contract.features import NULL_WITHOUT_LOANS, NULL_WITHOUT_PAYMENTS
 from custseg.transforms.features import (
     FEATURES,
     as_of_start,
@@ -228,15 +229,22 @@ def test_cut_offs_do_not_depend_on_the_driver_time_zone(spark, monkeypatch):
     assert (row["as_of"], row["window"]) == ("2026-01-01 00:00:00", "2025-10-03 00:00:00")
 
 
-def test_loans_without_a_payments_table_still_count_as_loans(spark):
+def test_loans_without_a_payments_table_count_as_loans_with_no_repayment_evidence(spark):
     df = features(spark, loans_df=loans(spark), payments_df=None)
-    actual = df.select("customer_id", "n_loans", "total_principal", "utilisation", "on_time_rate", "max_dpd")
+    actual = df.select("customer_id", "n_loans", "total_principal", "has_default", *NULL_WITHOUT_PAYMENTS)
+    # B's loan has a defaulted status; nobody's repayment is known: null, never 0 late payments or 0 days past due.
     expected = spark.createDataFrame([
-        ("A", 1, 1200.0, 1.0, None, 0), ("B", 1, 500.0, 1.0, None, 0), ("C", 1, 300.0, 1.0, None, 0),
-        ("D", 0, 0.0, None, None, 0),
-    ], "customer_id string, n_loans long, total_principal double, utilisation double, on_time_rate double, "
-       "max_dpd long")
+        ("A", 1, 1200.0, 0), ("B", 1, 500.0, 1), ("C", 1, 300.0, 0), ("D", 0, 0.0, 0),
+    ], "customer_id string, n_loans long, total_principal double, has_default long").select(
+        "*", *[F.lit(None).cast(df.schema[c].dataType).alias(c) for c in NULL_WITHOUT_PAYMENTS])
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_without_a_loans_table_every_loan_feature_is_null_not_zero(spark):
+    df = features(spark)
+    assert df.count() == 4
+    for row in df.select(*NULL_WITHOUT_LOANS).collect():
+        assert row.asDict() == dict.fromkeys(NULL_WITHOUT_LOANS), row
 
 
 def test_transactions_and_loans_of_unknown_customers_change_no_feature(spark):

@@ -211,6 +211,21 @@ def test_constant_and_all_null_features_are_dropped(spark):
     assert dropped == {"constant": "constant", "empty": "all null", "constant_with_nulls": "constant"}
 
 
+def test_a_date_without_customers_stops_and_one_without_purchases_is_warned_of(spark):
+    import datetime as dt
+
+    from custseg.transforms.statistics import check_population
+
+    as_of = dt.date(1999, 1, 1)
+    df = spark.createDataFrame([("C1", 0, 900), ("C2", 0, 40)], "customer_id string, frequency long, tenure_days long")
+    assert check_population(df, as_of, 365) == [
+        "no customer made a purchase in the 365 days before 1999-01-01: every customer is lapsed, and the segments "
+        "rest on tenure, income and loans only; check as_of_date against the transactions' dates"]
+    assert check_population(df.union(spark.createDataFrame([("C3", 2, 70)], df.schema)), as_of, 365) == []
+    with pytest.raises(ValueError, match="customer_features has no customer for 1999-01-01: nothing to segment"):
+        check_population(df.limit(0), as_of, 365)
+
+
 def test_a_non_finite_feature_stops_training_with_the_feature_and_customers_named(spark):
     from custseg.transforms.statistics import usable_features
 

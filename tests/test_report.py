@@ -181,7 +181,7 @@ def test_html_escapes_every_text():
     hostile = '<script src="https://evil.example/x.js"></script> & "Co"'
     named = "<script>alert(1)</script> & co"
     data = RunData(
-        run_id="r<1>", as_of=AS_OF, run={}, metrics={"reason": hostile}, params={},
+        run_id="r<1>", as_of=AS_OF, run={}, metrics={"reason": hostile, "warnings": [hostile]}, params={},
         inputs={"customers": {"read": 3, "accepted": 2, "rejected": 1}},
         rejected=[{"source_table": "customers", "reason": "<b>bad</b>", "rows": 1}],
         profiles=[{"segment_id": 0, "segment_name": hostile, "size": 3, "share": 1.0, "risk_tier": "low"},
@@ -199,6 +199,7 @@ def test_html_escapes_every_text():
     )
     text = render_html(data, {name: b"\x89PNG" for name in FIGURES})
     assert "Spend mix skipped: no purchase in the lookback window has a transaction category." in text
+    assert '<p class="tier-high">Warning: &lt;script src=&#34;https://evil.example' in text  # the run's warnings
     page = parse(text)
     assert [t for t, _ in page.tags if t in ("script", "b")] == []
     assert "https://" not in " ".join(str(v) for _, attrs in page.tags for v in attrs.values())

@@ -102,6 +102,20 @@ def test_tiers_from_the_borrower_rates_and_their_intervals():
     assert assess_risk(risk_row(4, 30, defaulted=0, late=0), rules).tier == "medium"
 
 
+def test_with_late_payments_unknown_a_tier_rests_on_the_default_rate_and_is_never_low():
+    rules = SegmentRules()
+    unknown_late = {"late_borrowers_12m": None, "late_payment_rate_12m": None}
+    assert assess_risk({**risk_row(0, 200, defaulted=30), **unknown_late}, rules).tier == "high"
+    assert assess_risk({**risk_row(1, 200, defaulted=4), **unknown_late}, rules).tier == "medium"
+    # 20 of 2,000 defaulted is evidence of a low default rate, but nothing is known of late payments.
+    assert assess_risk({**risk_row(2, 2000, defaulted=20), **unknown_late}, rules) == (
+        "unrated", "2,000 borrowers: default rate (ever) 1.0 % (95 % CI 0.6-1.5 %), interval below 3 %; "
+                   "late-payment rate unknown (no loan payments in the inputs)")
+    described = describe_segments([{**risk_row(3, 2000, defaulted=20), **unknown_late}], [], [])[0]
+    assert described["late_payment_rate_12m_ci_low"] is None and described["late_payment_rate_12m_ci_high"] is None
+    assert described["default_rate_ever_ci_high"] > 0
+
+
 def test_credit_score_never_makes_a_tier():
     rows = [risk_row(0, 2000, defaulted=20, late=100, mean_credit_score=420.0),
             risk_row(1, 2000, defaulted=20, late=100, mean_credit_score=830.0),
@@ -313,6 +327,18 @@ def test_segment_risk_without_a_loans_table_has_no_borrower_evidence(spark):
                                         RISK_OUTPUT_SCHEMA)
     assert_approx_df_equality(segment_risk(scored_df, has_loan_data=False), expected_df, precision=1e-12,
                               ignore_nullable=True)
+
+
+def test_segment_risk_with_loans_but_no_payments_has_no_late_payment_evidence(spark):
+    """Loans without a loan_payments table: defaults from the loans' statuses, late payments unknown (null)."""
+    from custseg.transforms.statistics import segment_risk
+
+    scored_df = spark.createDataFrame([("B1", 0, 1, 1, None, 4, None, 700.0, 1.0),
+                                       ("B2", 0, 2, 0, None, 0, None, 650.0, 3.0),
+                                       ("N1", 0, 0, 0, None, 2, None, None, 2.0)], RISK_INPUT_SCHEMA)
+    expected_df = spark.createDataFrame([(0, 3, 1.0, 1 / 3, 2 / 3, 2, 1, 0.5, None, None, None, 675.0, 2.0)],
+                                        RISK_OUTPUT_SCHEMA)
+    assert_approx_df_equality(segment_risk(scored_df), expected_df, precision=1e-12, ignore_nullable=True)
 
 
 def test_population_quartiles_over_all_customers(spark):

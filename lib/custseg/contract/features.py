@@ -87,8 +87,10 @@ UNKNOWN: dict[str, str] = {
     "credit_score": "not in the customers table",
     "digital_share": "purchases, but none with a known channel",
 }
-# Null for every customer without a loans table (then left out of the clustering), never null otherwise.
-NULL_WITHOUT_LOANS = ("n_loans", "total_principal", "max_dpd", "current_dpd", "late_payments_12m", "has_default")
+# Null for every customer without a loans table (then left out of the clustering): no evidence is not good
+# repayment. The repayment features are null as well with loans but no loan_payments table.
+NULL_WITHOUT_PAYMENTS = ("utilisation", "on_time_rate", "max_dpd", "current_dpd", "late_payments_12m")
+NULL_WITHOUT_LOANS = ("n_loans", "total_principal", *NULL_WITHOUT_PAYMENTS, "has_default")
 
 
 def null_rule(name: str) -> str:
@@ -99,7 +101,9 @@ def null_rule(name: str) -> str:
         rules.append(f"not applicable ({rule.when}) -> {rule.meaning}")
     if name in UNKNOWN:
         rules.append(f"unknown ({UNKNOWN[name]}) -> the exact training median")
-    if name in NULL_WITHOUT_LOANS or name in ("utilisation", "on_time_rate"):
+    if name in NULL_WITHOUT_PAYMENTS:
+        rules.append("null for every customer without a loans or a loan_payments table -> left out")
+    elif name in NULL_WITHOUT_LOANS:
         rules.append("null for every customer without a loans table -> left out")
     return "; ".join(rules) or "never null"
 

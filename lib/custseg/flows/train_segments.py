@@ -60,7 +60,13 @@ from custseg.transforms.characteristics import segment_characteristics
 from custseg.transforms.fairness import AUDIT_SCHEMA, audited_attributes, fairness_audit
 from custseg.transforms.migration import migration
 from custseg.transforms.products import product_holders
-from custseg.transforms.statistics import feature_stats, population_quartiles, segment_risk, usable_features
+from custseg.transforms.statistics import (
+    check_population,
+    feature_stats,
+    population_quartiles,
+    segment_risk,
+    usable_features,
+)
 from custseg.transforms.validation import normalised, source_columns
 
 log = logging.getLogger(__name__)
@@ -76,6 +82,9 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
     m = conf.model
     with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope(spark) as persist:
         features_df = persist(fixed_layout(features_for_date(spark, conf.output_path, as_of), m.fit_partitions))
+        warnings = check_population(features_df, as_of, conf.features.lookback_days)
+        for warning in warnings:
+            log.warning("%s", warning)
         used, dropped = usable_features(features_df, m.features)
         if not used and any(why == "constant" for why in dropped.values()):
             # Every customer alike: one segment (the K rule's degenerate case), on the constant features.
@@ -145,6 +154,7 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
             "imputation_medians": learned_medians(preprocessing, params),
             "outlier_caps": cap_report,
             "skipped": skipped,
+            "warnings": warnings,
         }
         record.counts = {"customers": scored_df.count(), "k_selection_sample": sample_rows}
         log_training(conf.tracking, record.run_id, as_of.isoformat(), conf.raw, record.metrics,

@@ -110,20 +110,23 @@ def _threshold(value: float) -> str:
 
 
 def borrower_rates(risk: dict[str, Any], rules: SegmentRules) -> list[Rate]:
-    """The segment's default rate (ever) and late-payment rate (12 months), over its borrowers."""
+    """The segment's default rate (ever) and late-payment rate (12 months), over its borrowers; a rate whose
+    events are unknown (late payments without a loan_payments table) is left out."""
     n = risk["borrowers"]
-    return [Rate("default rate (ever)", risk["defaulted_borrowers"], n, rules.medium_risk.default_rate,
-                 rules.high_risk.default_rate),
-            Rate("late-payment rate (12m)", risk["late_borrowers_12m"], n, rules.medium_risk.late_payment_rate,
-                 rules.high_risk.late_payment_rate)]
+    rates = [Rate("default rate (ever)", risk["defaulted_borrowers"], n, rules.medium_risk.default_rate,
+                  rules.high_risk.default_rate),
+             Rate("late-payment rate (12m)", risk["late_borrowers_12m"], n, rules.medium_risk.late_payment_rate,
+                  rules.high_risk.late_payment_rate)]
+    return [rate for rate in rates if rate.events is not None]
 
 
 def assess_risk(risk: dict[str, Any], rules: SegmentRules) -> Assessment:
     """Tier from the borrowers' rates, only with enough borrowers; credit score never decides (docs/model.md).
 
     high: a rate reaches its high threshold; low: the upper ends of both 95 % intervals are below the medium
-    thresholds (evidence that the rates are low); medium otherwise; unrated without loan data or with fewer
-    than rules.min_borrowers borrowers.
+    thresholds (evidence that the rates are low); medium otherwise; unrated without loan data, with fewer
+    than rules.min_borrowers borrowers, or when a rate is unknown and the known one is not enough for high or
+    medium (low needs both).
     """
     borrowers = risk.get("borrowers")
     if borrowers is None:
@@ -138,6 +141,10 @@ def assess_risk(risk: dict[str, Any], rules: SegmentRules) -> Assessment:
     not_low = [f"{r.text()}, interval reaches {_threshold(r.medium)}" for r in rates if r.interval[1] >= r.medium]
     if not_low:
         return Assessment("medium", evidence + "; ".join(not_low))
+    if len(rates) < 2:
+        return Assessment("unrated", evidence + "; ".join(f"{r.text()}, interval below {_threshold(r.medium)}"
+                                                          for r in rates)
+                          + "; late-payment rate unknown (no loan payments in the inputs)")
     return Assessment("low", evidence + "; ".join(f"{r.text()}, interval below {_threshold(r.medium)}" for r in rates))
 
 
@@ -146,7 +153,7 @@ def rate_intervals(risk: dict[str, Any]) -> dict[str, float | None]:
     n = risk.get("borrowers") or 0
     columns: dict[str, float | None] = {}
     for rate, events in (("default_rate_ever", "defaulted_borrowers"), ("late_payment_rate_12m", "late_borrowers_12m")):
-        low, high = wilson_interval(risk[events], n) if n else (None, None)
+        low, high = wilson_interval(risk[events], n) if n and risk[events] is not None else (None, None)
         columns[f"{rate}_ci_low"], columns[f"{rate}_ci_high"] = low, high
     return columns
 

@@ -148,7 +148,7 @@ def render_html(data: RunData, figures: dict[str, bytes]) -> str:
         profiles=data.profiles, means=mean_columns(data), figures=figure_views(figures),
         fairness=data.fairness, min_group=data.min_group_size,
         offers=segment_offers(data.profiles, data.opportunities, data.characteristics, data.top_offers),
-        skipped=skipped_parts(data),
+        skipped=skipped_parts(data), warnings=data.metrics.get("warnings") or [],
     )
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from custseg.contract.features import DESCRIPTIVE_COLUMNS, FEATURES
+from custseg.contract.features import DESCRIPTIVE_COLUMNS, FEATURES, NULL_WITHOUT_LOANS, NULL_WITHOUT_PAYMENTS
 from custseg.contract.inputs import DEFAULTED_STATUSES, LOAN_PAYMENTS
 
 SECONDS_PER_DAY = 86400.0
@@ -269,15 +269,14 @@ def build_features(customers_df: DataFrame, txn_df: DataFrame, as_of: dt.date, l
     txn_features_df = transaction_features(txn_df, as_of, lookback_days, trend_days)
     joined_df = base_df.join(txn_features_df, on="customer_id", how="left")
     if loans_df is not None:
-        if payments_df is None:  # loans without a payments table: loan counts, no repayment history
-            payments_df = empty_payments(loans_df.sparkSession)
-        loan_df = loan_features(loans_df, payments_df, as_of, late_window_days, default_dpd)
+        # Loans without a payments table: loan counts and defaulted statuses, no repayment history.
+        known_payments_df = payments_df if payments_df is not None else empty_payments(loans_df.sparkSession)
+        loan_df = loan_features(loans_df, known_payments_df, as_of, late_window_days, default_dpd)
         joined_df = joined_df.join(loan_df, on="customer_id", how="left")
-    else:
-        for name in ("n_loans", "total_principal", "utilisation", "on_time_rate", "max_dpd", "current_dpd",
-                     "late_payments_12m", "has_default"):
-            kind = "double" if name in ("total_principal", "utilisation", "on_time_rate") else "long"
-            joined_df = joined_df.withColumn(name, F.lit(None).cast(kind))
+    no_evidence = NULL_WITHOUT_LOANS if loans_df is None else NULL_WITHOUT_PAYMENTS if payments_df is None else ()
+    for name in no_evidence:  # unknown for everyone, never a 0 that reads as good repayment
+        kind = "double" if name in ("total_principal", "utilisation", "on_time_rate") else "long"
+        joined_df = joined_df.withColumn(name, F.lit(None).cast(kind))
     if products_df is not None:  # a customer without a row holds none; without the table nobody is known
         joined_df = joined_df.join(products_held(products_df, as_of), on="customer_id", how="left").withColumn(
             "products_held", F.coalesce(F.col("products_held"), F.array().cast("array<string>")))
@@ -289,15 +288,15 @@ def build_features(customers_df: DataFrame, txn_df: DataFrame, as_of: dt.date, l
     return joined_df.select(
         "customer_id",
         F.lit(as_of).alias("as_of_date"),
-        *[_feature_column(name, recency) for name in FEATURES],
+        *[_feature_column(name, recency, name not in no_evidence) for name in FEATURES],
         *DESCRIPTIVE_COLUMNS,
     )
 
 
-def _feature_column(name: str, recency: Column) -> Column:
+def _feature_column(name: str, recency: Column, has_evidence: bool) -> Column:
     if name == "recency_days":
         return recency.alias(name)
-    if name in ZERO_WHEN_NO_ACTIVITY:
+    if name in ZERO_WHEN_NO_ACTIVITY and has_evidence:
         zero = F.lit(0.0) if name in ("monetary", "spend_30d", "spend_90d", "spend_365d", "spend_trend",
                                       "total_principal") else F.lit(0)
         return F.coalesce(F.col(name), zero).alias(name)

@@ -5,6 +5,8 @@ tier rules (documented in docs/model.md, thresholds in the config's segment_rule
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -58,7 +60,8 @@ def segment_risk(scored_df: DataFrame, has_loan_data: bool = True) -> DataFrame:
     Borrowers are customers with n_loans > 0 and the rates are over them only: default_rate_ever from
     has_default (ever before the as-of date), late_payment_rate_12m from late_payments_12m (the late-payment
     window). Without loan data (no loans table: `has_loan_data` False, or n_loans null for a whole segment)
-    the borrower counts and rates are null, not 0, so that no reader takes missing data for good repayment.
+    the borrower counts and rates are null, not 0, so that no reader takes missing data for good repayment; so
+    are the late payments without a loan_payments table (late_payments_12m null for every customer).
     """
     is_borrower = F.col("n_loans") > 0
     segment_has_loan_data = F.lit(has_loan_data) & (F.count("n_loans") > 0)
@@ -73,7 +76,9 @@ def segment_risk(scored_df: DataFrame, has_loan_data: bool = True) -> DataFrame:
         F.when(segment_has_loan_data, F.avg(is_borrower.cast("double"))).alias("borrower_share"),
         borrowers_who(F.lit(True)).alias("borrowers"),
         borrowers_who(F.col("has_default") == 1).alias("defaulted_borrowers"),
-        borrowers_who(F.col("late_payments_12m") > 0).alias("late_borrowers_12m"),
+        # Loans without a payments table: late payments unknown (null), not none.
+        F.when(F.count("late_payments_12m") > 0, borrowers_who(F.col("late_payments_12m") > 0))
+        .alias("late_borrowers_12m"),
         F.when(segment_has_loan_data, F.max("max_dpd")).alias("max_dpd"),
         F.avg("credit_score").alias("mean_credit_score"),
         F.avg("distance_to_centroid").alias("mean_distance_to_centroid"),
@@ -94,6 +99,19 @@ def population_quartiles(features_df: DataFrame, features: tuple[str, ...]) -> d
     row = features_df.agg(*[F.percentile_approx(F.col(f).cast("double"), list(QUARTILES), 10000).alias(f)
                             for f in features]).first()
     return {f: tuple(row[f]) if row[f] is not None else (None,) * len(QUARTILES) for f in features}
+
+
+def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int) -> list[str]:
+    """Stop on a date without any customer; warn (returned, for the log, the run's metrics and the report) when
+    no customer purchased in the lookback window: a stale as-of date or misread transaction dates."""
+    row = features_df.agg(F.count("*").alias("customers"), F.max("frequency").alias("most_purchases")).first()
+    if row["customers"] == 0:
+        raise ValueError(f"customer_features has no customer for {as_of}: nothing to segment (run build_features "
+                         "for this date; every customer must have signed up before it)")
+    if row["most_purchases"]:
+        return []
+    return [f"no customer made a purchase in the {lookback_days} days before {as_of}: every customer is lapsed, and "
+            "the segments rest on tenure, income and loans only; check as_of_date against the transactions' dates"]
 
 
 def usable_features(features_df: DataFrame, wanted: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
