@@ -128,6 +128,8 @@ class _InputSection(_Section):
     options: TextMapping = Field(default_factory=dict)  # reader options (CSV header, separator...)
     date_format: str = "yyyy-MM-dd"
     timestamp_format: str = "yyyy-MM-dd HH:mm:ss"
+    # More of the table's rows rejected than this stops the run before any feature: a wrong mapping or format.
+    max_rejected_share: Share = 0.5
 
     @model_validator(mode="after")
     def _has_location(self) -> _InputSection:

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import logging
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from custseg.config import Config
 from custseg.contract.outputs import FEATURES_TABLE, REJECTED_COMMENTS, REJECTED_TABLE, REJECTED_TABLE_COMMENT
 from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import cache_scope
-from custseg.platform.storage import with_comments, write_for_date, write_output
+from custseg.platform.storage import read_delta, with_comments, write_for_date, write_output
 from custseg.transforms.features import build_features
-from custseg.transforms.ingest import ingest
+from custseg.transforms.ingest import RejectedShareError, ingest, over_rejected_limit
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,11 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
         record.counts = {"inputs": result.reconciled_counts()}
         for table, counts in record.counts["inputs"].items():
             log.info("validated %s", validation_line(table, counts))
+        if too_many := over_rejected_limit(record.counts["inputs"], conf):
+            raise RejectedShareError(rejected_share_message(spark, conf, record.run_id, too_many[0],
+                                                            record.counts["inputs"][too_many[0]]))
+        if result.accepted["customers"].filter(F.col("signup_date") < F.lit(as_of)).isEmpty():
+            raise ValueError(no_customers_message(result.accepted["customers"], conf))
         record.stage_done("write_rejected")
         f = conf.features
         # The features are joined to the accepted customers, which drops transactions of any other
@@ -52,6 +58,31 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
         record.outputs[FEATURES_TABLE] = record.run_id
         record.stage_done("features", f"written to {conf.table_path(FEATURES_TABLE)}")
     return record
+
+
+def rejected_share_message(spark: SparkSession, conf: Config, run_id: str, table: str, counts: dict[str, int]) -> str:
+    """Why a table's rows were rejected, with the columns most named, from the rejected rows just written."""
+    top = (read_delta(spark, conf.table_path(REJECTED_TABLE))
+           .filter((F.col("run_id") == run_id) & (F.col("source_table") == table))
+           .groupBy("reason", "detail").count().orderBy(F.desc("count"), "reason", "detail").limit(3).collect())
+    causes = ", ".join(f"{r['reason']} in {r['detail']} {r['count']:,}" if r["detail"] else
+                       f"{r['reason']} {r['count']:,}" for r in top)
+    return (f"input table '{table}': {counts['rejected']:,} of {counts['read']:,} rows rejected "
+            f"({counts['rejected'] / counts['read']:.1%}), more than inputs.{table}.max_rejected_share "
+            f"({conf.inputs[table].max_rejected_share:.0%}); most: {causes}. Check its column mapping, date_format "
+            f"and number format; every rejected row and its reason is in {REJECTED_TABLE} (run {run_id})")
+
+
+def no_customers_message(customers_df: DataFrame, conf: Config) -> str:
+    """Why no customer is there to describe at the as-of date, with the signup dates that were read."""
+    row = customers_df.agg(F.count("*").alias("n"), F.min("signup_date").alias("first"),
+                           F.max("signup_date").alias("last")).first()
+    date_format = conf.inputs["customers"].date_format
+    two_digit = "yy" in date_format and "yyyy" not in date_format
+    return (f"no accepted customer signed up before the as-of date {conf.as_of_date}: {row['n']:,} accepted"
+            + (f", signup dates {row['first']} to {row['last']}" if row["n"] else "")
+            + f"; customer_features would be empty. Check as_of_date and inputs.customers.date_format "
+            f"'{date_format}'" + (" (two-digit years, yy, are read as 2000-2099)" if two_digit else ""))
 
 
 def validation_line(table: str, counts: dict[str, int]) -> str:

@@ -24,6 +24,10 @@ class ReconciliationError(RuntimeError):
     """Rows read differ from rows accepted plus rows rejected: a row would be lost."""
 
 
+class RejectedShareError(RuntimeError):
+    """More of a table's rows were rejected than its max_rejected_share: its mapping or formats are wrong."""
+
+
 @dataclass
 class IngestResult:
     """Accepted rows per table and the rejected rows of all tables, all lazy. Writing `rejected` runs the
@@ -114,3 +118,9 @@ def reconcile(table: str, read: int, by_reason: dict[str | None, int]) -> dict[s
     reasons = {f"rejected_{reason}": n for reason, n in sorted(by_reason.items(), key=lambda kv: str(kv[0]))
                if reason is not None}
     return {"read": read, "accepted": accepted_n, "rejected": rejected_n, **reasons}
+
+
+def over_rejected_limit(counts: dict[str, dict[str, int]], conf: Config) -> list[str]:
+    """The tables with a larger share of their rows rejected than inputs.<table>.max_rejected_share."""
+    return [table for table, n in counts.items()
+            if n["read"] and n["rejected"] / n["read"] > conf.inputs[table].max_rejected_share]
