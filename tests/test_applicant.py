@@ -85,6 +85,19 @@ def test_a_missing_feature_is_imputed_as_in_training(scorer, document_path):
     assert scorer.score(without_gap) == scorer.score({**base, "gap_mean_days": gap})
 
 
+def test_an_applicant_with_most_features_unknown_gets_no_decision(scorer):
+    fine = scorer.score({f: 1.0 for f in scorer.features[2:]})
+    assert set(fine["imputed_features"]) <= set(scorer.features[:2])  # a not-applicable value is not imputed
+    assert not fine["credit_action"].startswith("insufficient data") and fine["apr_low"] is not None
+    sparse = scorer.score({"tenure_days": 100})
+    assert "tenure_days" not in sparse["imputed_features"] and len(sparse["imputed_features"]) * 2 > len(
+        scorer.features)
+    assert (sparse["risk_tier"], sparse["apr_low"], sparse["apr_high"], sparse["credit_limit_multiplier"]) == (
+        "unrated", None, None, None)
+    assert sparse["credit_action"].startswith(f"insufficient data: {len(sparse['imputed_features'])} of the "
+                                              f"model's {len(scorer.features)} features unknown")
+
+
 @pytest.mark.parametrize(("record", "message"), [
     ({"monetary": "12.5"}, "field 'monetary': expected a number or null, got str"),
     ({"frequency": True}, "field 'frequency': expected a number or null, got bool"),

@@ -87,12 +87,16 @@ class ApplicantScorer:
 
     def model_values(self, record: Mapping[str, Any]) -> list[float]:
         """The values the model uses, in original units: not-applicable rules, then the training medians."""
+        return self._filled(record)[0]
+
+    def _filled(self, record: Mapping[str, Any]) -> tuple[list[float], list[str]]:
+        """model_values, and the features given their training median (unknown in the record)."""
         if not isinstance(record, Mapping):
             raise ApplicantError(f"an applicant is a JSON object of feature values, got {type(record).__name__}")
         unknown = sorted(set(record) - self.inputs - set(ID_FIELDS))
         if unknown:
             raise ApplicantError(f"unknown field {unknown[0]!r}; the fields are the customer_features columns")
-        values = []
+        values, imputed = [], []
         for feature, (rule, median) in zip(self.features, self._rules, strict=True):
             value = self._value(record, feature)
             if value is None and rule is not None:
@@ -103,8 +107,9 @@ class ApplicantScorer:
                 if median is None:
                     raise ApplicantError(f"field {feature!r} is missing and the model has no median for it")
                 value = median
+                imputed.append(feature)
             values.append(value)
-        return values
+        return values, imputed
 
     # ------------------------------------------------------------------ scoring
 
@@ -112,13 +117,14 @@ class ApplicantScorer:
         """One result per record, in order (see score)."""
         if not records:
             return []
-        used = np.array([self.model_values(r) for r in records])
+        filled = [self._filled(r) for r in records]
+        used = np.array([values for values, _ in filled])
         prepared = np.where(self._log1p, np.sign(used) * np.log(1 + np.abs(used)), used)
         x = (np.minimum(np.maximum(prepared, self._low), self._high) - self._mean) * self._scale
         diff = x[:, None, :] - self._centers[None, :, :]
         squared = diff * diff
         distances = np.sqrt(squared.sum(axis=2))
-        return [self._result(record, x[i], used[i], distances[i], squared[i])
+        return [self._result(record, x[i], used[i], distances[i], squared[i], filled[i][1])
                 for i, record in enumerate(records)]
 
     def score(self, record: Mapping[str, Any]) -> dict:
@@ -128,12 +134,17 @@ class ApplicantScorer:
         return self.score_batch([record])[0]
 
     def _result(self, record: Mapping[str, Any], x: np.ndarray, used: np.ndarray, distances: np.ndarray,
-                squared: np.ndarray) -> dict:
+                squared: np.ndarray, imputed: list[str]) -> dict:
         own = int(np.argmin(distances))  # the first on a tie, as Spark's KMeans
         others = [s for s in range(len(distances)) if s != own]
         second = min(others, key=lambda s: (distances[s], s)) if others else None
         result = {k: record[k] for k in ID_FIELDS if k in record}
         result.update({k: v for k, v in self.segments[own].items() if k not in ("centroid", "centroid_original")})
+        result["imputed_features"] = imputed
+        if len(imputed) * 2 > len(self.features):  # the segment would be mostly the training medians'
+            result.update(risk_tier="unrated", apr_low=None, apr_high=None, credit_limit_multiplier=None,
+                          credit_action=f"insufficient data: {len(imputed)} of the model's {len(self.features)} "
+                                        "features unknown (given the training median); collect them and score again")
         result["distance_to_centroid"] = float(distances[own])
         result["second_segment_id"] = None if second is None else self.segments[second]["segment_id"]
         result["distance_to_second"] = None if second is None else float(distances[second])
