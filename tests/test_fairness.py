@@ -106,10 +106,10 @@ def test_birth_dates_become_age_bands_at_the_as_of_date_and_duplicates_one_group
 
 
 def test_age_band_edges(spark):
-    ages = [None, 17, 18, 24, 25, 44, 45, 64, 65, 101]
+    ages = [None, -1, 0, 17, 18, 24, 25, 44, 45, 64, 65, 101]
     df = spark.createDataFrame([(a,) for a in ages], "age int").select(age_band(F.col("age")).alias("band"))
-    assert [r["band"] for r in df.collect()] == ["unknown", "unknown", "18-24", "18-24", "25-34", "35-44", "45-54",
-                                                 "55-64", "65+", "65+"]
+    assert [r["band"] for r in df.collect()] == ["unknown", "unknown", "under 18", "under 18", "18-24", "18-24",
+                                                 "25-34", "35-44", "45-54", "55-64", "65+", "65+"]
 
 
 def test_the_generators_planted_age_disparity_is_flagged_and_independent_sex_is_not(spark, golden):

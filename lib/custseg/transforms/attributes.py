@@ -8,12 +8,14 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 UNKNOWN_GROUP = "unknown"
-AGE_BANDS = ((18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55-64"), (65, "65+"))
+# Minors are a band of their own (some banks' account holders include them), not unknown.
+AGE_BANDS = ((0, "under 18"), (18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55-64"),
+             (65, "65+"))
 AGE_SOURCES = ("birth_date", "date_of_birth", "dob", "age")  # in order of preference for age_band
 
 
 def age_band(age_years: Column) -> Column:
-    """The band of an age in whole years; unknown when missing or below the first band."""
+    """The band of an age in whole years; unknown when missing or negative (a birth date after the as-of date)."""
     band = F.lit(UNKNOWN_GROUP)
     for low, label in AGE_BANDS:
         band = F.when(age_years >= low, F.lit(label)).otherwise(band)
