@@ -232,7 +232,10 @@ def test_what_to_offer_reads_as_an_analyst_would():
             {"aspect": "region", "value": "west", "share": 0.31, "population_share": 0.18, "lift": 1.72},
             {"aspect": "region", "value": "north", "share": 0.69, "population_share": 0.82, "lift": 0.84},
             {"aspect": "employment_status", "value": "employed", "share": 0.5, "population_share": 0.48,
-             "lift": 1.04}]
+             "lift": 1.04},
+            # 1 % of the segment, however over-represented, does not say who its customers are.
+            {"aspect": "employment_status", "value": "retired", "share": 0.01, "population_share": 0.002,
+             "lift": 5.0}]
     offers = [{"segment_id": 0, "product": "savings", "is_recommended": True, "rank": 1, "recommendation": "offer A"},
               {"segment_id": 0, "product": "credit_card", "is_recommended": False, "rank": None,
                "recommendation": "not offered: a credit product and the segment is high risk"},
@@ -244,5 +247,5 @@ def test_what_to_offer_reads_as_an_analyst_would():
     assert view.held_back == ["credit card: not offered: a credit product and the segment is high risk"]
     assert view.buys == ["travel: 21 % of spend against 15 % for all customers (1.4x)",
                          "digital channels: 34 % of purchases against 56 % for all customers (0.6x)"]
-    assert view.who == ["employment status: like all customers (no value over 1.2x)",
+    assert view.who == ["employment status: like all customers (no value of 5% or more of them over 1.2x)",
                         "region west: 31 % of customers against 18 % for all customers (1.7x)"]

@@ -201,6 +201,7 @@ def test_html_escapes_every_text():
     assert "Spend mix skipped: no purchase in the lookback window has a transaction category." in text
     assert '<p class="tier-high">Warning: &lt;script src=&#34;https://evil.example' in text  # the run's warnings
     page = parse(text)
+    assert ["Customers", "1,237 of the 2 accepted: those signed up before the as-of date"] in page.rows
     assert [t for t, _ in page.tags if t in ("script", "b")] == []
     assert "https://" not in " ".join(str(v) for _, attrs in page.tags for v in attrs.values())
     assert any(row[:2] == [hostile, "3"] for row in page.rows)

@@ -100,11 +100,14 @@ def environment() -> Environment:
 def metadata_items(data: RunData) -> list[tuple[str, Any]]:
     run, metrics = data.run, data.metrics
     dropped = metrics.get("features_dropped") or {}
+    accepted = data.inputs.get("customers", {}).get("accepted")
+    customers = f"{data.customers:,}" + (f" of the {accepted:,} accepted: those signed up before the as-of date"
+                                         if accepted is not None and accepted != data.customers else "")
     return [
         ("Run id", data.run_id), ("As-of date", data.as_of.isoformat()), ("Status", run.get("status", "not recorded")),
         ("Started / finished (UTC)", f"{utc_time(run.get('started_at'))} / {utc_time(run.get('finished_at'))}"),
         ("Chosen K", metrics.get("chosen_k", MISSING)), ("Segments", len(data.profiles)),
-        ("Customers", f"{data.customers:,}"), ("Reason for K", metrics.get("reason", "not recorded")),
+        ("Customers", customers), ("Reason for K", metrics.get("reason", "not recorded")),
         ("Clustering features", ", ".join(data.features)),
         ("Features left out", "; ".join(f"{k} ({v})" for k, v in dropped.items()) or "none"),
         ("Versions", ", ".join(f"{k} {v}" for k, v in sorted(data.versions.items())) or MISSING),

@@ -10,6 +10,7 @@ from custseg.transforms.characteristics import CHANNEL, SPEND_CATEGORY
 
 SHOWN_CATEGORIES = 3   # categories per segment: the most over-represented
 OVER_REPRESENTED = 1.2  # lift from which an attribute value is said to set the segment apart
+MIN_VALUE_SHARE = 0.05  # of the segment's customers: a rarer value does not describe the segment, whatever its lift
 
 
 class SegmentOffers(NamedTuple):
@@ -43,16 +44,17 @@ def spend_sentences(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def who_sentences(rows: list[dict[str, Any]]) -> list[str]:
-    """Per descriptive attribute, its most over-represented value in the segment (when clearly so)."""
+    """Per descriptive attribute, its most over-represented value among those held by at least MIN_VALUE_SHARE of
+    the segment (when clearly so)."""
     sentences = []
     for aspect in sorted({r["aspect"] for r in rows} - {SPEND_CATEGORY, CHANNEL}):
-        ranked = sorted((r for r in rows if r["aspect"] == aspect and r.get("lift")),
-                        key=lambda r: (-r["lift"], r["value"]))
+        ranked = sorted((r for r in rows if r["aspect"] == aspect and r.get("lift")
+                         and (r.get("share") or 0) >= MIN_VALUE_SHARE), key=lambda r: (-r["lift"], r["value"]))
         if ranked and ranked[0]["lift"] >= OVER_REPRESENTED:
             sentences.append(f"{aspect.replace('_', ' ')} {ranked[0]['value']}: {_versus(ranked[0], 'customers')}")
-        elif ranked:
-            sentences.append(f"{aspect.replace('_', ' ')}: like all customers (no value over "
-                             f"{OVER_REPRESENTED:.1f}x)")
+        elif any(r["aspect"] == aspect for r in rows):
+            sentences.append(f"{aspect.replace('_', ' ')}: like all customers (no value of {MIN_VALUE_SHARE:.0%} or "
+                             f"more of them over {OVER_REPRESENTED:.1f}x)")
     return sentences
 
 
