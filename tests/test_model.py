@@ -217,11 +217,15 @@ def test_a_date_without_customers_stops_and_one_without_purchases_is_warned_of(s
     from custseg.transforms.statistics import check_population
 
     as_of = dt.date(1999, 1, 1)
-    df = spark.createDataFrame([("C1", 0, 900), ("C2", 0, 40)], "customer_id string, frequency long, tenure_days long")
+    df = spark.createDataFrame([("C1", 0, 0.0), ("C2", 0, 0.0)], "customer_id string, frequency long, monetary double")
     assert check_population(df, as_of, 365) == [
         "no customer made a purchase in the 365 days before 1999-01-01: every customer is lapsed, and the segments "
         "rest on tenure, income and loans only; check as_of_date against the transactions' dates"]
-    assert check_population(df.union(spark.createDataFrame([("C3", 2, 70)], df.schema)), as_of, 365) == []
+    assert check_population(df.union(spark.createDataFrame([("C3", 2, 70.0)], df.schema)), as_of, 365) == []
+    ledger_df = spark.createDataFrame([("C1", 3, -120.0), ("C2", 1, -5.0), ("C3", 2, 70.0)], df.schema)
+    assert check_population(ledger_df, as_of, 365) == [
+        "67% of the customers have a negative net spend: purchases are amounts above 0 and refunds below; a ledger "
+        "that books spending as negative amounts needs them turned round before this job"]
     with pytest.raises(ValueError, match="customer_features has no customer for 1999-01-01: nothing to segment"):
         check_population(df.limit(0), as_of, 365)
 

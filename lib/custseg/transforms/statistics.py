@@ -103,15 +103,23 @@ def population_quartiles(features_df: DataFrame, features: tuple[str, ...]) -> d
 
 def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int) -> list[str]:
     """Stop on a date without any customer; warn (returned, for the log, the run's metrics and the report) when
-    no customer purchased in the lookback window: a stale as-of date or misread transaction dates."""
-    row = features_df.agg(F.count("*").alias("customers"), F.max("frequency").alias("most_purchases")).first()
+    no customer purchased in the lookback window (a stale as-of date, misread transaction dates) or most
+    customers' net spend is negative (spending booked as negative amounts, as in a ledger)."""
+    row = features_df.agg(F.count("*").alias("customers"), F.max("frequency").alias("most_purchases"),
+                          F.avg((F.col("monetary") < 0).cast("double")).alias("negative_share")).first()
     if row["customers"] == 0:
         raise ValueError(f"customer_features has no customer for {as_of}: nothing to segment (run build_features "
                          "for this date; every customer must have signed up before it)")
-    if row["most_purchases"]:
-        return []
-    return [f"no customer made a purchase in the {lookback_days} days before {as_of}: every customer is lapsed, and "
-            "the segments rest on tenure, income and loans only; check as_of_date against the transactions' dates"]
+    warnings = []
+    if not row["most_purchases"]:
+        warnings.append(f"no customer made a purchase in the {lookback_days} days before {as_of}: every customer is "
+                        "lapsed, and the segments rest on tenure, income and loans only; check as_of_date against "
+                        "the transactions' dates")
+    if row["negative_share"] > 0.5:
+        warnings.append(f"{row['negative_share']:.0%} of the customers have a negative net spend: purchases are "
+                        "amounts above 0 and refunds below; a ledger that books spending as negative amounts needs "
+                        "them turned round before this job")
+    return warnings
 
 
 def usable_features(features_df: DataFrame, wanted: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
