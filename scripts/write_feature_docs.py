@@ -30,7 +30,9 @@ Customers without transactions get 0 for counts and amounts, `recency_days` = `t
 for ratios and gaps; customers without loans get 0 for loan counts and days past due and null rates.
 Without a loans table every loan feature is null for everyone, and with loans but no loan_payments table
 every repayment feature (utilisation, on-time rate, days past due, late payments) is: no evidence is
-never a 0 that reads as good repayment. Protected attributes (birth date, sex...) are never features.
+never a 0 that reads as good repayment. A loan's `status` is the loans table's, as of its extraction: for an
+as-of date well before that, `has_default` can tell of a default that came later (the payments' days past due
+are point-in-time; the status is not). Protected attributes (birth date, sex...) are never features.
 
 ## Missing versus not applicable
 

@@ -116,6 +116,17 @@ def test_with_late_payments_unknown_a_tier_rests_on_the_default_rate_and_is_neve
     assert described["default_rate_ever_ci_high"] > 0
 
 
+def test_collections_support_is_for_the_borrowers_of_a_segment_mostly_without_loans():
+    from custseg.ml.describe import strategy_text
+
+    assert strategy_text("mid", "high", 0.8) == ("collections support: payment plans and financial-health "
+                                                  "outreach, no credit offers")
+    assert strategy_text("low", "high", 0.03) == (
+        "collections support for its borrowers (3% of the segment): payment plans and financial-health outreach; "
+        "non-credit engagement for the others; no credit offers")
+    assert strategy_text("high", "high", 0.03) == "retention of deposits only, no credit offers"  # not collections
+
+
 def test_credit_score_never_makes_a_tier():
     rows = [risk_row(0, 2000, defaulted=20, late=100, mean_credit_score=420.0),
             risk_row(1, 2000, defaulted=20, late=100, mean_credit_score=830.0),

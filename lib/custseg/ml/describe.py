@@ -60,6 +60,20 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
 }
 
 
+COLLECTIONS = "collections support"
+MOSTLY_BORROWERS = 0.5  # a segment with a smaller share of borrowers is not a collections segment as a whole
+
+
+def strategy_text(kind: str, tier: str, borrower_share: float | None) -> str:
+    """The segment's strategy (STRATEGIES); collections support is meant for its borrowers only when they are
+    fewer than MOSTLY_BORROWERS of it: the tier rests on them, the others never borrowed."""
+    text = STRATEGIES[(kind, tier)].text
+    if not text.startswith(COLLECTIONS) or borrower_share is None or borrower_share >= MOSTLY_BORROWERS:
+        return text
+    return (f"{COLLECTIONS} for its borrowers ({borrower_share:.0%} of the segment): payment plans and "
+            f"financial-health outreach; non-credit engagement for the others; {NO_CREDIT}")
+
+
 # ---------------------------------------------------------------------------------------------- risk
 
 
@@ -288,7 +302,7 @@ def describe_segments(risk_rows: list[dict[str, Any]], z_rows: list[tuple[int, s
             "tier_reason": assessment.reason,
             "credit_action": getattr(rules.credit_action, assessment.tier),
             **band._asdict(),
-            "marketing_strategy": STRATEGIES[(behaviours[s].kind, assessment.tier)].text,
+            "marketing_strategy": strategy_text(behaviours[s].kind, assessment.tier, r.get("borrower_share")),
             "distinguishing_features": distinguishing(z_clustering.get(s, {})),
         })
     return described
