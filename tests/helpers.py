@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from custseg.config import Config, SparkConf, apply_overrides, parse_config
-from custseg.platform.session import SMALL_INPUT
+from custseg.platform.session import LOCAL_CHECKPOINTS, SMALL_INPUT
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUTS = ("customers", "transactions", "loans", "loan_payments", "products")
@@ -37,7 +37,7 @@ def session_conf(warehouse: str, small_input: bool = True) -> SparkConf:
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
             # The session runs as a job does on inputs this small (custseg.platform.session.SMALL_INPUT).
-            **(SMALL_INPUT if small_input else {}),
+            **({**SMALL_INPUT, LOCAL_CHECKPOINTS: "true"} if small_input else {}),
         },
     )
 

@@ -13,6 +13,7 @@ from custseg.platform.session import (
     SMALL_INPUT,
     apply_small_input_settings,
     cache_scope,
+    holds_local_checkpoints,
     input_bytes,
     is_small_input,
 )
@@ -53,12 +54,21 @@ def test_a_small_run_gets_the_small_input_settings(spark, tmp_path):
     spark.conf.set(LOCAL_CHECKPOINTS, "false")
     try:
         apply_small_input_settings(spark, conf)
-        assert {key: spark.conf.get(key) for key in SMALL_INPUT} == {
+        assert {key: spark.conf.get(key) for key in [*SMALL_INPUT, LOCAL_CHECKPOINTS]} == {
             "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
             "spark.sql.adaptive.enabled": "false", LOCAL_CHECKPOINTS: "true"}
     finally:
-        for key, value in SMALL_INPUT.items():  # the test session's own setting (tests/helpers.py)
+        for key, value in {**SMALL_INPUT, LOCAL_CHECKPOINTS: "true"}.items():  # the test session's own (helpers.py)
             spark.conf.set(key, value)
+
+
+def test_local_checkpoints_have_a_threshold_of_their_own(tmp_path):
+    conf = make_conf(tmp_path, tmp_path / "out", ["spark.small_input_mb=2", "spark.local_checkpoint_mb=8"])
+    assert holds_local_checkpoints(conf, 4 * MB) and not is_small_input(conf, 4 * MB)  # held, yet generated code
+    assert not holds_local_checkpoints(conf, 8 * MB) and not holds_local_checkpoints(conf, None)
+    assert not holds_local_checkpoints(make_conf(tmp_path, tmp_path / "out", ["spark.local_checkpoint_mb=0"]), 0)
+    assert not holds_local_checkpoints(make_conf(tmp_path, tmp_path / "out", [f"spark.conf.{LOCAL_CHECKPOINTS}=false"]),
+                                       0)
 
 
 def test_a_small_run_has_at_most_one_shuffle_partition_per_core_unless_spark_conf_sets_them(spark, tmp_path):
@@ -77,7 +87,7 @@ def test_a_small_run_has_at_most_one_shuffle_partition_per_core_unless_spark_con
         assert spark.conf.get(SHUFFLE_PARTITIONS) == str(cores * 4)
     finally:
         spark.conf.set(SHUFFLE_PARTITIONS, own)
-        for key, value in SMALL_INPUT.items():  # the test session's own setting (tests/helpers.py)
+        for key, value in {**SMALL_INPUT, LOCAL_CHECKPOINTS: "true"}.items():  # the test session's own
             spark.conf.set(key, value)
 
 
@@ -95,7 +105,7 @@ def test_a_cache_persists_what_it_keeps_and_releases_it_when_its_block_ends(spar
             assert sorted(kept_df.groupBy("r").count().collect()) == [(0, 34), (1, 33), (2, 33)]
         assert not kept_df.is_cached
     finally:
-        spark.conf.set(LOCAL_CHECKPOINTS, SMALL_INPUT[LOCAL_CHECKPOINTS])
+        spark.conf.set(LOCAL_CHECKPOINTS, "true")  # the test session's own (tests/helpers.py)
 
 
 def test_a_small_runs_cache_keeps_local_checkpoints_planned_from_their_rows_and_releases_them(spark):

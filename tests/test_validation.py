@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 
 from custseg.config import InputConf
 from custseg.contract.inputs import CUSTOMERS, LOAN_PAYMENTS, LOANS, TRANSACTIONS
-from custseg.platform.session import LOCAL_CHECKPOINTS, SMALL_INPUT, cache_scope
+from custseg.platform.session import LOCAL_CHECKPOINTS, cache_scope
 from custseg.platform.storage import InputError
 from custseg.transforms import validation as V
 from custseg.transforms.ingest import ReconciliationError, ingest, reconcile
@@ -256,7 +256,7 @@ def test_an_empty_input_table_is_counted_not_waited_for(spark, golden, tmp_path,
             result.rejected.write.format("noop").mode("overwrite").save()
             counts = result.reconciled_counts()
     finally:
-        spark.conf.set(LOCAL_CHECKPOINTS, SMALL_INPUT[LOCAL_CHECKPOINTS])
+        spark.conf.set(LOCAL_CHECKPOINTS, "true")  # the test session's own (tests/helpers.py)
     assert counts["loan_payments"] == {"read": 0, "accepted": 0, "rejected": 0}
     assert counts["loans"] == golden.features.counts["inputs"]["loans"]
     for table in ("customers", "transactions", "products"):

@@ -108,6 +108,8 @@ class _SparkSettings(_Section):
     use_delta_pip: StrictBool = True
     # Inputs smaller than this run with custseg.platform.session.SMALL_INPUT settings; 0 = never.
     small_input_mb: NonNegativeFloat = 16.0
+    # Inputs smaller than this hold what a run reuses as local checkpoints (custseg.platform.session.Cache); 0 = never.
+    local_checkpoint_mb: NonNegativeFloat = 64.0
 
 
 class SparkConf(_SparkSettings):

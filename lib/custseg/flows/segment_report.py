@@ -11,7 +11,7 @@ from custseg.ml.lineage import model_ids
 from custseg.ml.pipeline import fitted_kmeans
 from custseg.platform.locations import join_uri, model_location, report_location
 from custseg.platform.runs import latest_run_id
-from custseg.platform.storage import features_for_date, write_bytes, write_text
+from custseg.platform.storage import features_for_date, in_parallel, write_bytes
 from custseg.platform.tracking import log_report
 from custseg.report.data import SAMPLE_CAP, read_run, scatter_data
 from custseg.report.figures import make_figures
@@ -35,10 +35,9 @@ def write_report(spark: SparkSession, conf: Config, run_id: str | None = None,
     page = render_html(data, figures)
 
     folder = report_location(conf.output_path, run_id)
-    for name, png in figures.items():
-        write_bytes(spark, join_uri(folder, name), png)
+    files = {**figures, REPORT_FILE: page.encode("utf-8")}
+    in_parallel(lambda name: write_bytes(spark, join_uri(folder, name), files[name]), list(files))
     location = join_uri(folder, REPORT_FILE)
-    write_text(spark, location, page)
     log.info("report for run %s written to %s", run_id, location)
     log_report(conf.tracking, run_id, {**figures, REPORT_FILE: page.encode("utf-8")})
     return location

@@ -81,17 +81,18 @@ def build_session(conf: SparkConf) -> SparkSession:
     return spark
 
 
-# Our own session setting, not Spark's: what cache_scope keeps is a local checkpoint (see Cache).
+# Our own session setting, not Spark's: what cache_scope keeps is a local checkpoint (see Cache). A query that
+# reads one is planned from the rows it holds, not from the inputs' reads and rules behind them
+# (benchmarks/README.md).
 LOCAL_CHECKPOINTS = "custseg.cache.localCheckpoints"
 
 # On small inputs Spark runs each query as planned: expressions evaluated without generating Java for each query
 # (compiling it costs more than it saves), and no adaptive re-planning between stages (it splits a query into
-# more jobs, each planned again, to tune partition counts that do not matter at this size). What a run keeps in
-# memory is a local checkpoint, so the queries that read it are planned from it, not from the inputs. The same
-# results either way, the features' sums being exact (custseg.transforms.features); only speed differs
+# more jobs, each planned again, to tune partition counts that do not matter at this size). The same results
+# either way, the features' sums being exact (custseg.transforms.features); only speed differs
 # (benchmarks/README.md).
 SMALL_INPUT = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-               "spark.sql.adaptive.enabled": "false", LOCAL_CHECKPOINTS: "true"}
+               "spark.sql.adaptive.enabled": "false"}
 
 
 def input_bytes(spark: SparkSession, conf: Config) -> int | None:
@@ -114,12 +115,24 @@ def is_small_input(conf: Config, size: int | None) -> bool:
     return size is not None and size < below and not set(SMALL_INPUT) & set(conf.spark.extra)
 
 
+def holds_local_checkpoints(conf: Config, size: int | None) -> bool:
+    """Whether a run on inputs of `size` bytes keeps what it reuses as local checkpoints: smaller than
+    spark.local_checkpoint_mb (0: never), and spark.conf does not decide it itself."""
+    below = conf.spark.local_checkpoint_mb * 1024 * 1024
+    return size is not None and size < below and LOCAL_CHECKPOINTS not in conf.spark.extra
+
+
 def apply_small_input_settings(spark: SparkSession, conf: Config) -> None:
     """Give the session the SMALL_INPUT settings when the inputs are small (`is_small_input`), and at most one
-    shuffle partition per core unless spark.conf sets spark.sql.shuffle.partitions; else leave it."""
-    if conf.spark.small_input_mb == 0:
+    shuffle partition per core unless spark.conf sets spark.sql.shuffle.partitions; local checkpoints when they
+    are under spark.local_checkpoint_mb (`holds_local_checkpoints`); else leave it."""
+    if conf.spark.small_input_mb == 0 and conf.spark.local_checkpoint_mb == 0:
         return
     size = input_bytes(spark, conf)
+    if holds_local_checkpoints(conf, size):
+        spark.conf.set(LOCAL_CHECKPOINTS, "true")
+        log.info("inputs of %.1f MB: what the run reuses is held as local checkpoints (spark.local_checkpoint_mb)",
+                 size / 1024 / 1024)
     if is_small_input(conf, size):
         for key, value in SMALL_INPUT.items():
             spark.conf.set(key, value)
@@ -138,7 +151,8 @@ class Cache:
     By default a kept DataFrame is persisted (filled by its first action). In a session with LOCAL_CHECKPOINTS
     it is a local checkpoint, computed there and then: a query that reads it is planned from the rows held,
     not from the whole chain of reads and rules behind them, which on small inputs costs more than running
-    it. A local checkpoint is not recomputed when an executor is lost, which is why only small runs take it.
+    it. A local checkpoint is not recomputed when an executor is lost, and holds a whole table: only runs on
+    inputs under spark.local_checkpoint_mb take it.
     """
 
     def __init__(self, spark: SparkSession) -> None:

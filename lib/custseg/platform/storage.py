@@ -247,11 +247,6 @@ def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
         stream.close()
 
 
-def write_text(spark: SparkSession, uri: str, text: str, encoding: str = "utf-8") -> None:
-    """Write (or replace) one text file through the Hadoop FileSystem of its URI."""
-    write_bytes(spark, uri, text.encode(encoding))
-
-
 def save_model(spark: SparkSession, model: MLWritable, uri: str) -> None:
     """Save a fitted model so that `uri` never holds a partial one: written beside it, then moved into place.
 
