@@ -181,7 +181,6 @@ class Cache:
             rdd.unpersist(False)
 
 
-
 @contextlib.contextmanager
 def cache_scope(spark: SparkSession) -> Iterator[Cache]:
     """Yield a Cache whose DataFrames are released when the block ends, also when it fails: a notebook or a
