@@ -179,7 +179,7 @@ def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: Pipelin
                     params: PipelineParams, conf: Config, persist: Cache) -> dict:
     """Profiles, feature statistics and centroids for a fitted model (small results, k x features)."""
     joined_df = features_df.join(scored_df, on="customer_id", how="inner")
-    # Without a loans table the loan features are 0 or null for everyone: no evidence, not good repayment.
+    # Without a loans table the loan features are null for everyone: no evidence, not good repayment.
     risk_rows = [r.asDict() for r in segment_risk(joined_df, has_loan_data="loans" in conf.inputs).collect()]
     sizes = {r["segment_id"]: r["size"] for r in risk_rows}
     stats_df = persist(feature_stats(joined_df, list(FEATURES), sizes, conf.seed))
