@@ -70,7 +70,8 @@ def test_without_loan_data_every_segment_is_unrated_and_says_why():
     assert [d["risk_tier"] for d in described] == ["unrated"] * 3
     assert {d["tier_reason"] for d in described} == {"no loan data in the inputs"}
     assert {d["credit_action"] for d in described} == {UNRATED_ACTION}
-    assert {(d["apr_low"], d["apr_high"], d["credit_limit_multiplier"]) for d in described} == {(0.11, 0.13, 1.0)}
+    # Nothing to price on: no band, rather than the base rate that would read as a standard offer.
+    assert {(d["apr_low"], d["apr_high"], d["credit_limit_multiplier"]) for d in described} == {(None, None, None)}
     assert all(d["default_rate_ever_ci_low"] is None and d["late_payment_rate_12m_ci_high"] is None for d in described)
 
 

@@ -173,9 +173,9 @@ def rate_intervals(risk: dict[str, Any]) -> dict[str, float | None]:
 
 
 class PriceBand(NamedTuple):
-    apr_low: float
-    apr_high: float
-    credit_limit_multiplier: float
+    apr_low: float | None
+    apr_high: float | None
+    credit_limit_multiplier: float | None
 
 
 def price_band(tier: str, default_rate_ci_high: float | None, pricing: PricingConf) -> PriceBand:
@@ -293,6 +293,8 @@ def describe_segments(risk_rows: list[dict[str, Any]], z_rows: list[tuple[int, s
         intervals = rate_intervals(r)
         assessment = assess_risk(r, rules)
         band = price_band(assessment.tier, intervals["default_rate_ever_ci_high"], pricing)
+        if r.get("borrowers") is None:  # no loan data in the inputs: nothing to price on, no band
+            band = PriceBand(None, None, None)
         described.append({
             **r,
             **intervals,
