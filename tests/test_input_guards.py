@@ -32,7 +32,8 @@ def test_a_table_mostly_rejected_stops_the_run_with_its_reasons_and_keeps_the_re
 
     assert str(raised.value).startswith(
         "input table 'transactions': 3 of 4 rows rejected (75.0%), more than inputs.transactions.max_rejected_share "
-        "(50%); most: unparseable_value in amount 3. Check its column mapping")
+        "(50%); most: unparseable_value in amount 3. Values not readable as the contract's type: check the number "
+        "format")
     run = read_delta(spark, conf.table_path("runs")).filter("job = 'build_features'").collect()
     assert [(r["status"], r["error"].split(":")[0]) for r in run] == [("failed", "RejectedShareError")]
     rejected = read_delta(spark, conf.table_path("rejected_records")).filter(F.col("run_id") == run[0]["run_id"])

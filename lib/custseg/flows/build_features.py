@@ -60,6 +60,22 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
     return record
 
 
+# What most often makes a reason reject most of a table, as said to the user.
+REJECTION_HINTS = {
+    "unparseable_value": "values not readable as the contract's type: check the number format (a decimal comma, a "
+                         "currency sign) and date_format / timestamp_format",
+    "malformed_record": "rows whose field count differs from the header's: check the separator (options.sep) and "
+                        "the quoting",
+    "duplicate_key": "rows sharing their key: lines of one invoice or basket need an id each, or one row per "
+                     "invoice",
+    "unknown_customer": "customer ids not among the accepted customers: compare the two tables' id formats "
+                        "(17850 against 17850.0, leading zeros, spaces)",
+    "unknown_loan": "loan ids not among the accepted loans: compare the two tables' id formats",
+    "invalid_value": "values outside the contract's list: map them to the contract's values (docs/validation.md)",
+    "missing_required_value": "required values empty: check the column mapping",
+}
+
+
 def rejected_share_message(spark: SparkSession, conf: Config, run_id: str, table: str, counts: dict[str, int]) -> str:
     """Why a table's rows were rejected, with the columns most named, from the rejected rows just written."""
     top = (read_delta(spark, conf.table_path(REJECTED_TABLE))
@@ -67,10 +83,11 @@ def rejected_share_message(spark: SparkSession, conf: Config, run_id: str, table
            .groupBy("reason", "detail").count().orderBy(F.desc("count"), "reason", "detail").limit(3).collect())
     causes = ", ".join(f"{r['reason']} in {r['detail']} {r['count']:,}" if r["detail"] else
                        f"{r['reason']} {r['count']:,}" for r in top)
+    hint = REJECTION_HINTS.get(top[0]["reason"], "check its column mapping") if top else "check its column mapping"
     return (f"input table '{table}': {counts['rejected']:,} of {counts['read']:,} rows rejected "
             f"({counts['rejected'] / counts['read']:.1%}), more than inputs.{table}.max_rejected_share "
-            f"({conf.inputs[table].max_rejected_share:.0%}); most: {causes}. Check its column mapping, date_format "
-            f"and number format; every rejected row and its reason is in {REJECTED_TABLE} (run {run_id})")
+            f"({conf.inputs[table].max_rejected_share:.0%}); most: {causes}. {hint[0].upper()}{hint[1:]}; every "
+            f"rejected row and its reason is in {REJECTED_TABLE} (run {run_id})")
 
 
 def no_customers_message(customers_df: DataFrame, conf: Config) -> str:

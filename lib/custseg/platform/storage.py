@@ -54,7 +54,9 @@ def read_input(spark: SparkSession, conf: InputConf) -> DataFrame:
             return spark.table(conf.table)
         reader = spark.read.format(conf.format)
         if conf.format == "csv":
-            reader = reader.option("header", "true").option("inferSchema", "false").option("multiLine", "true")
+            # A quote inside a quoted field is doubled, as RFC 4180, Excel and pandas write it ("12"" ruler").
+            reader = (reader.option("header", "true").option("inferSchema", "false").option("multiLine", "true")
+                      .option("escape", '"'))
         for key, value in conf.options.items():
             reader = reader.option(key, value)
         df = reader.load(conf.path)
