@@ -211,23 +211,32 @@ def test_constant_and_all_null_features_are_dropped(spark):
     assert dropped == {"constant": "constant", "empty": "all null", "constant_with_nulls": "constant"}
 
 
-def test_a_date_without_customers_stops_and_one_without_purchases_is_warned_of(spark):
+def test_a_date_without_customers_stops_and_signs_of_misread_inputs_are_warned_of(spark):
     import datetime as dt
 
     from custseg.transforms.statistics import check_population
 
     as_of = dt.date(1999, 1, 1)
-    df = spark.createDataFrame([("C1", 0, 0.0), ("C2", 0, 0.0)], "customer_id string, frequency long, monetary double")
-    assert check_population(df, as_of, 365) == [
+    schema = "customer_id string, frequency long, monetary double, is_repeat_buyer long, gap_mean_days double"
+    lapsed_df = spark.createDataFrame([("C1", 0, 0.0, 0, None), ("C2", 0, 0.0, 0, None)], schema)
+    assert check_population(lapsed_df, as_of, 365) == [
         "no customer made a purchase in the 365 days before 1999-01-01: every customer is lapsed, and the segments "
-        "rest on tenure, income and loans only; check as_of_date against the transactions' dates"]
-    assert check_population(df.union(spark.createDataFrame([("C3", 2, 70.0)], df.schema)), as_of, 365) == []
-    ledger_df = spark.createDataFrame([("C1", 3, -120.0), ("C2", 1, -5.0), ("C3", 2, 70.0)], df.schema)
+        "rest on what is not about purchases (tenure, and income, credit score and loans where given); check "
+        "as_of_date against the transactions' dates"]
+    sound_df = lapsed_df.union(spark.createDataFrame([("C3", 2, 70.0, 1, 12.5), ("C4", 3, 20.0, 1, 0.0)], schema))
+    assert check_population(sound_df.union(spark.createDataFrame(
+        [(f"R{i}", 2, 10.0, 1, 3.0) for i in range(9)], schema)), as_of, 365) == []  # 1 of 11 all at once
+    assert check_population(sound_df, as_of, 365) == [
+        "50% of the customers with several purchases made them all at the same moment: the transactions look like "
+        "lines of one basket or invoice; frequency, average ticket, gaps and repeat buying count rows, so give one "
+        "transaction per basket"]
+    ledger_df = spark.createDataFrame([("C1", 3, -120.0, 1, 4.0), ("C2", 1, -5.0, 0, None), ("C3", 2, 70.0, 1, 9.0)],
+                                      schema)
     assert check_population(ledger_df, as_of, 365) == [
         "67% of the customers have a negative net spend: purchases are amounts above 0 and refunds below; a ledger "
         "that books spending as negative amounts needs them turned round before this job"]
     with pytest.raises(ValueError, match="customer_features has no customer for 1999-01-01: nothing to segment"):
-        check_population(df.limit(0), as_of, 365)
+        check_population(lapsed_df.limit(0), as_of, 365)
 
 
 def test_a_non_finite_feature_stops_training_with_the_feature_and_customers_named(spark):

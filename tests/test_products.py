@@ -228,6 +228,8 @@ def test_what_to_offer_reads_as_an_analyst_would():
 
     rows = [{"aspect": "spend_category", "value": "travel", "share": 0.21, "population_share": 0.15, "lift": 1.4},
             {"aspect": "spend_category", "value": "fuel", "share": 0.05, "population_share": 0.10, "lift": 0.5},
+            {"aspect": "spend_category", "value": "key rings", "share": 0.004, "population_share": 0.0005,
+             "lift": 8.0},  # a sliver of the segment's spend: not what it buys
             {"aspect": "channel", "value": "digital", "share": 0.34, "population_share": 0.56, "lift": 0.61},
             {"aspect": "region", "value": "west", "share": 0.31, "population_share": 0.18, "lift": 1.72},
             {"aspect": "region", "value": "north", "share": 0.69, "population_share": 0.82, "lift": 0.84},

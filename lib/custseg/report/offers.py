@@ -10,7 +10,7 @@ from custseg.transforms.characteristics import CHANNEL, SPEND_CATEGORY
 
 SHOWN_CATEGORIES = 3   # categories per segment: the most over-represented
 OVER_REPRESENTED = 1.2  # lift from which an attribute value is said to set the segment apart
-MIN_VALUE_SHARE = 0.05  # of the segment's customers: a rarer value does not describe the segment, whatever its lift
+MIN_VALUE_SHARE = 0.05  # of the segment's customers or spend: a rarer value does not describe it, whatever its lift
 
 
 class SegmentOffers(NamedTuple):
@@ -34,9 +34,11 @@ def _versus(row: dict[str, Any], of: str) -> str:
 
 
 def spend_sentences(rows: list[dict[str, Any]]) -> list[str]:
-    """The categories the segment spends on more than all customers do, and its digital share."""
-    categories = sorted((r for r in rows if r["aspect"] == SPEND_CATEGORY and (r.get("lift") or 0) > 1),
-                        key=lambda r: (-r["lift"], r["value"]))[:SHOWN_CATEGORIES]
+    """The categories the segment spends on more than all customers do (of at least MIN_VALUE_SHARE of its
+    spend), and its digital share."""
+    categories = sorted((r for r in rows if r["aspect"] == SPEND_CATEGORY and (r.get("lift") or 0) > 1
+                         and (r.get("share") or 0) >= MIN_VALUE_SHARE), key=lambda r: (-r["lift"], r["value"]))
+    categories = categories[:SHOWN_CATEGORIES]
     sentences = [f"{r['value']}: {_versus(r, 'spend')}" for r in categories]
     digital = [r for r in rows if r["aspect"] == CHANNEL]
     sentences += [f"digital channels: {_versus(r, 'purchases')}" for r in digital]

@@ -101,20 +101,31 @@ def population_quartiles(features_df: DataFrame, features: tuple[str, ...]) -> d
     return {f: tuple(row[f]) if row[f] is not None else (None,) * len(QUARTILES) for f in features}
 
 
+# Customers with several purchases all at one moment: a few in card data; many mean invoice lines, not purchases.
+SAME_MOMENT_SHARE = 0.1
+
+
 def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int) -> list[str]:
     """Stop on a date without any customer; warn (returned, for the log, the run's metrics and the report) when
-    no customer purchased in the lookback window (a stale as-of date, misread transaction dates) or most
-    customers' net spend is negative (spending booked as negative amounts, as in a ledger)."""
+    no customer purchased in the lookback window (a stale as-of date, misread transaction dates), most
+    customers' net spend is negative (spending booked as negative amounts, as in a ledger), or many made all
+    their purchases at one moment (lines of one invoice given as transactions)."""
+    all_at_once = F.when(F.col("is_repeat_buyer") == 1, (F.col("gap_mean_days") == 0).cast("double"))
     row = features_df.agg(F.count("*").alias("customers"), F.max("frequency").alias("most_purchases"),
-                          F.avg((F.col("monetary") < 0).cast("double")).alias("negative_share")).first()
+                          F.avg((F.col("monetary") < 0).cast("double")).alias("negative_share"),
+                          F.avg(all_at_once).alias("all_at_once_share")).first()
     if row["customers"] == 0:
         raise ValueError(f"customer_features has no customer for {as_of}: nothing to segment (run build_features "
                          "for this date; every customer must have signed up before it)")
     warnings = []
     if not row["most_purchases"]:
         warnings.append(f"no customer made a purchase in the {lookback_days} days before {as_of}: every customer is "
-                        "lapsed, and the segments rest on tenure, income and loans only; check as_of_date against "
-                        "the transactions' dates")
+                        "lapsed, and the segments rest on what is not about purchases (tenure, and income, credit "
+                        "score and loans where given); check as_of_date against the transactions' dates")
+    if (row["all_at_once_share"] or 0) > SAME_MOMENT_SHARE:
+        warnings.append(f"{row['all_at_once_share']:.0%} of the customers with several purchases made them all at the "
+                        "same moment: the transactions look like lines of one basket or invoice; frequency, average "
+                        "ticket, gaps and repeat buying count rows, so give one transaction per basket")
     if row["negative_share"] > 0.5:
         warnings.append(f"{row['negative_share']:.0%} of the customers have a negative net spend: purchases are "
                         "amounts above 0 and refunds below; a ledger that books spending as negative amounts needs "
