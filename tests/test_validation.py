@@ -205,6 +205,7 @@ FAULTY_CSV = (
     "T6,C1,2025-01-04 10:00:00,1.8e308,food,pos\n"        # overflows a double: read as infinity
     "T7,C1,2025-01-04 10:00:00,1e308,food,pos\n"          # finite, but no amount is that large
     "T8,C1,2025-01-04 10:00:00,5\n"                       # fields missing
+    'T10,C1,2025-01-06 10:00:00,4.0,"12"" ruler, wood",pos\n'  # a quote doubled inside a quoted field (RFC 4180)
 )
 
 
@@ -225,11 +226,13 @@ def test_csv_faults_are_quarantined_never_shifted_or_cut(spark, tmp_path):
         ("T7", "out_of_range", "amount"),
         ("T8", "malformed_record", "field count differs from the header"),
         ("T9", "unparseable_value", "customer_id"),
+        ("T10", None, None),
     ], "transaction_id string, _reason string, _detail string")
     assert_df_equality(reasons(checked_df, "transaction_id"), expected, ignore_row_order=True, ignore_nullable=True)
     accepted_df = checked_df.filter(f"{V.REASON} IS NULL")
-    kept = {r["transaction_id"]: (r["amount"], r["channel"]) for r in accepted_df.collect()}
-    assert kept == {"T1": (12.5, "online"), "T3": (7.0, "mob\nile")}
+    kept = {r["transaction_id"]: (r["amount"], r["category"], r["channel"]) for r in accepted_df.collect()}
+    assert kept == {"T1": (12.5, "food", "online"), "T3": (7.0, "food", "mob\nile"),
+                    "T10": (4.0, '12" ruler, wood', "pos")}
 
 
 def test_header_names_are_trimmed_and_case_folded_and_only_contract_columns_reach_the_record(spark):
