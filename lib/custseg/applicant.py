@@ -129,8 +129,9 @@ class ApplicantScorer:
 
     def score(self, record: Mapping[str, Any]) -> dict:
         """segment_id, segment_name, risk_tier, credit_action, apr_low, apr_high, credit_limit_multiplier,
-        marketing_strategy, distance_to_centroid, second_segment_id, distance_to_second, distance_ratio and the
-        reason codes (reason_1, reason_1_value, reason_1_segment_value, ...) of one applicant."""
+        marketing_strategy, distance_to_centroid, second_segment_id, distance_to_second, distance_ratio, the
+        reason codes (reason_1, reason_1_value, reason_1_segment_value, ...) and imputed_features of one
+        applicant; with most features unknown, no decision (tier unrated, no APR band)."""
         return self.score_batch([record])[0]
 
     def _result(self, record: Mapping[str, Any], x: np.ndarray, used: np.ndarray, distances: np.ndarray,
