@@ -15,7 +15,7 @@ from custseg.contract.outputs import FEATURES_TABLE, REJECTED_COMMENTS, REJECTED
 from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import cache_scope
 from custseg.platform.storage import read_delta, with_comments, write_for_date, write_output
-from custseg.transforms.features import build_features
+from custseg.transforms.features import build_features, customers_as_of
 from custseg.transforms.ingest import RejectedShareError, ingest, over_rejected_limit
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
         if too_many := over_rejected_limit(record.counts["inputs"], conf):
             raise RejectedShareError(rejected_share_message(spark, conf, record.run_id, too_many[0],
                                                             record.counts["inputs"][too_many[0]]))
-        if result.accepted["customers"].filter(F.col("signup_date") < F.lit(as_of)).isEmpty():
+        if customers_as_of(result.accepted["customers"], as_of).isEmpty():  # the customers the features describe
             raise ValueError(no_customers_message(result.accepted["customers"], conf))
         record.stage_done("write_rejected")
         f = conf.features
