@@ -28,6 +28,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from custseg.config import Config, FeatureConf, ModelConf  # noqa: E402
+from custseg.contract.features import UNKNOWN  # noqa: E402
 from custseg.contract.inputs import (  # noqa: E402
     CONTRACTS,
     CREDIT_SCORE_RANGE,
@@ -51,7 +52,8 @@ NON_NEGATIVE = ("annual_income", "principal", "amount_due", "amount_paid", "outs
 INTEGER_FEATURES = ("tenure_days", "recency_days", "frequency", "active_months", "n_categories", "is_repeat_buyer",
                     "n_loans", "max_dpd", "current_dpd", "late_payments_12m", "has_default")  # Spark longs
 # custseg.contract.features.NOT_APPLICABLE in pandas: the defined value of a structurally undefined feature
-# ("lookback": features.lookback_days); digital_share gets 0 only without purchases (else it is unknown).
+# ("lookback": features.lookback_days); digital_share and top_category_share get 0 only without purchases (else
+# they are unknown).
 NOT_APPLICABLE_FILLS = {"avg_ticket": 0.0, "refund_rate": 0.0, "gap_mean_days": "lookback", "gap_std_days": 0.0,
                         "top_category_share": 0.0, "digital_share": 0.0, "utilisation": 0.0, "on_time_rate": 1.0}
 SILHOUETTE_SAMPLE = 10_000  # silhouette is O(n^2): scored on at most this many rows of the sample
@@ -195,8 +197,8 @@ def transaction_features(txn: pd.DataFrame, as_of: pd.Timestamp, lookback_days: 
     )
 
     purchases = txn[counted]
-    # A null category is a category of its own, as in Spark's groupBy.
-    by_category = purchases.groupby(["customer_id", "category"], dropna=False)["amount"].sum()
+    # Purchases without a category are no category of their own: without another one the mix is unknown.
+    by_category = purchases.groupby(["customer_id", "category"], dropna=True)["amount"].sum()
     mix = by_category.groupby(level="customer_id").agg(top_category_amount="max", n_categories="size")
     months = purchases["transaction_ts"].dt.to_period("M").groupby(purchases["customer_id"]).nunique()
     # Gaps between consecutive purchases; equal timestamps give 0 whatever their order.
@@ -220,7 +222,7 @@ def transaction_features(txn: pd.DataFrame, as_of: pd.Timestamp, lookback_days: 
         "gap_std_days": t["std"],
         "is_repeat_buyer": (t["frequency"] >= 2).astype("int64"),
         "active_months": t["active_months"].fillna(0),
-        "n_categories": t["n_categories"].fillna(0),
+        "n_categories": t["n_categories"].fillna(0).where(t["n_categories"].notna() | (t["frequency"] == 0)),
         "top_category_share": _ratio(t["top_category_amount"], t["purchase_amount"]),
         "digital_share": _ratio(t["digital"], t["channel_known"]),  # an unknown channel is not an offline one
     })
@@ -276,8 +278,12 @@ def compute_features(accepted: dict[str, pd.DataFrame], as_of: dt.date, features
     out = base[["signup_date", "annual_income", "credit_score"]].join(txn).join(loans)
     out["tenure_days"] = (as_of_ts - out["signup_date"]).dt.days
     out["recency_days"] = (as_of_ts - out["last_purchase_ts"].dt.normalize()).dt.days.fillna(out["tenure_days"])
-    out[list(ZERO_WHEN_NO_ACTIVITY)] = out[list(ZERO_WHEN_NO_ACTIVITY)].fillna(0)
-    out = out.astype(dict.fromkeys(INTEGER_FEATURES, "int64"))
+    # 0 without any transaction; a null in a customer's transaction row is unknown (n_categories).
+    out["n_categories"] = out["n_categories"].mask(out["frequency"].isna(), 0)
+    zero_fills = [name for name in ZERO_WHEN_NO_ACTIVITY if name not in UNKNOWN]
+    out[zero_fills] = out[zero_fills].fillna(0)
+    out = out.astype({**dict.fromkeys(INTEGER_FEATURES, "int64"), **dict.fromkeys(UNKNOWN.keys() & INTEGER_FEATURES,
+                                                                                  "Int64")})
     return out[list(FEATURES)].reset_index()
 
 
@@ -292,7 +298,7 @@ def prepare(features_df: pd.DataFrame, model_conf: ModelConf, lookback_days: int
     for name in used:
         fill = NOT_APPLICABLE_FILLS.get(name)
         if fill is not None:
-            not_applicable = features_df["frequency"] == 0 if name == "digital_share" else x[name].isna()
+            not_applicable = features_df["frequency"] == 0 if name in UNKNOWN else x[name].isna()
             x[name] = x[name].mask(x[name].isna() & not_applicable, lookback_days if fill == "lookback" else fill)
     x = x.fillna(x.median())
     logged = [name for name in model_conf.log1p_features if name in used]

@@ -94,8 +94,9 @@ BEHAVIOUR_SCHEMA = T.StructType([
 ])
 
 
-def features(spark, **kwargs):
-    return build_features(customers(spark), transactions(spark), AS_OF, lookback_days=365, trend_days=90, **kwargs)
+def features(spark, txn_df=None, **kwargs):
+    txn_df = transactions(spark) if txn_df is None else txn_df
+    return build_features(customers(spark), txn_df, AS_OF, lookback_days=365, trend_days=90, **kwargs)
 
 
 def test_rfm_features_by_hand(spark):
@@ -118,7 +119,8 @@ def test_gap_and_mix_features_by_hand(spark):
         # A: purchases on Nov 29, Dec 29, Dec 31 at 10:00 -> gaps 30 and 2 days.
         ("A", 16.0, 19.798989873223331, 2, 2, 150.0 / 180.0, 2.0 / 3.0),
         ("B", None, None, 0, 0, None, None),
-        ("C", None, None, 1, 1, 1.0, None),  # its one purchase has no channel: unknown, not offline
+        # Its one purchase has no channel and no category: both unknown, not offline nor one category.
+        ("C", None, None, 1, None, None, None),
         ("D", None, None, 0, 0, None, None),
     ], BEHAVIOUR_SCHEMA)
     assert_approx_df_equality(features(spark).select(BEHAVIOUR_COLUMNS), expected, precision=1e-9, ignore_nullable=True,
@@ -311,14 +313,33 @@ def test_transactions_without_a_channel_column_give_a_null_digital_share_left_ou
     # Ingestion gives an absent optional column as null (validation.accepted); a digital share of 0 would
     # call every customer an offline one.
     no_channel_df = transactions(spark).drop("channel").withColumn(REASON, F.lit(None).cast("string"))
-    df = build_features(customers(spark), accepted(no_channel_df, TRANSACTIONS), AS_OF, lookback_days=365,
-                        trend_days=90)
+    df = features(spark, accepted(no_channel_df, TRANSACTIONS))
     expected = spark.createDataFrame([("A", 3, None), ("B", 0, None), ("C", 1, None), ("D", 0, None)],
                                      "customer_id string, frequency long, digital_share double")
     assert_df_equality(df.select("customer_id", "frequency", "digital_share"), expected, ignore_row_order=True,
                        ignore_nullable=True)
     used, dropped = usable_features(df, ("frequency", "digital_share"))
     assert used == ("frequency",) and dropped == {"digital_share": "all null"}
+
+
+def test_purchases_without_a_category_are_no_category_of_their_own(spark):
+    from custseg.contract.inputs import TRANSACTIONS
+    from custseg.transforms.validation import REASON, accepted
+
+    columns = ["customer_id", "n_categories", "top_category_share"]
+    schema = "customer_id string, n_categories long, top_category_share double"
+    # A's travel purchase (30 of its 180) has lost its category: one known category, groceries, 150 of 180.
+    # C's only purchase has none: its mix is unknown, not one category. B bought nothing in the window, D never.
+    partly_df = transactions(spark).withColumn("category", F.when(F.col("transaction_id") != "t3", F.col("category")))
+    expected = spark.createDataFrame([("A", 1, 150.0 / 180.0), ("B", 0, None), ("C", None, None), ("D", 0, None)],
+                                     schema)
+    assert_approx_df_equality(features(spark, partly_df).select(columns), expected, precision=1e-9,
+                              ignore_row_order=True, ignore_nullable=True)
+    # Without a category column (ingestion gives it as null) every buyer's mix is unknown.
+    no_category_df = transactions(spark).drop("category").withColumn(REASON, F.lit(None).cast("string"))
+    expected = spark.createDataFrame([("A", None, None), ("B", 0, None), ("C", None, None), ("D", 0, None)], schema)
+    actual = features(spark, accepted(no_category_df, TRANSACTIONS)).select(columns)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_transaction_features_are_the_same_whatever_the_partitions_or_the_plan(spark, golden_inputs):

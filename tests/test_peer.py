@@ -118,7 +118,7 @@ def test_peer_edge_cases_by_hand():
         ("t5", "A", ts(2026, 1, 1, 0), 999.0, "travel", "online"),  # on the as-of date: not counted
         ("t6", "A", ts(2024, 6, 1, 9), 70.0, "travel", "pos"),  # before the lookback window
         ("t7", "B", ts(2024, 12, 1, 9), 40.0, "fuel", "pos"),  # only old activity
-        ("t8", "C", ts(2025, 10, 1, 9), 10.0, None, None),  # null category is a category
+        ("t8", "C", ts(2025, 10, 1, 9), 10.0, None, None),  # no category: C's mix is unknown
         ("t9", "E", ts(2025, 12, 1, 9), 10.0, "fuel", "pos"),  # E signs up on the as-of date
     ], columns=["transaction_id", "customer_id", "transaction_ts", "amount", "category", "channel"])
     loans = pd.DataFrame({"loan_id": ["L1", "L2", "L4"], "customer_id": ["A", "B", "C"],
@@ -142,8 +142,8 @@ def test_peer_edge_cases_by_hand():
         "recency_days": [1, 396, 92, 31], "frequency": [3, 0, 1, 0], "monetary": [160.0, 0.0, 10.0, 0.0],
         "avg_ticket": [60.0, None, 10.0, None], "spend_trend": [1.0, 0.0, -1.0, 0.0],
         "refund_rate": [0.25, None, 0.0, None], "gap_mean_days": [16.0, None, None, None],
-        "gap_std_days": [19.798989873223331, None, None, None], "n_categories": [2, 0, 1, 0],
-        "top_category_share": [150.0 / 180.0, None, 1.0, None], "digital_share": [2.0 / 3.0, None, None, None],
+        "gap_std_days": [19.798989873223331, None, None, None], "n_categories": [2, 0, None, 0],
+        "top_category_share": [150.0 / 180.0, None, None, None], "digital_share": [2.0 / 3.0, None, None, None],
         "is_repeat_buyer": [1, 0, 0, 0],
         "n_loans": [1, 1, 1, 0], "utilisation": [1000.0 / 1200.0, 1.0, 1.0, None],
         "on_time_rate": [0.25, 0.0, None, None], "max_dpd": [47, 945, 0, 0], "current_dpd": [47, 945, 0, 0],

@@ -25,9 +25,11 @@ FEATURES: dict[str, tuple[str, str]] = {
     "is_repeat_buyer": ("1 if the customer made 2 or more purchases in the lookback window (gap_mean_days is"
                         " defined), else 0", "flag"),
     "active_months": ("distinct calendar months with a purchase in the lookback window", "count"),
-    "n_categories": ("distinct purchase categories in the lookback window", "count"),
-    "top_category_share": ("share of purchase amount in the customer's largest category; null without purchases",
-                           "ratio"),
+    "n_categories": ("distinct categories of the purchases in the lookback window; null when none of the"
+                     " customer's purchases has a category (all null when the transactions have no category"
+                     " column)", "count"),
+    "top_category_share": ("share of purchase amount in the customer's largest category; null without purchases,"
+                           " or when none has a category", "ratio"),
     "digital_share": ("share of the purchases with a known channel made online or on mobile; null without such"
                       " purchases (all null when the transactions have no channel column)", "ratio"),
     "n_loans": ("loans originated before the as-of date", "count"),
@@ -65,7 +67,8 @@ NOT_APPLICABLE: dict[str, DefinedValue] = {
                                   "the window length (features.lookback_days): no repeat purchase within it, as"
                                   " is_repeat_buyer = 0 says"),
     "gap_std_days": DefinedValue(0.0, "fewer than 3 purchases in the window", "0: no spread observed"),
-    "top_category_share": DefinedValue(0.0, "no purchase in the window", "0: no category holds any spend"),
+    "top_category_share": DefinedValue(0.0, "no purchase in the window", "0: no category holds any spend",
+                                       only_when_zero="frequency"),
     "digital_share": DefinedValue(0.0, "no purchase in the window", "0: no digital purchase",
                                   only_when_zero="frequency"),
     "utilisation": DefinedValue(0.0, "no loan", "0: nothing outstanding"),
@@ -86,6 +89,8 @@ UNKNOWN: dict[str, str] = {
     "annual_income": "not in the customers table",
     "credit_score": "not in the customers table",
     "digital_share": "purchases, but none with a known channel",
+    "n_categories": "purchases, but none with a category",
+    "top_category_share": "purchases, but none with a category",
 }
 # Null for every customer without a loans table (then left out of the clustering): no evidence is not good
 # repayment. The repayment features are null as well with loans but no loan_payments table.

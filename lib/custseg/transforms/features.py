@@ -12,7 +12,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from custseg.contract.features import DESCRIPTIVE_COLUMNS, FEATURES, NULL_WITHOUT_LOANS, NULL_WITHOUT_PAYMENTS
+from custseg.contract.features import DESCRIPTIVE_COLUMNS, FEATURES, NULL_WITHOUT_LOANS, NULL_WITHOUT_PAYMENTS, UNKNOWN
 from custseg.contract.inputs import DEFAULTED_STATUSES, LOAN_PAYMENTS
 
 SECONDS_PER_DAY = 86400.0
@@ -126,14 +126,18 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
             "frequency", "purchase_amount", "refund_amount", "refunds", "spend_30d", "spend_90d", "spend_365d",
             "spend_recent", "spend_prior", "gaps", "gap_sum", "gap_sq_sum", "digital", "channel_known",
             "active_months")],
-        F.max("purchase_amount").alias("top_category_amount"),
-        F.count(F.when(F.col("purchase_amount") > 0, 1)).alias("n_categories"),
+        # Purchases without a category (no category column, or its value missing) are not a category of their
+        # own: a customer with no other purchase has an unknown mix, not one category.
+        F.max(F.when(F.col("category").isNotNull(), F.col("purchase_amount"))).alias("top_category_amount"),
+        F.count(F.when((F.col("purchase_amount") > 0) & F.col("category").isNotNull(), 1)).alias("n_categories"),
+        F.count(F.when((F.col("purchase_amount") > 0) & F.col("category").isNull(), 1)).alias("uncategorised"),
         # An array of (category, amount), not a map: sortable and comparable like every other column. Level 1
         # grouped by the exact category, so each appears once; sorted for a fixed order.
         F.array_sort(F.collect_list(F.when(
             (F.col("purchase_amount") > 0) & F.col("category").isNotNull(),
             F.struct("category", _amount(F.col("purchase_amount")).alias("amount"))))).alias("spend_by_category"),
     )
+    mix_unknown = (F.col("n_categories") == 0) & (F.col("uncategorised") > 0)
     return totals_df.select(
         "customer_id",
         "last_purchase_ts",
@@ -150,8 +154,9 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
          / SECONDS_PER_DAY).alias("gap_std_days"),
         (F.col("frequency") >= 2).cast("long").alias("is_repeat_buyer"),
         F.col("active_months").cast("long").alias("active_months"),
-        F.col("n_categories").cast("long").alias("n_categories"),
-        F.try_divide(F.col("top_category_amount"), F.col("purchase_amount")).alias("top_category_share"),
+        F.when(~mix_unknown, F.col("n_categories").cast("long")).alias("n_categories"),
+        F.when(~mix_unknown, F.try_divide(F.col("top_category_amount"), F.col("purchase_amount")))
+        .alias("top_category_share"),
         # A purchase whose channel is unknown is not an offline one: without a channel column, null, not 0.
         F.try_divide(F.col("digital"), F.col("channel_known")).alias("digital_share"),
         "spend_by_category",
@@ -299,5 +304,7 @@ def _feature_column(name: str, recency: Column, has_evidence: bool) -> Column:
     if name in ZERO_WHEN_NO_ACTIVITY and has_evidence:
         zero = F.lit(0.0) if name in ("monetary", "spend_30d", "spend_90d", "spend_365d", "spend_trend",
                                       "total_principal") else F.lit(0)
+        if name in UNKNOWN:  # null in a customer's transaction row is unknown; 0 only without any transaction
+            return F.when(F.col("frequency").isNull(), zero).otherwise(F.col(name)).alias(name)
         return F.coalesce(F.col(name), zero).alias(name)
     return F.col(name)
