@@ -8,7 +8,8 @@ import sys
 from collections.abc import Iterator
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 
 from custseg.config import Config, SparkConf
 from custseg.platform.jars import jars_dir, resolved_jars
@@ -165,6 +166,15 @@ class Cache:
             return self.cut_lineage(df)
         self._persisted.append(df.persist(StorageLevel.MEMORY_AND_DISK))
         return self._persisted[-1]
+
+    def counted(self, df: DataFrame) -> tuple[DataFrame, int]:
+        """Keep df and count its rows: a local checkpoint counts them while it is computed, in the same job."""
+        if not self.checkpoints:
+            kept_df = self(df)
+            return kept_df, kept_df.count()
+        rows = Observation()
+        kept_df = self.cut_lineage(df.observe(rows, F.count(F.lit(1)).alias("rows")))
+        return kept_df, rows.get["rows"]
 
     def cut_lineage(self, df: DataFrame) -> DataFrame:
         """A local checkpoint of df in a session with LOCAL_CHECKPOINTS; else df as it is (read again where used)."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import reduce
 
 from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 
 from custseg.config import Config
 from custseg.contract.inputs import CONTRACTS, PARENT_TABLES
@@ -79,13 +80,18 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
     rejected_parts = []
 
     def cached(df: DataFrame) -> tuple[DataFrame, bool]:
-        df = persist(df)
-        return df, df.count() <= BROADCAST_MAX_ROWS
+        df, rows = persist.counted(df)
+        return df, rows <= BROADCAST_MAX_ROWS
 
+    read_rows: dict[str, int] = {}
     for name, raw_df in raw.items():
         contract = CONTRACTS[name]
+        read = Observation(f"read_{name}")
+        if persist.checkpoints:  # the rows read are counted by the checkpoint's job, as they leave the scan
+            raw_df = raw_df.observe(read, F.count(F.lit(1)).alias("rows"))
         checked_df = persist.cut_lineage(
             V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract))
+        read_rows[name] = read.get["rows"] if persist.checkpoints else raw_df.count()
         dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
         unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
         if persist.checkpoints:  # the table checked so far, held whole
@@ -105,7 +111,7 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
         rejected_parts.append(V.rejected(observed_df, name, run_id, as_of))
     return IngestResult(accepted=accepted, unreferenced=unreferenced,
                         rejected=reduce(DataFrame.unionByName, rejected_parts),
-                        read_rows={name: raw_df.count() for name, raw_df in raw.items()},
+                        read_rows=read_rows,
                         observations=observations)
 
 
