@@ -7,6 +7,7 @@ import os
 import pytest
 from py4j.protocol import Py4JJavaError
 
+from custseg.platform.runs import last_job_id
 from custseg.platform.session import (
     LOCAL_CHECKPOINTS,
     SHUFFLE_PARTITIONS,
@@ -103,7 +104,9 @@ def test_a_cache_persists_what_it_keeps_and_releases_it_when_its_block_ends(spar
             kept_df = keep(df)
             assert kept_df.is_cached and keep.cut_lineage(df) is df  # nothing cut outside a small run
             assert sorted(kept_df.groupBy("r").count().collect()) == [(0, 34), (1, 33), (2, 33)]
-        assert not kept_df.is_cached
+            counted_df, rows = keep.counted(df.filter("r = 0"))
+            assert rows == 34 and counted_df.is_cached
+        assert not kept_df.is_cached and not counted_df.is_cached
     finally:
         spark.conf.set(LOCAL_CHECKPOINTS, "true")  # the test session's own (tests/helpers.py)
 
@@ -115,5 +118,9 @@ def test_a_small_runs_cache_keeps_local_checkpoints_planned_from_their_rows_and_
         assert plan_root(kept_df) == plan_root(cut_df) == "LogicalRDD" and not kept_df.is_cached
         assert sorted(kept_df.groupBy("r").count().collect()) == [(0, 30), (1, 30), (2, 30)]
         assert cut_df.count() == 30
+        before = last_job_id()
+        counted_df, rows = keep.counted(df.filter("r = 1"))
+        assert rows == 30 and last_job_id() - before == 1  # counted in the checkpoint's own job
+        assert plan_root(counted_df) == "LogicalRDD" and sorted(counted_df.collect())[0] == (10, 1)
     with pytest.raises(Py4JJavaError, match="CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"):
         kept_df.count()  # released: the rows are gone, and reading them fails rather than reading nothing

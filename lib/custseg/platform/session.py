@@ -153,7 +153,8 @@ class Cache:
     it is a local checkpoint, computed there and then: a query that reads it is planned from the rows held,
     not from the whole chain of reads and rules behind them, which on small inputs costs more than running
     it. A local checkpoint is not recomputed when an executor is lost, and holds a whole table: only runs on
-    inputs under spark.local_checkpoint_mb take it.
+    inputs under spark.local_checkpoint_mb take it. `counted` keeps a DataFrame and counts its rows; a local
+    checkpoint counts them in its own job.
     """
 
     def __init__(self, spark: SparkSession) -> None:
