@@ -8,27 +8,32 @@ import re
 import resource
 import subprocess
 
+from custseg.platform.driver_jvm import default_java_home, driver_jvm
 from custseg.platform.runs import last_job_id, stages_and_tasks
 
 COMMIT_FILE = re.compile(r"^\d{20}\.json$")  # one Delta commit: _delta_log/<version, 20 digits>.json
 
 
-def machine() -> dict[str, object]:
-    """Cores, memory, CPU model, OS, Java and Python: the context any absolute number needs."""
+def machine(jvm_cache: bool = False) -> dict[str, object]:
+    """Cores, memory, CPU model, OS, Java and Python: the context any absolute number needs. The Java is the
+    one the sessions' driver JVMs run (custseg.platform.driver_jvm), with or without its AOT cache."""
     cpu_model = ""
     with open("/proc/cpuinfo", encoding="utf-8") as handle:
         for line in handle:
             if line.startswith("model name"):
                 cpu_model = line.split(":", 1)[1].strip()
                 break
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr.splitlines()
+    jvm = driver_jvm(jvm_cache)
+    home = jvm.java_home or default_java_home()
+    java_cmd = os.path.join(home, "bin", "java") if home else "java"
+    java = subprocess.run([java_cmd, "-version"], capture_output=True, text=True, check=False).stderr.splitlines()
     return {
         "cores": os.cpu_count(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "cpu": cpu_model,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "java": java[0] if java else "unknown",
+        "java": (java[0] if java else "unknown") + (", from its AOT cache" if jvm.cache else ""),
     }
 
 

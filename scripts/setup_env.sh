@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepare a fresh machine: a virtualenv with the library and test tools, and the Delta jars in a local folder.
+# Prepare a fresh machine: a virtualenv with the library and test tools, the Delta jars in a local folder and,
+# when a JDK 25 or later is installed, the driver JVM's ahead-of-time cache.
 # Idempotent: a second call only checks. Needs Python 3.11 and Java 17 on the PATH.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,3 +33,7 @@ if resolved_jars() is None:
         print(f"setup failed: {err}", file=sys.stderr)
         sys.exit(1)
 PY
+
+# The driver JVM's ahead-of-time cache (custseg.platform.driver_jvm): recorded once, by a run of the sample flow,
+# when a JDK 25 or later is installed; local runs then start from it. CUSTSEG_JVM_CACHE=off skips it.
+(cd "$ROOT" && "$VENV/bin/python" -m custseg.platform.driver_jvm --conf conf/local.yaml)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from custseg.platform import driver_jvm
 from custseg.platform.session import build_session
 from golden import GoldenRun, run_golden, write_inputs
 from helpers import session_conf
@@ -23,6 +24,9 @@ from standalone import ClusterJobs
 # The MLflow tracking tests log to a local file store, which MLflow 3 serves only on request (a database backend
 # needs more than mlflow-skinny).
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+# No driver JVM cache nor JDK choice (custseg.platform.driver_jvm) in the tests' JVMs and jobs: they start the
+# same whatever an earlier run left on the machine.
+os.environ[driver_jvm.SWITCH] = "off"
 
 
 @pytest.fixture(scope="session")

@@ -118,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         options["run_id"] = args.run_id
     if job.generates_sample:
         options["generate_sample"] = args.generate_sample
+    from custseg.platform.driver_jvm import driver_jvm, keep_recorded
     from custseg.platform.session import apply_small_input_settings, build_session
 
-    spark = build_session(conf.spark)
+    jvm = driver_jvm(conf.spark.jvm_cache)
+    spark = build_session(conf.spark, jvm)
     try:
         apply_small_input_settings(spark, conf)
         result = flow(spark, conf, **options)
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         spark.stop()
+        keep_recorded(jvm)
 
 
 def failure_log(job: str, run_id: str, err: BaseException) -> str:
@@ -154,3 +157,7 @@ def failure_log(job: str, run_id: str, err: BaseException) -> str:
 def job_main(job: str) -> int:
     """Entry point of a jobs/ file: the same job as `custseg <job>`, with the file's arguments."""
     return main([job, *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -110,6 +110,9 @@ class _SparkSettings(_Section):
     small_input_mb: NonNegativeFloat = 16.0
     # Inputs smaller than this hold what a run reuses as local checkpoints (custseg.platform.session.Cache); 0 = never.
     local_checkpoint_mb: NonNegativeFloat = 64.0
+    # A session this library starts runs on a JDK 25+ from its ahead-of-time cache, when there are both
+    # (custseg.platform.driver_jvm).
+    jvm_cache: StrictBool = False
 
 
 class SparkConf(_SparkSettings):

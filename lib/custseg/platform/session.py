@@ -7,16 +7,18 @@ import os
 import sys
 from collections.abc import Iterator
 
-from pyspark import StorageLevel
+from pyspark import SparkContext, StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from custseg.config import Config, SparkConf
+from custseg.platform.driver_jvm import DriverJvm, driver_jvm
 from custseg.platform.jars import jars_dir, resolved_jars
 
 log = logging.getLogger(__name__)
 
 SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
+DRIVER_OPTIONS = "spark.driver.defaultJavaOptions"
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -50,21 +52,27 @@ def session_conf(conf: SparkConf) -> dict[str, str]:
     return settings
 
 
-def build_session(conf: SparkConf) -> SparkSession:
+def build_session(conf: SparkConf, jvm: DriverJvm | None = None) -> SparkSession:
     """Create (or reuse) the session described by the config, with Delta enabled.
 
-    With `use_delta_pip` the Delta jars come from the folder scripts/setup_env.sh filled
+    The driver JVM, when this starts one, is `jvm` (default: custseg.platform.driver_jvm's choice for the
+    config): its JDK, Spark's logging and its ahead-of-time cache; the config's own options come after (they
+    win). With `use_delta_pip` the Delta jars come from the folder scripts/setup_env.sh filled
     (custseg.platform.jars), or are resolved through Ivy when it is missing; on a cluster spark-submit
     brings them (scripts/submit.sh).
     """
     # Python workers must use this interpreter (the virtualenv), not whatever python3 is on the PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    # Spark's own logging at WARN (log4j2.properties beside this module), unless the user has a conf dir.
-    os.environ.setdefault("SPARK_CONF_DIR", os.path.dirname(os.path.abspath(__file__)))
+    jvm = jvm or driver_jvm(conf.jvm_cache)
+    starts_jvm = SparkContext._gateway is None
+    if jvm.java_home and starts_jvm:  # Spark's launcher runs $JAVA_HOME/bin/java
+        os.environ["JAVA_HOME"] = jvm.java_home
     builder = SparkSession.builder.appName(conf.app_name)
     if conf.master:
         builder = builder.master(conf.master)
-    for key, value in session_conf(conf).items():
+    settings = session_conf(conf)
+    settings[DRIVER_OPTIONS] = " ".join(filter(None, [*jvm.options, settings.get(DRIVER_OPTIONS)]))
+    for key, value in settings.items():
         builder = builder.config(key, value)
     if conf.use_delta_pip:
         jars = resolved_jars()
@@ -78,7 +86,9 @@ def build_session(conf: SparkConf) -> SparkSession:
             builder = configure_spark_with_delta_pip(builder)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    log.info("Spark %s session up, master=%s", spark.version, spark.sparkContext.master)
+    log.info("Spark %s session up, master=%s, Java %s%s", spark.version, spark.sparkContext.master,
+             spark._jvm.java.lang.System.getProperty("java.version"),
+             f", started from the AOT cache {jvm.cache}" if jvm.cache and starts_jvm else "")
     return spark
 
 
