@@ -104,3 +104,14 @@ def test_a_cache_the_jvm_cannot_use_is_skipped_without_a_word(cache_on, monkeypa
     assert java.returncode == 0, java.stderr
     assert "aot" not in java.stderr.lower() and "cds" not in java.stderr.lower(), java.stderr
     assert f'version "{java_version(home)}' in java.stderr
+
+
+def test_a_failed_recording_run_leaves_no_cache_and_says_so(cache_on, monkeypatch, tmp_path, capfd):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    home = cache_java_home()
+    if home is None:
+        pytest.skip("no JDK 25 or later on this machine")
+    # A config that does not exist: the recording job exits 2 before it starts any JVM.
+    assert jvm_module.ensure_cache(str(tmp_path / "missing.yaml"), cwd=str(tmp_path)) is None
+    assert not os.path.exists(cache_path(home))
+    assert "no driver JVM cache (the recording run exited 2)" in capfd.readouterr().err
