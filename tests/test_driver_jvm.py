@@ -7,13 +7,14 @@ import subprocess
 
 import pytest
 
-from custseg.platform import driver_jvm as jvm_module
 from custseg.platform.driver_jvm import (
     LOG4J_FILE,
     SWITCH,
+    DriverJvm,
     cache_java_home,
     cache_path,
     driver_jvm,
+    ensure_cache,
     java_version,
 )
 
@@ -62,13 +63,13 @@ def test_a_session_starts_from_the_cache_only_when_there_is_one_and_never_when_s
     monkeypatch.setenv("JAVA_HOME", home)
     log4j = f"-Dlog4j2.configurationFile={LOG4J_FILE}"
 
-    assert driver_jvm(True) == jvm_module.DriverJvm(None, (log4j,))  # no cache yet: the JVM as before
+    assert driver_jvm(True) == DriverJvm(None, (log4j,))  # no cache yet: the JVM as before
     with open(cache_path(home), "wb"):
         pass
     started = driver_jvm(True)
     assert (started.java_home, started.cache) == (home, cache_path(home))
     assert started.options[:2] == (log4j, f"-XX:AOTCache={cache_path(home)}")
-    assert driver_jvm(False) == jvm_module.DriverJvm(None, (log4j,))  # the config's spark.jvm_cache: false
+    assert driver_jvm(False) == DriverJvm(None, (log4j,))  # the config's spark.jvm_cache: false
 
     monkeypatch.setenv(SWITCH, "record")
     recording = driver_jvm(True)
@@ -76,7 +77,7 @@ def test_a_session_starts_from_the_cache_only_when_there_is_one_and_never_when_s
     assert f"-XX:AOTCacheOutput={recording.record_to}" in recording.options
 
     monkeypatch.setenv(SWITCH, "off")
-    assert driver_jvm(True) == jvm_module.DriverJvm(None, (log4j,))
+    assert driver_jvm(True) == DriverJvm(None, (log4j,))
     monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))  # the user's conf dir gives the logging
     assert driver_jvm(True).options == ()
 
@@ -112,6 +113,6 @@ def test_a_failed_recording_run_leaves_no_cache_and_says_so(cache_on, monkeypatc
     if home is None:
         pytest.skip("no JDK 25 or later on this machine")
     # A config that does not exist: the recording job exits 2 before it starts any JVM.
-    assert jvm_module.ensure_cache(str(tmp_path / "missing.yaml"), cwd=str(tmp_path)) is None
+    assert ensure_cache(str(tmp_path / "missing.yaml"), cwd=str(tmp_path)) is None
     assert not os.path.exists(cache_path(home))
     assert "no driver JVM cache (the recording run exited 2)" in capfd.readouterr().err
