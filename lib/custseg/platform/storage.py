@@ -34,7 +34,9 @@ R_ = TypeVar("R_")
 # Delta's errors when another writer created the table between our check and our commit.
 CREATION_RACES = ("ProtocolChangedException", "DELTA_PROTOCOL_CHANGED", "MetadataChangedException",
                   "DELTA_METADATA_CHANGED")
-ALREADY_EXISTS = "TABLE_OR_VIEW_ALREADY_EXISTS"  # creating a table where one, or files, already are
+# Creating a table where one, or files, already are: found when the create is planned, or, for files another
+# writer added since, when it commits.
+ALREADY_EXISTS = ("TABLE_OR_VIEW_ALREADY_EXISTS", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
 
 
 class InputError(RuntimeError):
@@ -125,12 +127,12 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
             writer.save(path)
             break
         except Exception as err:  # noqa: BLE001 - only a lost race to create the table is retried
-            if create and not exists and ALREADY_EXISTS in str(err) and attempt < WRITE_ATTEMPTS:
+            if create and not exists and names_any(err, ALREADY_EXISTS) and attempt < WRITE_ATTEMPTS:
                 # Files but no Delta table at the path: a killed first write's, or another run's new table. Look
                 # again and write as a table that exists, or by a plain overwrite with the comment after it.
                 create = False
                 continue
-            if exists or attempt == WRITE_ATTEMPTS or not any(name in str(err) for name in CREATION_RACES):
+            if exists or attempt == WRITE_ATTEMPTS or not names_any(err, CREATION_RACES):
                 raise
             log.warning("%s was created by a concurrent run; writing %s again (attempt %d)", path, as_of, attempt + 1)
             time.sleep(random.uniform(0.2, 1.0) * attempt)
@@ -138,6 +140,10 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
         escaped = table_comment.replace("'", "\\'")
         spark.sql(f"ALTER TABLE delta.`{absolute_location(path)}` SET TBLPROPERTIES ('comment' = '{escaped}')")
     log.info("wrote %s for %s", path, as_of)
+
+
+def names_any(err: Exception, names: tuple[str, ...]) -> bool:
+    return any(name in str(err) for name in names)
 
 
 def read_delta(spark: SparkSession, path: str) -> DataFrame:
