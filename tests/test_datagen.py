@@ -77,8 +77,8 @@ def test_padded_id_pads_and_never_truncates(spark):
 
 
 def test_same_arguments_give_identical_rows_whatever_the_partitioning(spark):
-    first = datagen.generate(spark, 200, TX_PER_CUSTOMER, AS_OF, SEED, dirt_rate=DIRT_RATE, num_partitions=1)
-    second = datagen.generate(spark, 200, TX_PER_CUSTOMER, AS_OF, SEED, dirt_rate=DIRT_RATE, num_partitions=3)
+    first = datagen.generate(spark, 80, TX_PER_CUSTOMER, AS_OF, SEED, dirt_rate=DIRT_RATE, num_partitions=1)
+    second = datagen.generate(spark, 80, TX_PER_CUSTOMER, AS_OF, SEED, dirt_rate=DIRT_RATE, num_partitions=3)
     assert list(first.inputs()) == ["customers", "transactions", "loans", "loan_payments", "products"]
     for table, df in first.inputs().items():
         assert _sorted_rows(df) == _sorted_rows(second.inputs()[table]), table
@@ -219,13 +219,21 @@ def test_loan_terms_and_repayment_follow_the_personas(clean):
     assert on_time["credit_stressed"] < 0.8
 
 
-CREDIT_CUSTOMERS = 2000
+POPULATION_CUSTOMERS = 2000  # enough for the credit and product shares' tolerances
 
 
 @pytest.fixture(scope="module")
-def credit(spark):
+def population(spark):
+    """A larger clean dataset (few transactions each), computed once for the credit and product tests."""
+    data = _cached(datagen.generate(spark, POPULATION_CUSTOMERS, 2, AS_OF, SEED))
+    yield data
+    _unpersist(data)
+
+
+@pytest.fixture(scope="module")
+def credit(population):
     """Per customer: persona, is_borrower, has_default and is_late as customer_features defines them."""
-    data = datagen.generate(spark, CREDIT_CUSTOMERS, 2, AS_OF, SEED)
+    data = population
     borrowers = loan_features(data.loans, data.loan_payments, AS_OF, late_window_days=365, default_dpd=90)
     df = (data.truth.join(borrowers, on="customer_id", how="left")
           .select("customer_id", "persona", F.col("n_loans").isNotNull().alias("is_borrower"),
@@ -271,8 +279,8 @@ def test_late_payments_are_more_common_than_defaults_in_every_persona(credit):
     assert rates["young_frequent"]["late"] > rates["affluent_loyal"]["late"] > rates["dormant"]["late"]
 
 
-def test_loan_status_follows_the_payments(spark):
-    data = datagen.generate(spark, 1000, 2, AS_OF, SEED)
+def test_loan_status_follows_the_payments(population):
+    data = population
     due = F.col("due_date")
     dpd = F.coalesce(F.datediff("paid_date", due), F.datediff(F.lit(AS_OF), due))
     per_loan = data.loan_payments.groupBy("loan_id").agg(
@@ -299,9 +307,6 @@ def test_loan_status_follows_the_payments(spark):
     assert loans.filter(~F.col("outstanding_balance").between(0.0, F.col("principal"))).count() == 0
 
 
-PRODUCT_CUSTOMERS = 2000
-
-
 def _is_held(as_of: date):
     """A product row held at as_of: opened before it and not closed by then."""
     return (F.col("opened_date") < F.lit(as_of)) & (
@@ -309,9 +314,9 @@ def _is_held(as_of: date):
 
 
 @pytest.fixture(scope="module")
-def holdings(spark):
+def holdings(population):
     """Clean product rows with persona, signup_date and is_held (at AS_OF), and the customers per persona."""
-    data = datagen.generate(spark, PRODUCT_CUSTOMERS, 2, AS_OF, SEED)
+    data = population
     df = (_with_persona(data.products, data)
           .join(data.customers.select("customer_id", "signup_date"), on="customer_id", how="inner")
           .withColumn("is_held", _is_held(AS_OF))
