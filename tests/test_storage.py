@@ -9,6 +9,7 @@ import pytest
 from custseg.platform.storage import read_delta, write_for_date
 
 AS_OF = dt.date(2026, 1, 1)
+OVERWRITE_MODE = "spark.sql.sources.partitionOverwriteMode"
 
 
 def test_two_dates_written_at_once_to_a_new_table_both_land(spark, tmp_path):
@@ -64,6 +65,25 @@ def test_files_a_killed_first_write_left_do_not_stop_the_next_write(spark, tmp_p
     write_for_date(spark.createDataFrame([("kept", AS_OF)], "value string, as_of_date date"), path, AS_OF, "again")
     assert [r["value"] for r in read_delta(spark, path).collect()] == ["kept"]
     assert description(spark, path) == "again"
+
+
+@pytest.mark.parametrize("comment", [None, "values by date"])
+def test_a_table_another_run_created_after_the_check_keeps_that_runs_rows(spark, tmp_path, monkeypatch, comment):
+    from custseg.platform import storage
+
+    path, later = str(tmp_path / "table"), dt.date(2026, 2, 1)
+    write_for_date(spark.createDataFrame([("other run", AS_OF)], "value string, as_of_date date"), path, AS_OF)
+    answers = iter([False])  # the first check ran before the other run's commit
+    real_check = storage.delta_exists
+    monkeypatch.setattr(storage, "delta_exists", lambda spark, path: next(answers, real_check(spark, path)))
+    spark.conf.set(OVERWRITE_MODE, "static")  # as a user's spark.conf may set it: not what the write relies on
+    try:
+        write_for_date(spark.createDataFrame([("this run", later)], "value string, as_of_date date"), path, later,
+                       comment)
+    finally:
+        spark.conf.set(OVERWRITE_MODE, "dynamic")  # the session's own (custseg.platform.session.BASE_CONF)
+    rows = sorted((r["value"], r["as_of_date"]) for r in read_delta(spark, path).collect())
+    assert rows == [("other run", AS_OF), ("this run", later)]
 
 
 def test_writing_a_date_again_replaces_only_that_date(spark, tmp_path):

@@ -107,17 +107,17 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
         raise ValueError(f"cannot write {path}: no {AS_OF_COLUMN} column")
     spark = df.sparkSession
     create = table_comment is not None and not observed  # a new table gets its description in its first commit
+    condition = f"{AS_OF_COLUMN} = DATE'{as_of.isoformat()}'"
+    for column, value in (also or {}).items():
+        condition += f" AND {column} = '{value}'"
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         exists = delta_exists(spark, path)
-        writer = df.write.format("delta").mode("overwrite").partitionBy(AS_OF_COLUMN)
+        # A newer release may add columns: they are added to the table, earlier rows read them as null.
         if exists and not replace:
             writer = df.write.format("delta").mode("append").partitionBy(AS_OF_COLUMN).option("mergeSchema", "true")
-        elif exists:
-            condition = f"{AS_OF_COLUMN} = DATE'{as_of.isoformat()}'"
-            for column, value in (also or {}).items():
-                condition += f" AND {column} = '{value}'"
-            # A newer release may add columns: they are added to the table, earlier rows read them as null.
-            writer = writer.option("replaceWhere", condition).option("mergeSchema", "true")
+        else:  # also for a table not there at the check: one another run creates meanwhile keeps its other rows
+            writer = (df.write.format("delta").mode("overwrite").partitionBy(AS_OF_COLUMN)
+                      .option("replaceWhere", condition).option("mergeSchema", "true"))
         try:
             if create and not exists:
                 (df.writeTo(f"delta.`{absolute_location(path)}`").using("delta").partitionedBy(F.col(AS_OF_COLUMN))
@@ -129,7 +129,7 @@ def write_for_date(df: DataFrame, path: str, as_of: dt.date, table_comment: str 
         except Exception as err:  # noqa: BLE001 - only a lost race to create the table is retried
             if create and not exists and names_any(err, ALREADY_EXISTS) and attempt < WRITE_ATTEMPTS:
                 # Files but no Delta table at the path: a killed first write's, or another run's new table. Look
-                # again and write as a table that exists, or by a plain overwrite with the comment after it.
+                # again and write as a table that exists, or as a new one with the comment after it.
                 create = False
                 continue
             if exists or attempt == WRITE_ATTEMPTS or not names_any(err, CREATION_RACES):
