@@ -101,6 +101,7 @@ class RunRecord:
     spark_jobs: dict[str, int] = field(default_factory=dict)  # Spark jobs started per stage
     spark_stages: dict[str, int] = field(default_factory=dict)  # Spark stages those jobs ran, per stage
     model_run_id: str | None = None  # the training run whose model made the assignments this run wrote
+    model: Any = field(default=None, repr=False)  # a training run's fitted PipelineModel, for its report in-session
     outputs: dict[str, str] = field(default_factory=dict)  # table -> run_id of the rows this run wrote
     # (run_id, job) of the runs recorded for the date before this one started, its own killed attempts too
     earlier_runs: set[tuple[str, str]] = field(default_factory=set)
@@ -203,7 +204,8 @@ def runs_of_date(spark: SparkSession, output_path: str, as_of: dt.date,
     df = read_delta(spark, path).filter(F.col(AS_OF_COLUMN) == F.lit(as_of))
     if besides is not None:
         df = df.filter((F.col("run_id") != besides.run_id) | (F.col("job") != besides.job))
-    return {(r["run_id"], r["job"]) for r in df.select("run_id", "job").distinct().collect()}
+    # A date holds a few rows (a run's, and its attempts'): the set drops repeats without a shuffle.
+    return {(r["run_id"], r["job"]) for r in df.select("run_id", "job").collect()}
 
 
 def tables_written_by(jobs: set[str]) -> set[str]:
