@@ -23,5 +23,5 @@ def run_pipeline(spark: SparkSession, conf: Config, generate_sample: bool = Fals
     run_build_features(spark, conf)
     record = run_train_segments(spark, conf)
     log.info("run %s: K=%s (%s)", record.run_id, record.metrics["chosen_k"], record.metrics["reason"])
-    log.info("report: %s", write_report(spark, conf, record.run_id))
+    log.info("report: %s", write_report(spark, conf, record.run_id, model=record.model))
     return record

@@ -23,11 +23,12 @@ REPORT_FILE = "report.html"
 
 
 def write_report(spark: SparkSession, conf: Config, run_id: str | None = None,
-                 sample_cap: int = SAMPLE_CAP) -> str:
-    """Write the figures and report.html of a run (default: the latest successful training run); return its URI."""
+                 sample_cap: int = SAMPLE_CAP, model: PipelineModel | None = None) -> str:
+    """Write the figures and report.html of a run (default: the latest successful training run); return its URI.
+    `model` is the run's fitted model when the caller holds it (the run saved it): no load."""
     run_id = run_id or latest_run_id(spark, conf.output_path)
     data = read_run(spark, conf, run_id)
-    model = PipelineModel.load(model_location(conf.output_path, run_id))
+    model = model or PipelineModel.load(model_location(conf.output_path, run_id))
     features_df = features_for_date(spark, conf.output_path, data.as_of)
     ids = model_ids(spark, conf.output_path, run_id, len(fitted_kmeans(model).clusterCenters()))
     scatter = scatter_data(model, ids, features_df, sample_cap, conf.seed, data.customers)

@@ -142,7 +142,7 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         write_outputs(tables, conf.output_path, record.run_id, as_of, record.new_tables)
         document = applicant_document(model, params, ids, results["described"], record.run_id, as_of)
         write_bytes(spark, applicant_model_location(conf.output_path, record.run_id), to_json(document))
-        record.model_run_id = record.run_id
+        record.model_run_id, record.model = record.run_id, model
         record.outputs.update(dict.fromkeys(outputs.SEGMENT_TABLES, record.run_id))
         record.stage_done("profiles_and_writes")
         record.metrics = {
