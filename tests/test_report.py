@@ -229,10 +229,12 @@ def test_principal_axes_are_those_of_spark_ml_pca(spark):
 
 
 def test_report_is_written_through_the_file_system_of_a_file_uri_with_a_space(spark, reported, tmp_path):
-    conf, record, _ = reported
+    conf, record, golden_report = reported
     folder = tmp_path / "my reports"
     shutil.copytree(conf.output_path, folder, ignore=shutil.ignore_patterns("reports"))  # the run, no report yet
-    uri = write_report(spark, replace(conf, output_path=f"file://{folder}"), record.run_id, sample_cap=50)
+    # With the model the training run held in memory, as run_pipeline does: the same figures as the golden
+    # report's, which loaded the saved model.
+    uri = write_report(spark, replace(conf, output_path=f"file://{folder}"), record.run_id, model=record.model)
     assert uri == f"file://{folder}/reports/{record.run_id}/{REPORT_FILE}"
     written = folder / "reports" / record.run_id
     assert sorted(p.name for p in written.iterdir()) == sorted([*FIGURES, REPORT_FILE])
@@ -240,3 +242,6 @@ def test_report_is_written_through_the_file_system_of_a_file_uri_with_a_space(sp
     images = [attrs["src"] for tag, attrs in page.tags if tag == "img"]
     prefix = "data:image/png;base64,"
     assert [base64.b64decode(src[len(prefix):]) for src in images] == [(written / n).read_bytes() for n in FIGURES]
+    assert record.model is not None
+    for name in FIGURES:
+        assert (written / name).read_bytes() == (golden_report.parent / name).read_bytes(), name
