@@ -82,11 +82,14 @@ def test_a_group_below_the_minimum_is_suppressed_not_shown(spark):
     assert audit["a"]["customers"] == 50 and not audit["a"]["is_suppressed"]
 
 
-def test_no_favourable_action_gives_no_ratio_rather_than_parity(spark):
-    audit = overall(fairness_audit(groups(spark, "sex", ["a"] * 20 + ["b"] * 20), assignments(spark, [1] * 40),
-                                   min_group_size=20))
+@pytest.mark.parametrize("tier", ["medium", "unrated"])
+def test_no_favourable_nor_adverse_action_gives_no_ratio_rather_than_parity(spark, tier):
+    # Everyone in one segment, neither low nor high: no group met either action, so no ratio compares them.
+    decided = assignments(spark, [1] * 40).withColumn("risk_tier", F.lit(tier))
+    audit = overall(fairness_audit(groups(spark, "sex", ["a"] * 20 + ["b"] * 20), decided, min_group_size=20))
     assert [audit[g]["disparity_ratio"] for g in "ab"] == [None, None]
-    assert [audit[g]["adverse_disparity_ratio"] for g in "ab"] == [1.0, 1.0]
+    assert [audit[g]["adverse_disparity_ratio"] for g in "ab"] == [None, None]
+    assert [audit[g]["adverse_share"] for g in "ab"] == [0.0, 0.0]
     assert not audit["a"]["is_flagged"] and not audit["b"]["is_flagged"]
 
 
@@ -105,11 +108,25 @@ def test_birth_dates_become_age_bands_at_the_as_of_date_and_duplicates_one_group
                     ("C4", "sex"): "unknown"}
 
 
+def test_a_mapped_birth_date_in_the_tables_date_format_gives_age_bands(spark):
+    # birth_date held in CustomerDOB (inputs.customers.columns) as d/M/yyyy text, as in a bank's CSV export.
+    customers_df = spark.createDataFrame([("C1", "1/1/2001", "F"), ("C2", "2/1/2001", "M"), ("C3", "31/12/1960", "M"),
+                                          ("C4", "1/1/1800", "F"), ("C5", "n/a", "F")],
+                                         "CustomerID string, CustomerDOB string, CustGender string")
+    mapped = {"customer_id": "CustomerID", "birth_date": "CustomerDOB"}
+    attributes = audited_attributes(customers_df.columns, ("birth_date", "custgender"), mapped)
+    assert attributes == {"custgender": "CustGender", "age_band": "CustomerDOB"}
+    groups_df = attribute_groups(customers_df, "CustomerID", attributes, dt.date(2026, 1, 1), "d/M/yyyy")
+    bands = {r["customer_id"]: r["group"] for r in groups_df.filter("attribute = 'age_band'").collect()}
+    assert bands == {"C1": "25-34", "C2": "18-24", "C3": "65+", "C4": "unknown", "C5": "unknown"}
+
+
 def test_age_band_edges(spark):
-    ages = [None, -1, 0, 17, 18, 24, 25, 44, 45, 64, 65, 101]
+    ages = [None, -1, 0, 17, 18, 24, 25, 44, 45, 64, 65, 101, 120, 121, 226]
     df = spark.createDataFrame([(a,) for a in ages], "age int").select(age_band(F.col("age")).alias("band"))
     assert [r["band"] for r in df.collect()] == ["unknown", "unknown", "under 18", "under 18", "18-24", "18-24",
-                                                 "25-34", "35-44", "45-54", "55-64", "65+", "65+"]
+                                                 "25-34", "35-44", "45-54", "55-64", "65+", "65+", "65+", "unknown",
+                                                 "unknown"]
 
 
 def test_the_generators_planted_age_disparity_is_flagged_and_independent_sex_is_not(spark, golden):

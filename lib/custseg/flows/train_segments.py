@@ -207,8 +207,8 @@ def names_df(spark: SparkSession, described: list[dict]) -> DataFrame:
 
 def audit_fairness(spark: SparkSession, conf: Config, results: dict, customers_df: DataFrame) -> DataFrame:
     """The fairness_audit rows: the protected attributes read from the customers table for this audit only."""
-    id_column = source_columns(customers_df, CONTRACTS["customers"], conf.inputs["customers"])["customer_id"]
-    attributes = audited_attributes(customers_df.columns, conf.protected_attributes)
+    mapped = source_columns(customers_df, CONTRACTS["customers"], conf.inputs["customers"])
+    attributes = audited_attributes(customers_df.columns, conf.protected_attributes, mapped)
     decisions_df = spark.createDataFrame([(r["segment_id"], r["segment_name"], r["risk_tier"])
                                           for r in results["described"]],
                                          "segment_id int, segment_name string, risk_tier string")
@@ -217,7 +217,8 @@ def audit_fairness(spark: SparkSession, conf: Config, results: dict, customers_d
     if not attributes:
         log.warning("fairness audit: no protected attribute (config protected_attributes) in the customers table")
         return spark.createDataFrame([], AUDIT_SCHEMA)
-    groups_df = attribute_groups(customers_df, id_column, attributes, conf.as_of_date)
+    groups_df = attribute_groups(customers_df, mapped["customer_id"], attributes, conf.as_of_date,
+                                 conf.inputs["customers"].date_format)
     return fairness_audit(groups_df, assignments_df, conf.fairness.min_group_size)
 
 
@@ -241,7 +242,8 @@ def descriptive_groups(conf: Config, customers_df: DataFrame) -> DataFrame | Non
         attributes[attribute] = column
     if not attributes:
         return None
-    return attribute_groups(customers_df, mapped["customer_id"], attributes, conf.as_of_date)
+    return attribute_groups(customers_df, mapped["customer_id"], attributes, conf.as_of_date,
+                            conf.inputs["customers"].date_format)
 
 
 def opportunities(features_df: DataFrame, scored_df: DataFrame, model: PipelineModel, ids: list[int],

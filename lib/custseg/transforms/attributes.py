@@ -12,28 +12,33 @@ UNKNOWN_GROUP = "unknown"
 AGE_BANDS = ((0, "under 18"), (18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55-64"),
              (65, "65+"))
 AGE_SOURCES = ("birth_date", "date_of_birth", "dob", "age")  # in order of preference for age_band
+MAX_AGE = 120  # an older "age" is a placeholder birth date (1/1/1800 and the like), not a customer's age
 
 
 def age_band(age_years: Column) -> Column:
-    """The band of an age in whole years; unknown when missing or negative (a birth date after the as-of date)."""
+    """The band of an age in whole years; unknown when missing, negative (a birth date after the as-of date) or
+    above MAX_AGE."""
     band = F.lit(UNKNOWN_GROUP)
     for low, label in AGE_BANDS:
         band = F.when(age_years >= low, F.lit(label)).otherwise(band)
-    return band
+    return F.when(age_years <= MAX_AGE, band).otherwise(F.lit(UNKNOWN_GROUP))
 
 
-def attribute_groups(customers_df: DataFrame, id_column: str, attributes: dict[str, str], as_of: dt.date) -> DataFrame:
+def attribute_groups(customers_df: DataFrame, id_column: str, attributes: dict[str, str], as_of: dt.date,
+                     date_format: str = "yyyy-MM-dd") -> DataFrame:
     """customer_id, attribute, group: one row per customer and attribute present.
 
-    `attributes` maps the attribute name to its source column. A birth date becomes an age band at the
-    as-of date (attribute age_band), an age in years one too; any other value is its trimmed text. A customer
-    listed twice keeps the smallest group (deterministic); a missing value is the group "unknown".
+    `attributes` maps the attribute name to its source column. A birth date (text in `date_format`, the customers
+    table's, or ISO, or a date) becomes an age band at the as-of date (attribute age_band), an age in years one
+    too; any other value is its trimmed text. A customer listed twice keeps the smallest group (deterministic); a
+    missing value is the group "unknown".
     """
     groups = []
     for name, column in attributes.items():
         value = F.col(f"`{column}`")
         if name == "age_band" and column.strip().casefold() != "age":
-            born = F.coalesce(F.try_to_date(F.trim(value.cast("string"))), value.cast("string").try_cast("date"))
+            text = F.trim(value.cast("string"))
+            born = F.coalesce(F.try_to_date(text, date_format), F.try_to_date(text), text.try_cast("date"))
             group = age_band(F.floor(F.months_between(F.lit(as_of), born) / 12))
         elif name == "age_band":
             group = age_band(F.trim(value.cast("string")).try_cast("double"))

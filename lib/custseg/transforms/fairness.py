@@ -28,11 +28,16 @@ SUPPRESSED_COLUMNS = ("customers", "share", "favourable_share", "adverse_share",
                       "adverse_disparity_ratio")
 
 
-def audited_attributes(columns: list[str], protected: tuple[str, ...]) -> dict[str, str]:
-    """attribute -> source column, for the protected attributes the table has (names compared case-folded);
-    a birth date, else an age, becomes age_band."""
+def audited_attributes(columns: list[str], protected: tuple[str, ...],
+                       mapped: dict[str, str] | None = None) -> dict[str, str]:
+    """attribute -> source column, for the protected attributes the table has: a contract column through its
+    mapping (`mapped`: contract name -> source column, e.g. birth_date held in CustomerDOB), any other by its
+    name (names compared case-folded); a birth date, else an age, becomes age_band."""
+    by_name = {c.strip().casefold(): c for c in columns}
+    by_contract = {name.casefold(): column for name, column in (mapped or {}).items()}
     wanted = {p.strip().casefold() for p in protected}
-    present = {c.strip().casefold(): c for c in columns if c.strip().casefold() in wanted}
+    found = {name: by_contract.get(name) or by_name.get(name) for name in wanted}
+    present = {name: column for name, column in found.items() if column}
     attributes = {name: column for name, column in present.items() if name not in AGE_SOURCES}
     age = next((present[a] for a in AGE_SOURCES if a in present), None)
     return attributes | ({"age_band": age} if age else {})
@@ -56,7 +61,9 @@ def fairness_audit(groups_df: DataFrame, assignments_df: DataFrame, min_group_si
         return F.when(shown & (best > 0), rate / best)
 
     favourable = against_best(F.col("favourable_share"))
-    spared = against_best(1 - F.col("adverse_share"))
+    # Where no group met an adverse action, every group is spared by default: no ratio, as for favourable ones.
+    any_adverse = F.max(F.when(shown, F.col("adverse_share"))).over(scope) > 0
+    spared = F.when(any_adverse, against_best(1 - F.col("adverse_share")))
     audited_df = counted_df.withColumns({
         "share": F.col("customers") / F.sum("customers").over(scope),
         "disparity_ratio": favourable,
