@@ -227,9 +227,10 @@ def test_a_date_without_customers_stops_and_signs_of_misread_inputs_are_warned_o
     assert check_population(sound_df.union(spark.createDataFrame(
         [(f"R{i}", 2, 10.0, 1, 3.0) for i in range(9)], schema)), as_of, 365) == []  # 1 of 11 all at once
     assert check_population(sound_df, as_of, 365) == [
-        "50% of the customers with several purchases made them all at the same moment: the transactions look like "
-        "lines of one basket or invoice; frequency, average ticket, gaps and repeat buying count rows, so give one "
-        "transaction per basket"]
+        "50% of the customers with several purchases made them all at the same moment: either the transactions are "
+        "lines of one basket or invoice (frequency, average ticket, gaps and repeat buying count rows, so give one "
+        "transaction per basket) or their timestamps carry no time of day (purchases on one day then look "
+        "simultaneous)"]
     ledger_df = spark.createDataFrame([("C1", 3, -120.0, 1, 4.0), ("C2", 1, -5.0, 0, None), ("C3", 2, 70.0, 1, 9.0)],
                                       schema)
     assert check_population(ledger_df, as_of, 365) == [
@@ -262,3 +263,15 @@ def test_k_is_capped_below_the_number_of_customers():
     choice = select_k(points, 2, 8, seed=1, max_iter=10, stability_runs=1, min_share=0.05, min_stability=0.1)
     assert [r.k for r in choice.results] == [2, 3]
     assert all(np.isfinite(r.davies_bouldin) for r in choice.results)
+
+
+def test_a_final_fit_worse_than_the_sweeps_is_a_warning_naming_the_gap():
+    from custseg.flows.train_segments import final_fit_warning
+
+    assert final_fit_warning(None, 2, 3) is None  # K not swept (set by hand)
+    assert final_fit_warning(1.0, 1, 3) is None
+    assert final_fit_warning(1.005, 2, 3) is None  # within the tolerance the final fit stops at
+    assert final_fit_warning(1.0797, 2, 2) == (
+        "the final fit's 2 segments are not those the K sweep scored: after 2 Spark start(s) their SSE on the "
+        "selection sample is 8% above the sweep's, so k_selection's silhouette, stability and smallest share for "
+        "this K describe other segments; raise model.n_init")

@@ -115,6 +115,11 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
                                            None if sweep_fit is None else close_to_sweep(sample, sweep_fit.sse))
         model = compose(preprocessing, kmeans_model)
         save_model(spark, model, model_location(conf.output_path, record.run_id))
+        fit_ratio = sse_ratio(sample, kmeans_model, sweep_fit)
+        fit_warning = final_fit_warning(fit_ratio, starts, k)
+        if fit_warning:
+            log.warning("%s", fit_warning)
+            warnings.append(fit_warning)
         record.stage_done("final_fit")
 
         clusters_df = fitted_kmeans(model).transform(scaled_df).select(
@@ -150,7 +155,7 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
             "features_used": list(used), "features_dropped": dropped,
             "k_results": [r.as_row() for r in choice.results],
             "final_fit_starts": starts,
-            "final_fit_sample_sse_ratio": sse_ratio(sample, kmeans_model, sweep_fit),
+            "final_fit_sample_sse_ratio": fit_ratio,
             "imputation_medians": learned_medians(preprocessing, params),
             "outlier_caps": cap_report,
             "skipped": skipped,
@@ -173,6 +178,16 @@ def sse_ratio(sample: np.ndarray, model: KMeansModel, sweep_fit: KResult | None)
     if sweep_fit is None or sweep_fit.sse <= 0:
         return None
     return sample_sse(sample, model.clusterCenters()) / sweep_fit.sse
+
+
+def final_fit_warning(ratio: float | None, starts: int, k: int) -> str | None:
+    """A warning when the final fit's centres are worse on the selection sample than the sweep's for the same K:
+    the K-selection scores (silhouette, stability, shares) then describe other segments than those delivered."""
+    if ratio is None or ratio <= 1 + START_TOLERANCE:
+        return None
+    return (f"the final fit's {k} segments are not those the K sweep scored: after {starts} Spark start(s) their "
+            f"SSE on the selection sample is {ratio - 1:.0%} above the sweep's, so k_selection's silhouette, "
+            "stability and smallest share for this K describe other segments; raise model.n_init")
 
 
 def segment_outputs(features_df: DataFrame, scored_df: DataFrame, model: PipelineModel, ids: list[int],

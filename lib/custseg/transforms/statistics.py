@@ -124,8 +124,9 @@ def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int)
                         "score and loans where given); check as_of_date against the transactions' dates")
     if (row["all_at_once_share"] or 0) > SAME_MOMENT_SHARE:
         warnings.append(f"{row['all_at_once_share']:.0%} of the customers with several purchases made them all at the "
-                        "same moment: the transactions look like lines of one basket or invoice; frequency, average "
-                        "ticket, gaps and repeat buying count rows, so give one transaction per basket")
+                        "same moment: either the transactions are lines of one basket or invoice (frequency, average "
+                        "ticket, gaps and repeat buying count rows, so give one transaction per basket) or their "
+                        "timestamps carry no time of day (purchases on one day then look simultaneous)")
     if row["negative_share"] > 0.5:
         warnings.append(f"{row['negative_share']:.0%} of the customers have a negative net spend: purchases are "
                         "amounts above 0 and refunds below; a ledger that books spending as negative amounts needs "
