@@ -25,9 +25,9 @@ FEATURES: dict[str, tuple[str, str]] = {
     "is_repeat_buyer": ("1 if the customer made 2 or more purchases in the lookback window (gap_mean_days is"
                         " defined), else 0", "flag"),
     "active_months": ("distinct calendar months with a purchase in the lookback window", "count"),
-    "n_categories": ("distinct categories of the purchases in the lookback window; null when none of the"
-                     " customer's purchases has a category (all null when the transactions have no category"
-                     " column)", "count"),
+    "n_categories": ("distinct categories of the purchases in the lookback window; 0 without purchases; null"
+                     " when none of the customer's purchases has a category (every buyer's when the transactions"
+                     " have no category column)", "count"),
     "top_category_share": ("share of purchase amount in the customer's largest category; null without purchases,"
                            " or when none has a category", "ratio"),
     "digital_share": ("share of the purchases with a known channel made online or on mobile; null without such"
