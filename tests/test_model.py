@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -108,6 +109,14 @@ def test_k_rule_prefers_eligible_best_silhouette():
     assert k == 4  # 2 is better but ineligible; 4 and 5 tie, the smaller wins
     assert "highest silhouette (0.700)" in reason and "3 of 4" in reason
     assert choose_k([result(2, 0.3, False), result(3, 0.5, False)], None)[0] == 3
+    # None eligible: a K with a segment below the minimum share (outliers split off) is passed over if another has none.
+    outliers = [replace(result(2, 0.988, False), min_share=0.003, stability=0.02), result(4, 0.60, False),
+                result(5, 0.64, False)]
+    k, reason = choose_k(outliers, None, min_share=0.02)
+    assert k == 5 and "highest silhouette (0.640) among K with smallest segment >= the minimum share" in reason
+    assert "stability 0.90" in reason
+    assert choose_k(outliers[:1], None, min_share=0.02) == (2, "no K met the share and stability thresholds; "
+                                                                 "highest silhouette overall (0.988)")
     assert choose_k(results, fixed_k=6) == (6, "K=6 fixed by the configuration (model.k)")
 
 

@@ -11,7 +11,8 @@ fit and refits on 80% resamples with other seeds, compared on the whole sample).
 
 Rule (docs/model.md): among K whose smallest segment holds at least `min_segment_share` of the
 customers and whose stability is at least `min_stability`, take the highest silhouette (ties: the
-smaller K). If no K passes, take the highest silhouette overall and say so. A K fixed in the config wins.
+smaller K). If no K passes, take the highest silhouette among K whose smallest segment has the minimum share, else
+overall, and say so. A K fixed in the config wins.
 """
 from __future__ import annotations
 
@@ -152,8 +153,8 @@ def sweep_table(results: list[KResult]) -> str:
     return "\n".join(lines)
 
 
-def choose_k(results: list[KResult], fixed_k: int | None) -> tuple[int, str]:
-    """Apply the documented rule to the sweep's results."""
+def choose_k(results: list[KResult], fixed_k: int | None, min_share: float = 0.0) -> tuple[int, str]:
+    """Apply the documented rule to the sweep's results (`min_share`: the smallest segment's minimum share)."""
     if fixed_k is not None:
         return fixed_k, f"K={fixed_k} fixed by the configuration (model.k)"
 
@@ -165,6 +166,13 @@ def choose_k(results: list[KResult], fixed_k: int | None) -> tuple[int, str]:
         pick = best(eligible)
         return pick.k, (f"highest silhouette ({pick.silhouette:.3f}) among K with smallest segment >= the minimum "
                         f"share and stability >= the minimum ({len(eligible)} of {len(results)} K eligible)")
+    # A few outliers split off score a high silhouette: a K whose segments all have the minimum share comes first.
+    sized = [r for r in results if r.segments == r.k and r.min_share >= min_share]
+    if sized:
+        pick = best(sized)
+        return pick.k, (f"no K met the share and stability thresholds; highest silhouette ({pick.silhouette:.3f}) "
+                        f"among K with smallest segment >= the minimum share, at stability {pick.stability:.2f} "
+                        "(below the minimum: the segments may move between runs)")
     pick = best(results)
     return pick.k, (f"no K met the share and stability thresholds; highest silhouette overall "
                     f"({pick.silhouette:.3f})")
@@ -187,7 +195,7 @@ def select_k(x: np.ndarray, k_min: int, k_max: int, seed: int, max_iter: int, st
     ks = list(range(min(k_min, top), top + 1))
     results = [evaluate_k(x, k, seed, max_iter, stability_runs, min_share, min_stability, n_init) for k in ks]
     log.info("K sweep on %d customers:\n%s", len(x), sweep_table(results))
-    k, reason = choose_k(results, fixed_k)
+    k, reason = choose_k(results, fixed_k, min_share)
     if fixed_k is None and top < k_max:
         reason += f"; only {distinct} distinct customers, so K was capped at {top}"
     if fixed_k is not None and fixed_k > distinct:
