@@ -112,11 +112,15 @@ def test_k_rule_prefers_eligible_best_silhouette():
     # None eligible: a K with a segment below the minimum share (outliers split off) is passed over if another has none.
     outliers = [replace(result(2, 0.988, False), min_share=0.003, stability=0.02), result(4, 0.60, False),
                 result(5, 0.64, False)]
-    k, reason = choose_k(outliers, None, min_share=0.02)
+    k, reason = choose_k(outliers, None, min_share=0.02, min_stability=0.7)
     assert k == 5 and "highest silhouette (0.640) among K with smallest segment >= the minimum share" in reason
-    assert "stability 0.90" in reason
-    assert choose_k(outliers[:1], None, min_share=0.02) == (2, "no K met the share and stability thresholds; "
-                                                                 "highest silhouette overall (0.988)")
+    assert "(smallest share 0.100, stability 0.90)" in reason
+    # Every K splits off outliers (as on a bank's single-purchase customers): a stable one before an unstable one.
+    small = [replace(r, min_share=0.001) for r in outliers]
+    k, reason = choose_k(small, None, min_share=0.02, min_stability=0.7)
+    assert k == 5 and "highest silhouette (0.640) among K with stability >= the minimum" in reason
+    assert choose_k(small[:1], None, min_share=0.02, min_stability=0.7) == (
+        2, "no K met the share and stability thresholds; highest silhouette overall (0.988)")
     assert choose_k(results, fixed_k=6) == (6, "K=6 fixed by the configuration (model.k)")
 
 

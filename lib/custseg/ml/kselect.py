@@ -11,8 +11,8 @@ fit and refits on 80% resamples with other seeds, compared on the whole sample).
 
 Rule (docs/model.md): among K whose smallest segment holds at least `min_segment_share` of the
 customers and whose stability is at least `min_stability`, take the highest silhouette (ties: the
-smaller K). If no K passes, take the highest silhouette among K whose smallest segment has the minimum share, else
-overall, and say so. A K fixed in the config wins.
+smaller K). If no K passes, take the highest silhouette among K that meet the share threshold, else among those that
+meet the stability one, else overall, and say so. A K fixed in the config wins.
 """
 from __future__ import annotations
 
@@ -153,8 +153,9 @@ def sweep_table(results: list[KResult]) -> str:
     return "\n".join(lines)
 
 
-def choose_k(results: list[KResult], fixed_k: int | None, min_share: float = 0.0) -> tuple[int, str]:
-    """Apply the documented rule to the sweep's results (`min_share`: the smallest segment's minimum share)."""
+def choose_k(results: list[KResult], fixed_k: int | None, min_share: float = 0.0,
+             min_stability: float = 0.0) -> tuple[int, str]:
+    """Apply the documented rule to the sweep's results (with the thresholds it was evaluated with)."""
     if fixed_k is not None:
         return fixed_k, f"K={fixed_k} fixed by the configuration (model.k)"
 
@@ -166,13 +167,17 @@ def choose_k(results: list[KResult], fixed_k: int | None, min_share: float = 0.0
         pick = best(eligible)
         return pick.k, (f"highest silhouette ({pick.silhouette:.3f}) among K with smallest segment >= the minimum "
                         f"share and stability >= the minimum ({len(eligible)} of {len(results)} K eligible)")
-    # A few outliers split off score a high silhouette: a K whose segments all have the minimum share comes first.
-    sized = [r for r in results if r.segments == r.k and r.min_share >= min_share]
-    if sized:
-        pick = best(sized)
-        return pick.k, (f"no K met the share and stability thresholds; highest silhouette ({pick.silhouette:.3f}) "
-                        f"among K with smallest segment >= the minimum share, at stability {pick.stability:.2f} "
-                        "(below the minimum: the segments may move between runs)")
+    # A few outliers split off score a high silhouette, and an unstable K's segments are chance: a K that meets
+    # one of the thresholds comes before one that meets neither.
+    partly = (("smallest segment >= the minimum share", [r for r in results if r.segments == r.k
+                                                         and r.min_share >= min_share]),
+              ("stability >= the minimum", [r for r in results if r.stability >= min_stability]))
+    for met, candidates in partly:
+        if candidates:
+            pick = best(candidates)
+            return pick.k, (f"no K met the share and stability thresholds; highest silhouette "
+                            f"({pick.silhouette:.3f}) among K with {met} (smallest share {pick.min_share:.3f}, "
+                            f"stability {pick.stability:.2f})")
     pick = best(results)
     return pick.k, (f"no K met the share and stability thresholds; highest silhouette overall "
                     f"({pick.silhouette:.3f})")
@@ -195,7 +200,7 @@ def select_k(x: np.ndarray, k_min: int, k_max: int, seed: int, max_iter: int, st
     ks = list(range(min(k_min, top), top + 1))
     results = [evaluate_k(x, k, seed, max_iter, stability_runs, min_share, min_stability, n_init) for k in ks]
     log.info("K sweep on %d customers:\n%s", len(x), sweep_table(results))
-    k, reason = choose_k(results, fixed_k, min_share)
+    k, reason = choose_k(results, fixed_k, min_share, min_stability)
     if fixed_k is None and top < k_max:
         reason += f"; only {distinct} distinct customers, so K was capped at {top}"
     if fixed_k is not None and fixed_k > distinct:
