@@ -189,6 +189,9 @@ def test_html_escapes_every_text():
         k_rows=[], features=["monetary"], z={},
         fairness=[{"attribute": "sex", "group": named, "customers": 40, "share": 0.5, "favourable_share": 0.1,
                    "adverse_share": 0.2, "disparity_ratio": None, "adverse_disparity_ratio": 0.7, "is_flagged": True,
+                   "is_suppressed": False},
+                  {"attribute": "sex", "group": "b", "customers": 40, "share": 0.5, "favourable_share": 0.0,
+                   "adverse_share": 0.0, "disparity_ratio": None, "adverse_disparity_ratio": None, "is_flagged": False,
                    "is_suppressed": False}],
         min_group_size=20, migration=[],
         opportunities=[{"segment_id": 0, "product": named, "is_recommended": True, "rank": 1,
@@ -206,6 +209,8 @@ def test_html_escapes_every_text():
     assert "https://" not in " ".join(str(v) for _, attrs in page.tags for v in attrs.values())
     assert any(row[:2] == [hostile, "3"] for row in page.rows)
     assert any(row[:3] == [named, "1,234", "–"] for row in page.rows)  # a missing share is a dash, not "None"
+    assert next(row for row in page.rows if row[:2] == [named, "1,234"])[-2:] == ["–", "–"]  # no APR band, no limit
+    assert ["sex", "b", "40", "50.0%", "0.0%", "0.0%", "no favourable action", "no adverse action", ""] in page.rows
     assert ["sex", named, "40", "50.0%", "10.0%", "20.0%", "no favourable action", "0.70", "below four-fifths"] \
         in page.rows
     assert "<script>alert(1)</script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in text
