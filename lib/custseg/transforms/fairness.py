@@ -35,7 +35,7 @@ def audited_attributes(columns: list[str], protected: tuple[str, ...],
     name (names compared case-folded); a birth date, else an age, becomes age_band."""
     by_name = {c.strip().casefold(): c for c in columns}
     by_contract = {name.casefold(): column for name, column in (mapped or {}).items()}
-    wanted = {p.strip().casefold() for p in protected}
+    wanted = dict.fromkeys(p.strip().casefold() for p in protected)  # in the configuration's order
     found = {name: by_contract.get(name) or by_name.get(name) for name in wanted}
     present = {name: column for name, column in found.items() if column}
     attributes = {name: column for name, column in present.items() if name not in AGE_SOURCES}
