@@ -230,25 +230,35 @@ def test_a_date_without_customers_stops_and_signs_of_misread_inputs_are_warned_o
     from custseg.transforms.statistics import check_population
 
     as_of = dt.date(1999, 1, 1)
-    schema = "customer_id string, frequency long, monetary double, is_repeat_buyer long, gap_mean_days double"
-    lapsed_df = spark.createDataFrame([("C1", 0, 0.0, 0, None), ("C2", 0, 0.0, 0, None)], schema)
+    schema = ("customer_id string, frequency long, monetary double, is_repeat_buyer long, gap_mean_days double, "
+              "spend_trend double")
+    lapsed_df = spark.createDataFrame([("C1", 0, 0.0, 0, None, 0.0), ("C2", 0, 0.0, 0, None, 0.0)], schema)
     assert check_population(lapsed_df, as_of, 365) == [
         "no customer made a purchase in the 365 days before 1999-01-01: every customer is lapsed, and the segments "
         "rest on what is not about purchases (tenure, and income, credit score and loans where given); check "
         "as_of_date against the transactions' dates"]
-    sound_df = lapsed_df.union(spark.createDataFrame([("C3", 2, 70.0, 1, 12.5), ("C4", 3, 20.0, 1, 0.0)], schema))
+    sound_df = lapsed_df.union(spark.createDataFrame([("C3", 2, 70.0, 1, 12.5, 1.0), ("C4", 3, 20.0, 1, 0.0, -0.2)],
+                                                     schema))
     assert check_population(sound_df.union(spark.createDataFrame(
-        [(f"R{i}", 2, 10.0, 1, 3.0) for i in range(9)], schema)), as_of, 365) == []  # 1 of 11 all at once
+        [(f"R{i}", 2, 10.0, 1, 3.0, 1.0) for i in range(8)], schema)), as_of, 365) == []  # 1 of 10 all at once
     assert check_population(sound_df, as_of, 365) == [
         "50% of the customers with several purchases made them all at the same moment: either the transactions are "
         "lines of one basket or invoice (frequency, average ticket, gaps and repeat buying count rows, so give one "
         "transaction per basket) or their timestamps carry no time of day (purchases on one day then look "
         "simultaneous)"]
-    ledger_df = spark.createDataFrame([("C1", 3, -120.0, 1, 4.0), ("C2", 1, -5.0, 0, None), ("C3", 2, 70.0, 1, 9.0)],
-                                      schema)
+    ledger_df = spark.createDataFrame([("C1", 3, -120.0, 1, 4.0, 0.1), ("C2", 1, -5.0, 0, None, 0.1),
+                                       ("C3", 2, 70.0, 1, 9.0, 0.1)], schema)
     assert check_population(ledger_df, as_of, 365) == [
         "67% of the customers have a negative net spend: purchases are amounts above 0 and refunds below; a ledger "
         "that books spending as negative amounts needs them turned round before this job"]
+    # Buyers in the recent trend window only: 9 of 10 is a sound history's new customers at most, 10 of 10 is not.
+    recent_df = lapsed_df.union(spark.createDataFrame([(f"N{i}", 1, 10.0, 0, None, 1.0) for i in range(9)], schema))
+    assert check_population(recent_df.union(spark.createDataFrame([("O1", 1, 10.0, 0, None, -1.0)], schema)),
+                            as_of, 365, 90) == []
+    assert check_population(recent_df, as_of, 365, 90) == [
+        "100% of the customers with purchases bought only in the 90 days before 1999-01-01, none in the 90 days "
+        "before those: spend_trend tells them apart little; check that the transactions cover the 180 days it "
+        "compares (features.trend_window_days)"]
     with pytest.raises(ValueError, match="customer_features has no customer for 1999-01-01: nothing to segment"):
         check_population(lapsed_df.limit(0), as_of, 365)
 

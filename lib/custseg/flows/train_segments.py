@@ -82,7 +82,8 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
     m = conf.model
     with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope(spark) as persist:
         features_df = persist(fixed_layout(features_for_date(spark, conf.output_path, as_of), m.fit_partitions))
-        warnings = check_population(features_df, as_of, conf.features.lookback_days)
+        warnings = check_population(features_df, as_of, conf.features.lookback_days,
+                                    conf.features.trend_window_days)
         for warning in warnings:
             log.warning("%s", warning)
         used, dropped = usable_features(features_df, m.features)

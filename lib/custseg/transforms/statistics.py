@@ -103,17 +103,24 @@ def population_quartiles(features_df: DataFrame, features: tuple[str, ...]) -> d
 
 # Customers with several purchases all at one moment: a few in card data; many mean invoice lines, not purchases.
 SAME_MOMENT_SHARE = 0.1
+# Buyers with purchases in the recent trend window only: new customers in a sound history; nearly all of them
+# mean a history shorter than the two windows spend_trend compares.
+RECENT_ONLY_SHARE = 0.9
 
 
-def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int) -> list[str]:
+def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int,
+                     trend_window_days: int = 90) -> list[str]:
     """Stop on a date without any customer; warn (returned, for the log, the run's metrics and the report) when
     no customer purchased in the lookback window (a stale as-of date, misread transaction dates), most
-    customers' net spend is negative (spending booked as negative amounts, as in a ledger), or many made all
-    their purchases at one moment (lines of one invoice given as transactions)."""
+    customers' net spend is negative (spending booked as negative amounts, as in a ledger), many made all
+    their purchases at one moment (lines of one invoice given as transactions), or nearly every buyer bought
+    in the recent trend window only (transactions covering less than the two windows spend_trend compares)."""
     all_at_once = F.when(F.col("is_repeat_buyer") == 1, (F.col("gap_mean_days") == 0).cast("double"))
+    recent_only = F.when(F.col("frequency") > 0, (F.col("spend_trend") == 1).cast("double"))
     row = features_df.agg(F.count("*").alias("customers"), F.max("frequency").alias("most_purchases"),
                           F.avg((F.col("monetary") < 0).cast("double")).alias("negative_share"),
-                          F.avg(all_at_once).alias("all_at_once_share")).first()
+                          F.avg(all_at_once).alias("all_at_once_share"),
+                          F.avg(recent_only).alias("recent_only_share")).first()
     if row["customers"] == 0:
         raise ValueError(f"customer_features has no customer for {as_of}: nothing to segment (run build_features "
                          "for this date; every customer must have signed up before it)")
@@ -127,6 +134,11 @@ def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int)
                         "same moment: either the transactions are lines of one basket or invoice (frequency, average "
                         "ticket, gaps and repeat buying count rows, so give one transaction per basket) or their "
                         "timestamps carry no time of day (purchases on one day then look simultaneous)")
+    if (row["recent_only_share"] or 0) > RECENT_ONLY_SHARE:
+        warnings.append(f"{row['recent_only_share']:.0%} of the customers with purchases bought only in the "
+                        f"{trend_window_days} days before {as_of}, none in the {trend_window_days} days before those: "
+                        f"spend_trend tells them apart little; check that the transactions cover the "
+                        f"{2 * trend_window_days} days it compares (features.trend_window_days)")
     if row["negative_share"] > 0.5:
         warnings.append(f"{row['negative_share']:.0%} of the customers have a negative net spend: purchases are "
                         "amounts above 0 and refunds below; a ledger that books spending as negative amounts needs "
