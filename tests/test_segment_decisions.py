@@ -264,10 +264,20 @@ def test_levels_compare_the_median_with_the_population_quartiles_ties_included()
 
 
 def test_lapsed_follows_the_configured_share_and_net_spend_of_zero_is_low_value():
-    medians = {"monetary": 0.0, "frequency": 1.0, "tenure_days": 700.0}
+    medians = {"monetary": 0.0, "frequency": 2.0, "tenure_days": 700.0}
     assert behaviour(medians, 0.45, POPULATION, SegmentRules()).name == "Low value, regular"
     assert behaviour(medians, 0.45, POPULATION, SegmentRules(lapsed_share=0.4)).name == "Low value, lapsed"
     assert behaviour(medians, 0.45, POPULATION, SegmentRules(new_tenure_days=700)).name == "Low value, regular, new"
+
+
+def test_a_median_of_one_purchase_is_one_time_not_a_level_against_the_others():
+    # Quartiles of 1, 1, 1 (most bought once, as in a bank's short export) or 0, 0, 6: one purchase is no pattern.
+    once = {"monetary": 120.0, "frequency": 1.0, "tenure_days": 60.0}
+    for population in (POPULATION, {**POPULATION, "frequency": (1.0, 1.0, 1.0)}):
+        assert behaviour(once, 0.1, population, SegmentRules()).name.endswith("value, one-time, new")
+    assert behaviour(once, 0.6, POPULATION, SegmentRules()).activity == "lapsed"  # lapsed comes first
+    twice = {**once, "frequency": 2.0}
+    assert behaviour(twice, 0.1, {**POPULATION, "frequency": (1.0, 1.0, 1.0)}, SegmentRules()).activity == "frequent"
 
 
 def test_equal_behaviours_get_unique_names():

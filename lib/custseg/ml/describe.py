@@ -209,7 +209,7 @@ def level(median: float | None, quartiles: tuple[float | None, ...] | None) -> s
 
 class Behaviour(NamedTuple):
     value: str           # high / mid / low
-    activity: str        # frequent / regular / infrequent / lapsed
+    activity: str        # frequent / regular / infrequent / one-time / lapsed
     is_new: bool
 
     @property
@@ -231,6 +231,8 @@ def behaviour(medians: dict[str, float | None], lapsed_share: float | None,
     value = "low" if monetary is not None and monetary <= 0 else level(monetary, population.get("monetary"))
     if lapsed_share is not None and lapsed_share >= rules.lapsed_share:
         activity = "lapsed"
+    elif medians.get("frequency") == 1:  # one purchase in the lookback window is no pattern, whatever others do
+        activity = "one-time"
     else:
         activity = {"high": "frequent", "mid": "regular", "low": "infrequent"}[
             level(medians.get("frequency"), population.get("frequency"))]
