@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from custseg.contract import outputs
 from custseg.contract.features import FEATURES
-from custseg.transforms.attributes import age_band, attribute_groups
+from custseg.transforms.attributes import AgeSource, age_band, attribute_groups
 from custseg.transforms.fairness import audited_attributes, fairness_audit
 from golden import AS_OF
 
@@ -100,7 +100,7 @@ def test_birth_dates_become_age_bands_at_the_as_of_date_and_duplicates_one_group
         ("C4", "1930-01-01", None),
     ], "Customer_ID string, Birth_Date string, SEX string")
     attributes = audited_attributes(customers_df.columns, ("birth_date", "sex", "religion"))
-    assert attributes == {"sex": "SEX", "age_band": "Birth_Date"}
+    assert attributes == {"sex": "SEX", "age_band": AgeSource("Birth_Date", is_birth_date=True)}
     rows = {(r["customer_id"], r["attribute"]): r["group"]
             for r in attribute_groups(customers_df, "Customer_ID", attributes, as_of).collect()}
     assert rows == {("C1", "age_band"): "25-34", ("C2", "age_band"): "18-24", ("C3", "age_band"): "65+",
@@ -115,10 +115,24 @@ def test_a_mapped_birth_date_in_the_tables_date_format_gives_age_bands(spark):
                                          "CustomerID string, CustomerDOB string, CustGender string")
     mapped = {"customer_id": "CustomerID", "birth_date": "CustomerDOB"}
     attributes = audited_attributes(customers_df.columns, ("birth_date", "custgender"), mapped)
-    assert attributes == {"custgender": "CustGender", "age_band": "CustomerDOB"}
+    assert attributes == {"custgender": "CustGender", "age_band": AgeSource("CustomerDOB", is_birth_date=True)}
     groups_df = attribute_groups(customers_df, "CustomerID", attributes, dt.date(2026, 1, 1), "d/M/yyyy")
     bands = {r["customer_id"]: r["group"] for r in groups_df.filter("attribute = 'age_band'").collect()}
     assert bands == {"C1": "25-34", "C2": "18-24", "C3": "65+", "C4": "unknown", "C5": "unknown"}
+
+
+def test_an_age_in_years_becomes_a_band_and_a_tables_own_age_band_stays_as_it_is(spark):
+    customers_df = spark.createDataFrame([("C1", "34", "26-35", "1990-01-01"), ("C2", " 70 ", "65+", None)],
+                                         "id string, AGE string, age_band string, birth_date string")
+    ages = audited_attributes(customers_df.columns, ("age",))
+    assert ages == {"age_band": AgeSource("AGE", is_birth_date=False)}
+    own = audited_attributes(customers_df.columns, ("birth_date", "age_band"))
+    assert own == {"age_band": "age_band"}  # the table's own bands, not one derived from the birth date
+    as_of = dt.date(2026, 1, 1)
+    assert {r["id"]: r["group"] for r in attribute_groups(customers_df, "id", ages, as_of)
+            .withColumnRenamed("customer_id", "id").collect()} == {"C1": "25-34", "C2": "65+"}
+    assert {r["id"]: r["group"] for r in attribute_groups(customers_df, "id", own, as_of)
+            .withColumnRenamed("customer_id", "id").collect()} == {"C1": "26-35", "C2": "65+"}
 
 
 def test_age_band_edges(spark):

@@ -177,6 +177,21 @@ def test_population_rate_weights_segments_by_their_borrowers():
     assert population_rate(profiles[2:], "default_rate") is None
 
 
+def test_an_age_audit_with_most_customers_under_18_is_warned_of_as_band_codes():
+    from custseg.report.html import fairness_warnings
+
+    def row(group, share, segment_id=None):
+        return {"attribute": "age_band", "group": group, "share": share, "segment_id": segment_id}
+
+    codes = [row("under 18", 0.998), row("65+", 0.002), row("under 18", 1.0, segment_id=0)]
+    assert fairness_warnings(codes) == [
+        "100% of the customers are under 18 in the fairness audit's age bands: if the age column holds band codes "
+        "rather than years, give the bands as a column of their own (e.g. age_band, listed in protected_attributes "
+        "in place of age)"]
+    assert fairness_warnings([row("under 18", 0.02), row("25-34", 0.98), row("under 18", 0.9, segment_id=1)]) == []
+    assert fairness_warnings([row("under 18", None)]) == []  # a suppressed group has no share
+
+
 def test_html_escapes_every_text():
     hostile = '<script src="https://evil.example/x.js"></script> & "Co"'
     named = "<script>alert(1)</script> & co"

@@ -151,8 +151,24 @@ def render_html(data: RunData, figures: dict[str, bytes]) -> str:
         profiles=data.profiles, means=mean_columns(data), figures=figure_views(figures),
         fairness=data.fairness, min_group=data.min_group_size,
         offers=segment_offers(data.profiles, data.opportunities, data.characteristics, data.top_offers),
-        skipped=skipped_parts(data), warnings=data.metrics.get("warnings") or [],
+        skipped=skipped_parts(data),
+        warnings=[*(data.metrics.get("warnings") or []), *fairness_warnings(data.fairness)],
     )
+
+
+# A bank's customers are adults with few exceptions: most of them under 18 means an age column of band codes.
+MINORS_SHARE = 0.5
+
+
+def fairness_warnings(rows: list[dict]) -> list[str]:
+    """Signs that a protected attribute was misread: most customers in the age band under 18."""
+    minors = next((r for r in rows if r["attribute"] == "age_band" and r["group"] == "under 18"
+                   and r.get("segment_id") is None and (r.get("share") or 0) > MINORS_SHARE), None)
+    if minors is None:
+        return []
+    return [f"{minors['share']:.0%} of the customers are under 18 in the fairness audit's age bands: if the age "
+            "column holds band codes rather than years, give the bands as a column of their own (e.g. age_band, "
+            "listed in protected_attributes in place of age)"]
 
 
 def skipped_parts(data: RunData) -> dict[str, str]:

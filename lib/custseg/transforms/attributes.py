@@ -3,6 +3,7 @@ attributes) and the segments' descriptions (descriptive ones). A birth date or a
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -13,6 +14,13 @@ AGE_BANDS = ((0, "under 18"), (18, "18-24"), (25, "25-34"), (35, "35-44"), (45, 
              (65, "65+"))
 AGE_SOURCES = ("birth_date", "date_of_birth", "dob", "age")  # in order of preference for age_band
 MAX_AGE = 120  # an older "age" is a placeholder birth date (1/1/1800 and the like), not a customer's age
+AGE_BAND = "age_band"
+
+
+class AgeSource(NamedTuple):
+    """A column an age band is derived from: a birth date, or an age in whole years."""
+    column: str
+    is_birth_date: bool
 
 
 def age_band(age_years: Column) -> Column:
@@ -24,26 +32,25 @@ def age_band(age_years: Column) -> Column:
     return F.when(age_years <= MAX_AGE, band).otherwise(F.lit(UNKNOWN_GROUP))
 
 
-def attribute_groups(customers_df: DataFrame, id_column: str, attributes: dict[str, str], as_of: dt.date,
-                     date_format: str = "yyyy-MM-dd") -> DataFrame:
+def attribute_groups(customers_df: DataFrame, id_column: str, attributes: dict[str, str | AgeSource],
+                     as_of: dt.date, date_format: str = "yyyy-MM-dd") -> DataFrame:
     """customer_id, attribute, group: one row per customer and attribute present.
 
-    `attributes` maps the attribute name to its source column. A birth date (text in `date_format`, the customers
-    table's, or ISO, or a date) becomes an age band at the as-of date (attribute age_band), an age in years one
-    too; any other value is its trimmed text. A customer listed twice keeps the smallest group (deterministic); a
-    missing value is the group "unknown".
+    `attributes` maps the attribute name to its source column. An AgeSource becomes an age band at the as-of
+    date: a birth date (text in `date_format`, the customers table's, or ISO, or a date) or an age in years; any
+    other value is its trimmed text (a band a table already holds stays as it is). A customer listed twice keeps
+    the smallest group (deterministic); a missing value is the group "unknown".
     """
     groups = []
-    for name, column in attributes.items():
-        value = F.col(f"`{column}`")
-        if name == "age_band" and column.strip().casefold() != "age":
-            text = F.trim(value.cast("string"))
+    for name, source in attributes.items():
+        column = source.column if isinstance(source, AgeSource) else source
+        text = F.trim(F.col(f"`{column}`").cast("string"))
+        if isinstance(source, AgeSource) and source.is_birth_date:
             born = F.coalesce(F.try_to_date(text, date_format), F.try_to_date(text), text.try_cast("date"))
             group = age_band(F.floor(F.months_between(F.lit(as_of), born) / 12))
-        elif name == "age_band":
-            group = age_band(F.trim(value.cast("string")).try_cast("double"))
+        elif isinstance(source, AgeSource):
+            group = age_band(text.try_cast("double"))
         else:
-            text = F.trim(value.cast("string"))
             group = F.when(text != "", text).otherwise(F.lit(UNKNOWN_GROUP))
         groups.append(F.struct(F.lit(name).alias("attribute"), F.coalesce(group, F.lit(UNKNOWN_GROUP)).alias("group")))
     exploded = customers_df.select(F.trim(F.col(f"`{id_column}`").cast("string")).alias("customer_id"),

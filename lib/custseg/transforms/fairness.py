@@ -13,7 +13,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from custseg.transforms.attributes import AGE_SOURCES
+from custseg.transforms.attributes import AGE_BAND, AGE_SOURCES, AgeSource
 
 FAVOURABLE_TIERS = ("low",)
 ADVERSE_TIERS = ("high",)
@@ -29,18 +29,19 @@ SUPPRESSED_COLUMNS = ("customers", "share", "favourable_share", "adverse_share",
 
 
 def audited_attributes(columns: list[str], protected: tuple[str, ...],
-                       mapped: dict[str, str] | None = None) -> dict[str, str]:
+                       mapped: dict[str, str] | None = None) -> dict[str, str | AgeSource]:
     """attribute -> source column, for the protected attributes the table has: a contract column through its
     mapping (`mapped`: contract name -> source column, e.g. birth_date held in CustomerDOB), any other by its
-    name (names compared case-folded); a birth date, else an age, becomes age_band."""
+    name (names compared case-folded); a birth date, else an age, becomes age_band, unless the table holds an
+    age_band of its own."""
     by_name = {c.strip().casefold(): c for c in columns}
     by_contract = {name.casefold(): column for name, column in (mapped or {}).items()}
     wanted = dict.fromkeys(p.strip().casefold() for p in protected)  # in the configuration's order
     found = {name: by_contract.get(name) or by_name.get(name) for name in wanted}
     present = {name: column for name, column in found.items() if column}
     attributes = {name: column for name, column in present.items() if name not in AGE_SOURCES}
-    age = next((present[a] for a in AGE_SOURCES if a in present), None)
-    return attributes | ({"age_band": age} if age else {})
+    age = next((AgeSource(present[a], a != "age") for a in AGE_SOURCES if a in present), None)
+    return ({AGE_BAND: age} if age else {}) | attributes
 
 
 def fairness_audit(groups_df: DataFrame, assignments_df: DataFrame, min_group_size: int) -> DataFrame:
