@@ -18,6 +18,20 @@ def write_csv(folder, name: str, header: str, rows: list[str]) -> None:
     (folder / name / "part-0.csv").write_text("\n".join([header, *rows]) + "\n")
 
 
+def test_the_hint_for_unreadable_values_follows_the_columns_type():
+    from custseg.flows.build_features import rejection_hint
+
+    assert rejection_hint("customers", "unparseable_value", "signup_date") == (
+        "signup_date values not readable as a date: check inputs.customers.date_format (e.g. dd/MM/yyyy); a day "
+        "number or an epoch needs turning into a date before this job")
+    assert rejection_hint("transactions", "unparseable_value", "transaction_ts").startswith(
+        "transaction_ts values not readable as a timestamp: check inputs.transactions.timestamp_format")
+    assert rejection_hint("customers", "unparseable_value", "credit_score").startswith(
+        "credit_score values not readable as a number")
+    assert rejection_hint("customers", "unparseable_value", "region").startswith("values not readable as the contract")
+    assert rejection_hint("loans", "invalid_value", "status").startswith("values outside the contract's list")
+
+
 def test_a_table_mostly_rejected_stops_the_run_with_its_reasons_and_keeps_the_rejected_rows(spark, tmp_path):
     data = tmp_path / "data"
     write_csv(data, "customers", "customer_id,signup_date", ["C1,2024-01-01", "C2,2024-02-01"])
@@ -32,7 +46,7 @@ def test_a_table_mostly_rejected_stops_the_run_with_its_reasons_and_keeps_the_re
 
     assert str(raised.value).startswith(
         "input table 'transactions': 3 of 4 rows rejected (75.0%), more than inputs.transactions.max_rejected_share "
-        "(50%); most: unparseable_value in amount 3. Values not readable as the contract's type: check the number "
+        "(50%); most: unparseable_value in amount 3. Amount values not readable as a number: check the number "
         "format")
     run = read_delta(spark, conf.table_path("runs")).filter("job = 'build_features'").collect()
     assert [(r["status"], r["error"].split(":")[0]) for r in run] == [("failed", "RejectedShareError")]

@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from custseg.config import Config
+from custseg.contract.inputs import CONTRACTS
 from custseg.contract.outputs import FEATURES_TABLE, REJECTED_COMMENTS, REJECTED_TABLE, REJECTED_TABLE_COMMENT
 from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import cache_scope
@@ -76,6 +77,18 @@ REJECTION_HINTS = {
 }
 
 
+def rejection_hint(table: str, reason: str, detail: str | None) -> str:
+    """What to check for the reason that rejected most of a table; for an unreadable value, by the column's type."""
+    kind = next((c.type for c in CONTRACTS[table].columns if c.name == detail), None) if table in CONTRACTS else None
+    if reason == "unparseable_value" and kind in ("date", "timestamp"):
+        return (f"{detail} values not readable as a {kind}: check inputs.{table}.{kind}_format (e.g. dd/MM/yyyy); "
+                f"a day number or an epoch needs turning into a {kind} before this job")
+    if reason == "unparseable_value" and kind in ("double", "int"):
+        return (f"{detail} values not readable as a number: check the number format (a decimal comma, a currency "
+                "sign)")
+    return REJECTION_HINTS.get(reason, "check its column mapping")
+
+
 def rejected_share_message(spark: SparkSession, conf: Config, run_id: str, table: str, counts: dict[str, int]) -> str:
     """Why a table's rows were rejected, with the columns most named, from the rejected rows just written."""
     top = (read_delta(spark, conf.table_path(REJECTED_TABLE))
@@ -83,7 +96,7 @@ def rejected_share_message(spark: SparkSession, conf: Config, run_id: str, table
            .groupBy("reason", "detail").count().orderBy(F.desc("count"), "reason", "detail").limit(3).collect())
     causes = ", ".join(f"{r['reason']} in {r['detail']} {r['count']:,}" if r["detail"] else
                        f"{r['reason']} {r['count']:,}" for r in top)
-    hint = REJECTION_HINTS.get(top[0]["reason"], "check its column mapping") if top else "check its column mapping"
+    hint = rejection_hint(table, top[0]["reason"], top[0]["detail"]) if top else "check its column mapping"
     return (f"input table '{table}': {counts['rejected']:,} of {counts['read']:,} rows rejected "
             f"({counts['rejected'] / counts['read']:.1%}), more than inputs.{table}.max_rejected_share "
             f"({conf.inputs[table].max_rejected_share:.0%}); most: {causes}. {hint[0].upper()}{hint[1:]}; every "
