@@ -46,7 +46,7 @@ def attribute_groups(customers_df: DataFrame, id_column: str, attributes: dict[s
         column = source.column if isinstance(source, AgeSource) else source
         text = F.trim(F.col(f"`{column}`").cast("string"))
         if isinstance(source, AgeSource) and source.is_birth_date:
-            born = F.coalesce(F.try_to_date(text, date_format), F.try_to_date(text), text.try_cast("date"))
+            born = F.coalesce(F.try_to_date(text, date_format), text.try_cast("date"))  # the table's format, else ISO
             group = age_band(F.floor(F.months_between(F.lit(as_of), born) / 12))
         elif isinstance(source, AgeSource):
             group = age_band(text.try_cast("double"))
