@@ -1,5 +1,5 @@
 """Assign customers to segments with the evidence: distance to every centroid, the runner-up segment, the margin
-and the reason codes, in the pass that assigns them (built-in array functions, no Python UDF).
+and the reason codes, in the pass that assigns them (built-in column functions, no Python UDF).
 
 The rule (docs/model.md, "Reading an assignment"; custseg/applicant.py applies the same one without Spark):
 - own segment: K-means' nearest centroid; second: the nearest other one (lowest segment id on a tie);
@@ -10,6 +10,9 @@ The rule (docs/model.md, "Reading an assignment"; custseg/applicant.py applies t
   and the segment's centroid, both in original units.
 """
 from __future__ import annotations
+
+import operator
+from functools import reduce
 
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
@@ -32,43 +35,57 @@ REASONS = len(REASON_RANKS)
 
 
 def _matrix(rows: list[list[float]]) -> Column:
-    return F.array(*[F.array(*[F.lit(float(v)) for v in row]) for row in rows])
+    return F.array(*[_vector(row) for row in rows])
 
 
-def _squared_distance(point: Column, center: Column) -> Column:
-    return F.aggregate(F.zip_with(point, center, lambda a, b: (a - b) * (a - b)), F.lit(0.0), lambda acc, x: acc + x)
+def _vector(values: list[float]) -> Column:
+    return F.array(*[F.lit(float(v)) for v in values])
+
+
+def _square(a: Column, b: Column | float) -> Column:
+    return (a - b) * (a - b)
 
 
 def score(model: PipelineModel, scaled_df: DataFrame, ids: list[int] | None = None) -> DataFrame:
     """contract.outputs.SCORED_COLUMNS for already scaled features (ml/pipeline.py scaled_features), with each
-    cluster index given its stable segment id (`ids`, by index; ml/lineage.py), the index itself by default."""
-    centers = _matrix(centers_of(model))
-    stable = F.array(*[F.lit(int(i)) for i in (ids if ids is not None else range(len(centers_of(model))))])
+    cluster index given its stable segment id (`ids`, by index; ml/lineage.py), the index itself by default.
+
+    Every distance and pull is written out per centre and feature rather than with higher-order functions over
+    arrays, which Spark evaluates row by row without generated code (benchmarks/README.md).
+    """
+    centers = centers_of(model)
+    stable = F.array(*[F.lit(int(i)) for i in (ids if ids is not None else range(len(centers)))])
     originals = _matrix(centers_original(model))
     names = F.array(*[F.lit(f) for f in model_features(model)])
-    point = vector_to_array(F.col(SCALED))
     own = F.col(PREDICTION)
+    x = [F.get(F.col("_x"), j) for j in range(len(centers[0]))]
 
     measured_df = fitted_kmeans(model).transform(scaled_df).select(
         "customer_id", own.cast("int").alias(PREDICTION), CAPPED_FEATURES, MODEL_VALUES,
-        point.alias("_x"), F.transform(centers, lambda c: F.sqrt(_squared_distance(point, c))).alias("_d"))
-    others = F.filter(F.transform("_d", lambda d, i: F.struct(d.alias("d"), i.alias("i"))),
-                      lambda s: s["i"] != own)
-    second_df = measured_df.withColumn("_second", F.get(F.array_sort(others), 0))
+        vector_to_array(F.col(SCALED)).alias("_x"))
+    distances = [F.sqrt(reduce(operator.add, [_square(xj, c) for xj, c in zip(x, center, strict=True)], F.lit(0.0)))
+                 for center in centers]
+    measured_df = measured_df.withColumn("_d", F.array(*distances))
+    # The nearest other centre: the least (distance, index), so the lowest index on a tie.
+    others = [F.when(own != i, F.struct(F.get(F.col("_d"), i).alias("d"), F.lit(i).alias("i")))
+              for i in range(len(centers))]
+    second_df = measured_df.withColumn("_second", F.least(*others) if len(others) > 1 else others[0])
 
-    own_center, second_center = F.get(centers, own), F.get(centers, F.col("_second.i"))
-    # Sorted ascending by (-pull, feature index): the largest pull first, feature order on a tie.
-    pulls = F.transform("_x", lambda x, j: F.struct(
-        ((x - F.get(own_center, j)) * (x - F.get(own_center, j))
-         - (x - F.get(second_center, j)) * (x - F.get(second_center, j))).alias("minus_pull"), j.alias("j")))
-    top = F.slice(F.array_sort(F.filter(pulls, lambda p: p["minus_pull"] < 0)), 1, REASONS)
-    reasons_df = second_df.withColumn("_top", top)
+    # Feature j's centre values by cluster index, so that the own and second centres' value is an array lookup.
+    by_feature = [_vector([center[j] for center in centers]) for j in range(len(x))]
+    pulls_df = second_df.select("*", *[
+        (_square(xj, F.get(values, F.col("_second.i"))) - _square(xj, F.get(values, own))).alias(f"_pull{j}")
+        for j, (xj, values) in enumerate(zip(x, by_feature, strict=True))])
+    # The positive pulls, largest first and the lowest feature index on a tie: (pull, -j) in descending order.
+    positive = [F.when(F.col(f"_pull{j}") > 0, F.struct(F.col(f"_pull{j}").alias("pull"),
+                                                         F.lit(-j).alias("minus_j"))) for j in range(len(x))]
+    reasons_df = pulls_df.withColumn("_top", F.slice(F.sort_array(F.array(*positive), asc=False), 1, REASONS))
 
     distance = F.get(F.col("_d"), own)
     second_distance = F.col("_second.d")
     reason_columns = []
     for n in range(REASONS):
-        j = F.get(F.col("_top"), n)["j"]
+        j = -F.get(F.col("_top"), n)["minus_j"]
         reason_columns += [F.get(names, j).alias(f"reason_{n + 1}"),
                            F.get(F.col(MODEL_VALUES), j).alias(f"reason_{n + 1}_value"),
                            F.get(F.get(originals, own), j).alias(f"reason_{n + 1}_segment_value")]

@@ -38,6 +38,10 @@ BASE_CONF = {
     # renamed through FileSystem calls, which start none: half the processes per commit (benchmarks/README.md).
     "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
     "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
+    # A stage whose generated method is too long for the JVM's JIT (8,000 bytes of bytecode) runs operator by
+    # operator instead, each compiled; else it would run in the bytecode interpreter (Spark's own advice for
+    # HotSpot; benchmarks/README.md).
+    "spark.sql.codegen.hugeMethodLimit": "8000",
     "spark.sql.streaming.checkpointFileManagerClass":
         "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
 }
