@@ -98,7 +98,7 @@ def run_ours(spark, conf: Config) -> dict[str, float]:
     features = run_build_features(spark, conf)
     train = run_train_segments(spark, conf)
     before_report = time.perf_counter()
-    write_report(spark, conf, train.run_id)
+    write_report(spark, conf, train.run_id, model=train.model)  # as run_pipeline: the model it holds
     stages = {**features.timings, **train.timings, "report": round(time.perf_counter() - before_report, 3)}
     stages["total"] = round(time.perf_counter() - started, 3)
     stages["chosen_k"] = train.metrics["chosen_k"]
