@@ -23,16 +23,12 @@ def csv_conf(name: str, columns: dict[str, str] | None = None) -> InputConf:
     return InputConf(name=name, path="unused", format="csv", columns=columns or {})
 
 
-def check(df, contract, conf, parents=(), broadcast=True, whole=False):
-    """The steps of custseg.transforms.ingest, on a small table: duplicates found by their key hashes (a large
-    run's way), or ranked in one window over the whole table (`whole`: a small run's, its table held)."""
+def check(df, contract, conf, parents=(), broadcast=True):
+    """The steps of custseg.transforms.ingest, on a small table."""
     checked_df = V.with_row_rules(V.conform(df, contract, conf, PII), contract)
-    if whole:
-        checked_df = V.with_duplicate_rank(checked_df, contract)
-    else:
-        unique_df, shared_df = V.with_duplicate_check(checked_df, contract, V.duplicate_keys(checked_df, contract),
-                                                      broadcast)
-        checked_df = unique_df.unionByName(shared_df)
+    unique_df, shared_df = V.with_duplicate_check(checked_df, contract, V.duplicate_keys(checked_df, contract),
+                                                  broadcast)
+    checked_df = unique_df.unionByName(shared_df)
     for key, parent_df, reason in parents:
         checked_df = V.with_reference_check(checked_df, parent_df.select(key), key, reason, broadcast)
     return checked_df
@@ -58,8 +54,7 @@ def join_kind(request, spark):
         spark.conf.unset("spark.sql.autoBroadcastJoinThreshold")
 
 
-@pytest.mark.parametrize("whole", [False, True], ids=["key hashes", "whole table"])
-def test_each_transaction_rejection_reason(spark, join_kind, whole):
+def test_each_transaction_rejection_reason(spark, join_kind):
     raw_df = spark.createDataFrame([
         ("t1", "C1", "2025-12-01 10:00:00", "12.50", "a@x.com"),  # good
         ("t2", "C1", "not-a-date", "12.50", None),                 # unparseable timestamp
@@ -75,7 +70,7 @@ def test_each_transaction_rejection_reason(spark, join_kind, whole):
     ], TXN_COLUMNS)
     known_df = spark.createDataFrame([("C1",)], "customer_id string")
     checked_df = check(raw_df, TRANSACTIONS, csv_conf("transactions"),
-                       [("customer_id", known_df, "unknown_customer")], broadcast=join_kind, whole=whole)
+                       [("customer_id", known_df, "unknown_customer")], broadcast=join_kind)
     expected = spark.createDataFrame([
         ("t1", None, None),
         ("t2", "unparseable_value", "transaction_ts"),

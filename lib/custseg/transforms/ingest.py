@@ -69,8 +69,8 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
     the reference checks. The counts per reason are observed while the rejected rows are written, in the
     same pass. `persist` caches those small sets; its caller releases them
     (custseg.platform.session.cache_scope). In a run on inputs under spark.local_checkpoint_mb
-    (`persist.checkpoints`) each table is held whole instead, checked and then checked for duplicates (one
-    window over the held rows, no key hashes), so that no later query plans its reading again.
+    (`persist.checkpoints`) each table is held whole instead, checked and then checked for duplicates, so
+    that no later query plans its reading again.
     """
     raw = check_inputs(spark, conf)
     accepted: dict[str, DataFrame] = {}
@@ -92,11 +92,11 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
         checked_df = persist.cut_lineage(
             V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract))
         read_rows[name] = read.get["rows"] if persist.checkpoints else raw_df.count()
-        if persist.checkpoints:  # the table held whole: its duplicates ranked in one window over every row
-            checked_df = persist.cut_lineage(V.with_duplicate_rank(checked_df, contract))
+        dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
+        unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
+        if persist.checkpoints:  # the table checked so far, held whole
+            checked_df = persist.cut_lineage(unique_df.unionByName(shared_df))
         else:  # each later read scans the table again; only the few rows sharing a key are held
-            dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
-            unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
             checked_df = unique_df.unionByName(cached(shared_df)[0])
         unreferenced[name] = V.accepted(checked_df, contract)
         for ref in contract.references:

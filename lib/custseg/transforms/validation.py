@@ -5,8 +5,7 @@ Each table goes through the same steps (custseg.transforms.ingest runs them):
    rename the user's columns to contract names and parse them to contract types;
 2. `with_row_rules`: the first row rule a row breaks becomes its reason code;
 3. `duplicate_keys` + `with_duplicate_check`: a second row with a key is rejected. Only a hash of the
-   key is shuffled to find the shared keys; only the rows holding one are ranked (`with_duplicate_rank`,
-   which ranks every row of a small table held whole instead);
+   key is shuffled to find the shared keys; only the rows holding one are ranked;
 4. `with_reference_check`: references to keys the parent table did not accept;
 5. `accepted` (contract columns) and `rejected` (reason + the source row as JSON, built for those rows only).
 
@@ -227,31 +226,26 @@ def _joinable(keys_df: DataFrame, broadcast: bool) -> DataFrame:
 
 def with_duplicate_check(checked_df: DataFrame, contract: TableContract, dup_keys_df: DataFrame,
                          broadcast: bool) -> tuple[DataFrame, DataFrame]:
-    """Split rows into (those whose key no other passing row holds, unchanged; those sharing a key, ranked by
-    `with_duplicate_rank`), given `dup_keys_df` = `duplicate_keys` of the same rows. The union of both is the table.
+    """Split rows into (those whose key no other passing row holds, unchanged; those sharing a key, ranked),
+    given `dup_keys_df` = `duplicate_keys` of the same rows. The union of both is the table.
+
+    Among rows that share a key and pass the row rules, the first by the source row's JSON wins and the
+    others get `duplicate_key`: deterministic whatever the partitioning.
     """
     flagged_df = dup_keys_df.withColumn("_shared", F.lit(True))
     marked_df = (checked_df.withColumn(KEY_HASH, key_hash(contract))
                  .join(_joinable(flagged_df, broadcast), on=KEY_HASH, how="left").drop(KEY_HASH))
     unique_df = marked_df.filter(F.col("_shared").isNull()).drop("_shared")
-    shared_df = with_duplicate_rank(marked_df.filter(F.col("_shared").isNotNull()).drop("_shared"), contract)
-    return unique_df, shared_df
-
-
-def with_duplicate_rank(checked_df: DataFrame, contract: TableContract) -> DataFrame:
-    """Among rows that share a key and pass the row rules, the first by the source row's JSON wins and the others
-    get `duplicate_key`: deterministic whatever the partitioning. On a whole table, one window over every row:
-    what a small table held whole takes instead of `duplicate_keys` and `with_duplicate_check` (the same result).
-    """
     by_key = Window.partitionBy(*contract.key, F.col(REASON).isNull()).orderBy(record_json())
     is_duplicate = F.col(REASON).isNull() & (F.row_number().over(by_key) > 1)
-    return (
-        checked_df
+    shared_df = (
+        marked_df.filter(F.col("_shared").isNotNull()).drop("_shared")
         .withColumn("_is_duplicate", is_duplicate)  # one column, used twice: the window is planned once
         .withColumn(DETAIL, F.when(F.col("_is_duplicate"), F.lit(",".join(contract.key))).otherwise(F.col(DETAIL)))
         .withColumn(REASON, F.when(F.col("_is_duplicate"), F.lit("duplicate_key")).otherwise(F.col(REASON)))
         .drop("_is_duplicate")
     )
+    return unique_df, shared_df
 
 
 def with_reference_check(checked_df: DataFrame, known_keys_df: DataFrame, key: str, reason: str,
