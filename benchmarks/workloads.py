@@ -89,16 +89,16 @@ def run_contract_floor(spark, conf: Config) -> dict[str, float]:
 def run_ours(spark, conf: Config) -> dict[str, float]:
     """The jobs as run_pipeline runs them; stage seconds come from the runs table's timings."""
     from custseg.flows.build_features import run_build_features
-    from custseg.flows.segment_report import write_report
+    from custseg.flows.run_pipeline import report_of_held_run
     from custseg.flows.train_segments import run_train_segments
     from custseg.platform.session import apply_small_input_settings
 
     started = time.perf_counter()
     apply_small_input_settings(spark, conf)  # as the jobs' command line does
     features = run_build_features(spark, conf)
-    train = run_train_segments(spark, conf)
+    train = run_train_segments(spark, conf, hold_report_rows=True)
     before_report = time.perf_counter()
-    write_report(spark, conf, train.run_id, model=train.model)  # as run_pipeline: the model it holds
+    report_of_held_run(spark, conf, features, train)  # as run_pipeline
     stages = {**features.timings, **train.timings, "report": round(time.perf_counter() - before_report, 3)}
     stages["total"] = round(time.perf_counter() - started, 3)
     stages["chosen_k"] = train.metrics["chosen_k"]

@@ -17,7 +17,7 @@ from custseg.contract import outputs as tables
 from custseg.flows.segment_report import REPORT_FILE, write_report
 from custseg.platform.locations import model_location
 from custseg.platform.storage import features_for_date, read_delta
-from custseg.report.data import RunData, principal_axes, read_run, scatter_data
+from custseg.report.data import RunData, held_run, principal_axes, read_run, scatter_data
 from custseg.report.figures import FIGURES, population_rate
 from custseg.report.html import render_html
 from custseg.transforms.sampling import bounded_sample
@@ -120,9 +120,27 @@ def test_html_is_self_contained_with_every_segment_and_all_figures(spark, report
 IDENTITY = list(range(10))  # segment id of each cluster index
 
 
-def test_the_report_shows_the_migration_into_the_models_latest_date(spark, reported):
+@pytest.fixture(scope="module")
+def read_back(spark, reported):
+    """What the report of the golden training run reads from its Delta outputs, after the later date's scoring."""
     conf, record, _ = reported
-    moves = read_run(spark, conf, record.run_id).migration
+    return read_run(spark, conf, record.run_id)
+
+
+def test_the_rows_a_run_holds_are_those_the_report_reads_back(reported, read_back, golden):
+    conf, record, _ = reported
+    held = held_run(conf, record.report_rows, record.row, golden.features.row)
+    assert held.profiles and held.k_rows and held.fairness and held.characteristics and held.rejected
+    assert held.run["status"] == "succeeded" and held.inputs["transactions"]["rejected"] > 0
+    # The migration shown is into the model's latest date: at training, none (no earlier date); read back
+    # after the later date's scoring, that date's (the next test).
+    assert held.migration == []
+    assert replace(held, migration=read_back.migration) == read_back
+
+
+def test_the_report_shows_the_migration_into_the_models_latest_date(spark, reported, read_back):
+    conf, record, _ = reported
+    moves = read_back.migration
     assert {(m["from_as_of_date"], m["as_of_date"]) for m in moves} == {(AS_OF, LATER)}
     sizes = {r["segment_id"]: r["size"] for r in read_delta(spark, conf.table_path(tables.SEGMENT_PROFILES))
              .filter(f"run_id = '{record.run_id}'").collect()}

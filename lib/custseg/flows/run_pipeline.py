@@ -10,6 +10,7 @@ from custseg.flows.build_features import run_build_features
 from custseg.flows.segment_report import write_report
 from custseg.flows.train_segments import run_train_segments
 from custseg.platform.runs import RunRecord
+from custseg.report.data import held_run
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,15 @@ def run_pipeline(spark: SparkSession, conf: Config, generate_sample: bool = Fals
         from custseg_sample.sample_data import ensure_sample_data  # the generator is not shipped to clusters
 
         ensure_sample_data(spark, conf)
-    run_build_features(spark, conf)
-    record = run_train_segments(spark, conf)
+    build = run_build_features(spark, conf)
+    record = run_train_segments(spark, conf, hold_report_rows=True)
     log.info("run %s: K=%s (%s)", record.run_id, record.metrics["chosen_k"], record.metrics["reason"])
-    log.info("report: %s", write_report(spark, conf, record.run_id, model=record.model))
+    log.info("report: %s", report_of_held_run(spark, conf, build, record))
     return record
+
+
+def report_of_held_run(spark: SparkSession, conf: Config, build: RunRecord, train: RunRecord) -> str:
+    """The report of a training run from the rows and model it holds (run_train_segments with hold_report_rows):
+    what segment-report would read back from its outputs, without reading them."""
+    return write_report(spark, conf, train.run_id, model=train.model,
+                        data=held_run(conf, train.report_rows, train.row, build.row))

@@ -13,7 +13,7 @@ from custseg.platform.locations import join_uri, model_location, report_location
 from custseg.platform.runs import latest_run_id
 from custseg.platform.storage import features_for_date, in_parallel, write_bytes
 from custseg.platform.tracking import log_report
-from custseg.report.data import SAMPLE_CAP, read_run, scatter_data
+from custseg.report.data import SAMPLE_CAP, RunData, read_run, scatter_data
 from custseg.report.figures import make_figures
 from custseg.report.html import render_html
 
@@ -23,11 +23,12 @@ REPORT_FILE = "report.html"
 
 
 def write_report(spark: SparkSession, conf: Config, run_id: str | None = None,
-                 sample_cap: int = SAMPLE_CAP, model: PipelineModel | None = None) -> str:
+                 sample_cap: int = SAMPLE_CAP, model: PipelineModel | None = None, data: RunData | None = None) -> str:
     """Write the figures and report.html of a run (default: the latest successful training run); return its URI.
-    `model` is the run's fitted model when the caller holds it (the run saved it): no load."""
+    `model` and `data` are the run's fitted model and results when the caller holds them (custseg.report.data
+    held_run): then nothing is loaded or read back."""
     run_id = run_id or latest_run_id(spark, conf.output_path)
-    data = read_run(spark, conf, run_id)
+    data = data or read_run(spark, conf, run_id)
     model = model or PipelineModel.load(model_location(conf.output_path, run_id))
     features_df = features_for_date(spark, conf.output_path, data.as_of)
     ids = model_ids(spark, conf.output_path, run_id, len(fitted_kmeans(model).clusterCenters()))

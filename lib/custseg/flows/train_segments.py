@@ -50,11 +50,13 @@ from custseg.platform.storage import (
     features_for_date,
     read_input,
     save_model,
+    stamped,
     write_bytes,
     write_output,
     write_outputs,
 )
 from custseg.platform.tracking import log_training
+from custseg.report.data import held_rows
 from custseg.transforms.attributes import attribute_groups
 from custseg.transforms.characteristics import segment_characteristics
 from custseg.transforms.fairness import AUDIT_SCHEMA, audited_attributes, fairness_audit
@@ -76,8 +78,9 @@ log = logging.getLogger(__name__)
 START_TOLERANCE = 0.01
 
 
-def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
-    """Choose K, fit on all customers of conf.as_of_date, and write every segment output."""
+def run_train_segments(spark: SparkSession, conf: Config, hold_report_rows: bool = False) -> RunRecord:
+    """Choose K, fit on all customers of conf.as_of_date, and write every segment output. With hold_report_rows
+    the record also keeps the rows of them the report shows (run_pipeline's report: no reading back)."""
     as_of = conf.as_of_date
     m = conf.model
     with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope(spark) as persist:
@@ -136,16 +139,21 @@ def run_train_segments(spark: SparkSession, conf: Config) -> RunRecord:
         # The largest first and alone: a run killed while writing the others has its assignments written.
         write_output(tables.pop(outputs.SEGMENT_ASSIGNMENTS), outputs.SEGMENT_ASSIGNMENTS, conf.output_path,
                      record.run_id, as_of, record.new_tables)
-        tables[outputs.SEGMENT_MIGRATION] = migration(assignments_before(spark, conf.output_path, as_of), scored_df)
+        # Held for the report's rows when asked (small results of large inputs: computed once).
+        held = persist.persisted if hold_report_rows else (lambda df: df)
+        tables[outputs.SEGMENT_MIGRATION] = held(migration(assignments_before(spark, conf.output_path, as_of),
+                                                           scored_df))
         customers_df = read_input(spark, conf.inputs["customers"])  # as given: the attributes validation left out
-        tables[outputs.FAIRNESS_AUDIT] = audit_fairness(spark, conf, results, customers_df)
+        tables[outputs.FAIRNESS_AUDIT] = held(audit_fairness(spark, conf, results, customers_df))
         names = F.broadcast(names_df(spark, results["described"]))
-        tables[outputs.SEGMENT_CHARACTERISTICS] = segment_characteristics(
-            features_df, scored_df, descriptive_groups(conf, customers_df)).join(names, on="segment_id", how="left")
+        tables[outputs.SEGMENT_CHARACTERISTICS] = held(segment_characteristics(
+            features_df, scored_df, descriptive_groups(conf, customers_df)).join(names, on="segment_id", how="left"))
         offers, skipped = opportunities(features_df, scored_df, model, ids, results["described"], conf)
         tables[outputs.SEGMENT_PRODUCT_OPPORTUNITIES] = spark.createDataFrame(offers, OPPORTUNITY_SCHEMA).join(
             names, on="segment_id", how="left")
         write_outputs(tables, conf.output_path, record.run_id, as_of, record.new_tables)
+        if hold_report_rows:
+            record.report_rows = held_rows(lambda table: stamped(tables[table], record.run_id, as_of), as_of)
         document = applicant_document(model, params, ids, results["described"], record.run_id, as_of)
         write_bytes(spark, applicant_model_location(conf.output_path, record.run_id), to_json(document))
         record.model_run_id, record.model = record.run_id, model

@@ -102,7 +102,9 @@ class RunRecord:
     spark_stages: dict[str, int] = field(default_factory=dict)  # Spark stages those jobs ran, per stage
     model_run_id: str | None = None  # the training run whose model made the assignments this run wrote
     model: Any = field(default=None, repr=False)  # a training run's fitted PipelineModel, for its report in-session
+    report_rows: dict[str, list] = field(default_factory=dict, repr=False)  # and its tables' rows the report shows
     outputs: dict[str, str] = field(default_factory=dict)  # table -> run_id of the rows this run wrote
+    row: dict[str, Any] = field(default_factory=dict)  # the row it wrote last to the runs table, by column
     # (run_id, job) of the runs recorded for the date before this one started, its own killed attempts too
     earlier_runs: set[tuple[str, str]] = field(default_factory=set)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
@@ -144,6 +146,7 @@ class RunRecord:
         write_for_date(df, join_uri(output_path, RUNS_TABLE), self.as_of, RUNS_TABLE_COMMENT,
                        also={"job": self.job, "run_id": self.run_id},
                        replace=status != STARTED or (self.run_id, self.job) in self.earlier_runs)
+        self.row = dict(zip(RUNS_SCHEMA.fieldNames(), row, strict=True))
 
     def start(self, spark: SparkSession, output_path: str) -> None:
         """Say the run has started, before it writes any output: until it succeeds, readers keep the date's

@@ -179,6 +179,11 @@ class Cache:
     def __call__(self, df: DataFrame) -> DataFrame:
         if self.checkpoints:
             return self.cut_lineage(df)
+        return self.persisted(df)
+
+    def persisted(self, df: DataFrame) -> DataFrame:
+        """df persisted, filled by its first action, in any session: for a small result whose first action
+        plans it anyway (a write) and whose second reads it back."""
         self._persisted.append(df.persist(StorageLevel.MEMORY_AND_DISK))
         return self._persisted[-1]
 

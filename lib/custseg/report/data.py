@@ -68,6 +68,9 @@ def _json(value: str | None) -> dict[str, Any]:
     return json.loads(value) if value else {}
 
 
+RunTables = Callable[[str], DataFrame]  # an output table -> the run's rows of it, as written
+
+
 def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
     """Collect what the report needs from the run's Delta outputs (all k x features sized).
 
@@ -77,7 +80,7 @@ def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
     def of_run(table: str) -> DataFrame:
         return read_delta(spark, conf.table_path(table)).filter(F.col("run_id") == F.lit(run_id))
 
-    profiles = _rows(of_run(tables.SEGMENT_PROFILES).drop("run_id").orderBy("segment_id"))
+    profiles = profile_rows(of_run)
     if not profiles:
         raise LookupError(f"segment_profiles has no rows for run {run_id}: unknown run, or its as-of date was "
                           "trained again with another configuration")
@@ -85,9 +88,50 @@ def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
     of_date = F.col("as_of_date") == F.lit(as_of)
     is_this_run = (F.col("run_id") == F.lit(run_id)) & (F.col("job") == "train_segments")
     is_build = (F.col("job") == "build_features") & (F.col("status") == "succeeded")
-    queries: dict[str, Callable[[], list]] = {
+    got = segment_rows(of_run, as_of, {
         "runs": lambda: _rows(read_delta(spark, conf.table_path(RUNS_TABLE)).filter(of_date & (is_this_run | is_build))
                               .orderBy(F.col("finished_at").desc())),
+        "rejected": lambda: rejected_summary(spark, conf, as_of),
+    })
+    run = next((r for r in got["runs"] if r["job"] == "train_segments"), {})
+    build = next((r for r in got["runs"] if r["job"] == "build_features"), None)
+    if not run:
+        log.warning("run %s is not in the runs table any more: the report has no run metadata", run_id)
+    rejected = [{k: v for k, v in r.items() if k != "run_id"} for r in got["rejected"]
+                if build and r["run_id"] == build["run_id"]]
+    return run_data(conf, run_id, as_of, profiles, got, run, build, rejected)
+
+
+def held_rows(of_run: RunTables, as_of: dt.date) -> dict[str, list]:
+    """read_run's queries of a run's segment tables over the tables the run still holds, right after writing
+    them (run_pipeline's report): the same rows, without reading them back from Delta."""
+    return segment_rows(of_run, as_of, {"profiles": lambda: profile_rows(of_run)})
+
+
+def held_run(conf: Config, rows: dict[str, list], train_run: dict[str, Any],
+             build_run: dict[str, Any] | None) -> RunData:
+    """The RunData read_run would give for a run that held_rows collected: its runs rows are those the flows
+    wrote to the runs table, the rejected rows per table and reason the build run's counts."""
+    counts = _json(build_run["counts_json"]).get("inputs", {}) if build_run else {}
+    rejected = sorted(({"source_table": table, "reason": key.removeprefix("rejected_"), "rows": n}
+                       for table, by_reason in counts.items() for key, n in by_reason.items()
+                       if key.startswith("rejected_") and n),
+                      key=lambda r: (r["source_table"], -r["rows"], r["reason"]))
+    profiles = rows["profiles"]
+    return run_data(conf, train_run["run_id"], profiles[0]["as_of_date"], profiles, rows, train_run, build_run,
+                    rejected)
+
+
+def profile_rows(of_run: RunTables) -> list[dict[str, Any]]:
+    return _rows(of_run(tables.SEGMENT_PROFILES).drop("run_id").orderBy("segment_id"))
+
+
+def segment_rows(of_run: RunTables, as_of: dt.date,
+                 more: dict[str, Callable[[], list]] | None = None) -> dict[str, list]:
+    """The run's rows of its other segment tables that the report shows, and the `more` queries, side by side."""
+    of_date = F.col("as_of_date") == F.lit(as_of)
+    queries: dict[str, Callable[[], list]] = {
+        **(more or {}),
         "in_model": lambda: of_run(tables.SEGMENT_CENTROIDS).select("feature").collect(),  # k x f rows
         "z_rows": lambda: of_run(tables.SEGMENT_FEATURE_STATS).filter(of_date)
                           .select("segment_id", "feature", "z_score").collect(),
@@ -99,21 +143,19 @@ def read_run(spark: SparkSession, conf: Config, run_id: str) -> RunData:
                                        .orderBy("segment_id", "product")),
         "characteristics": lambda: _rows(of_run(tables.SEGMENT_CHARACTERISTICS).filter(of_date)
                                          .orderBy("aspect", "segment_id", "value")),
-        "rejected": lambda: rejected_summary(spark, conf, as_of),
     }
-    got = dict(zip(queries, in_parallel(lambda query: query(), list(queries.values())), strict=True))
-    run = next((r for r in got["runs"] if r["job"] == "train_segments"), {})
-    build = next((r for r in got["runs"] if r["job"] == "build_features"), None)
-    if not run:
-        log.warning("run %s is not in the runs table any more: the report has no run metadata", run_id)
+    return dict(zip(queries, in_parallel(lambda query: query(), list(queries.values())), strict=True))
+
+
+def run_data(conf: Config, run_id: str, as_of: dt.date, profiles: list[dict[str, Any]], got: dict[str, list],
+             run: dict[str, Any], build: dict[str, Any] | None, rejected: list[dict[str, Any]]) -> RunData:
     metrics = _json(run.get("metrics_json"))
     in_model = {r["feature"] for r in got["in_model"]}
     ordered = [f for f in metrics.get("features_used", []) if f in in_model]
     return RunData(
         run_id=run_id, as_of=as_of, run=run, metrics=metrics, params=_json(run.get("params_json")),
         inputs=_json(build["counts_json"]).get("inputs", {}) if build else {},
-        rejected=[{k: v for k, v in r.items() if k != "run_id"} for r in got["rejected"]
-                  if build and r["run_id"] == build["run_id"]],
+        rejected=rejected,
         profiles=profiles,
         k_rows=got["k_rows"],
         features=ordered + sorted(in_model - set(ordered)),
