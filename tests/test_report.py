@@ -129,7 +129,7 @@ def read_back(spark, reported):
 
 def test_the_rows_a_run_holds_are_those_the_report_reads_back(reported, read_back, golden):
     conf, record, _ = reported
-    held = held_run(conf, record.report_rows, record.row, golden.features.row)
+    held = held_run(conf, record.report, record.row, golden.features.row)
     assert held.profiles and held.k_rows and held.fairness and held.characteristics and held.rejected
     assert held.run["status"] == "succeeded" and held.inputs["transactions"]["rejected"] > 0
     # The migration shown is into the model's latest date: at training, none (no earlier date); read back
@@ -174,9 +174,16 @@ def test_scatter_sample_is_bounded_and_seeded(spark, reported, model):
 
 
 def test_projected_centroids_sit_at_their_segments_mean(spark, reported, model):
-    conf, _, _ = reported
+    conf, record, _ = reported
     # the golden run is the first training of its output: its segment ids are the cluster indexes
     everyone = scatter_data(model, IDENTITY, features_for_date(spark, conf.output_path, AS_OF), 10_000, conf.seed)
+    held = record.report.scatter  # drawn from the features the training run held, for run_pipeline's report
+    for name in ("points", "segments"):
+        np.testing.assert_array_equal(getattr(held, name), getattr(everyone, name))
+    assert held.centers.keys() == everyone.centers.keys()
+    for segment, center in everyone.centers.items():
+        np.testing.assert_array_equal(held.centers[segment], center)
+    assert (held.explained, held.drivers) == (everyone.explained, everyone.drivers)
     assert len(everyone.segments) == features_for_date(spark, conf.output_path, AS_OF).count()
     assert 0 < everyone.explained[1] <= everyone.explained[0] and sum(everyone.explained) <= 1 + 1e-9
     for segment in np.unique(everyone.segments):

@@ -22,14 +22,14 @@ def run_pipeline(spark: SparkSession, conf: Config, generate_sample: bool = Fals
 
         ensure_sample_data(spark, conf)
     build = run_build_features(spark, conf)
-    record = run_train_segments(spark, conf, hold_report_rows=True)
+    record = run_train_segments(spark, conf, hold_report=True)
     log.info("run %s: K=%s (%s)", record.run_id, record.metrics["chosen_k"], record.metrics["reason"])
     log.info("report: %s", report_of_held_run(spark, conf, build, record))
     return record
 
 
 def report_of_held_run(spark: SparkSession, conf: Config, build: RunRecord, train: RunRecord) -> str:
-    """The report of a training run from the rows and model it holds (run_train_segments with hold_report_rows):
-    what segment-report would read back from its outputs, without reading them."""
-    return write_report(spark, conf, train.run_id, model=train.model,
-                        data=held_run(conf, train.report_rows, train.row, build.row))
+    """The report of a training run from what it holds (run_train_segments with hold_report): what
+    segment-report would read back from its outputs and model, without reading them."""
+    return write_report(spark, conf, train.run_id, data=held_run(conf, train.report, train.row, build.row),
+                        scatter=train.report.scatter)

@@ -56,7 +56,7 @@ from custseg.platform.storage import (
     write_outputs,
 )
 from custseg.platform.tracking import log_training
-from custseg.report.data import held_rows
+from custseg.report.data import SAMPLE_CAP, HeldReport, held_rows, scatter_data
 from custseg.transforms.attributes import attribute_groups
 from custseg.transforms.characteristics import segment_characteristics
 from custseg.transforms.fairness import AUDIT_SCHEMA, audited_attributes, fairness_audit
@@ -78,9 +78,9 @@ log = logging.getLogger(__name__)
 START_TOLERANCE = 0.01
 
 
-def run_train_segments(spark: SparkSession, conf: Config, hold_report_rows: bool = False) -> RunRecord:
-    """Choose K, fit on all customers of conf.as_of_date, and write every segment output. With hold_report_rows
-    the record also keeps the rows of them the report shows (run_pipeline's report: no reading back)."""
+def run_train_segments(spark: SparkSession, conf: Config, hold_report: bool = False) -> RunRecord:
+    """Choose K, fit on all customers of conf.as_of_date, and write every segment output. With hold_report the
+    record also keeps what the report shows of them (run_pipeline's report: nothing read back)."""
     as_of = conf.as_of_date
     m = conf.model
     with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope(spark) as persist:
@@ -140,7 +140,7 @@ def run_train_segments(spark: SparkSession, conf: Config, hold_report_rows: bool
         write_output(tables.pop(outputs.SEGMENT_ASSIGNMENTS), outputs.SEGMENT_ASSIGNMENTS, conf.output_path,
                      record.run_id, as_of, record.new_tables)
         # Held for the report's rows when asked (small results of large inputs: computed once).
-        held = persist.persisted if hold_report_rows else (lambda df: df)
+        held = persist.persisted if hold_report else (lambda df: df)
         tables[outputs.SEGMENT_MIGRATION] = held(migration(assignments_before(spark, conf.output_path, as_of),
                                                            scored_df))
         customers_df = read_input(spark, conf.inputs["customers"])  # as given: the attributes validation left out
@@ -152,8 +152,11 @@ def run_train_segments(spark: SparkSession, conf: Config, hold_report_rows: bool
         tables[outputs.SEGMENT_PRODUCT_OPPORTUNITIES] = spark.createDataFrame(offers, OPPORTUNITY_SCHEMA).join(
             names, on="segment_id", how="left")
         write_outputs(tables, conf.output_path, record.run_id, as_of, record.new_tables)
-        if hold_report_rows:
-            record.report_rows = held_rows(lambda table: stamped(tables[table], record.run_id, as_of), as_of)
+        if hold_report:
+            record.report = HeldReport(
+                rows=held_rows(lambda table: stamped(tables[table], record.run_id, as_of), as_of),
+                scatter=scatter_data(model, ids, features_df, SAMPLE_CAP, conf.seed,
+                                     sum(r["size"] for r in results["described"])))
         document = applicant_document(model, params, ids, results["described"], record.run_id, as_of)
         write_bytes(spark, applicant_model_location(conf.output_path, record.run_id), to_json(document))
         record.model_run_id, record.model = record.run_id, model

@@ -102,7 +102,7 @@ class RunRecord:
     spark_stages: dict[str, int] = field(default_factory=dict)  # Spark stages those jobs ran, per stage
     model_run_id: str | None = None  # the training run whose model made the assignments this run wrote
     model: Any = field(default=None, repr=False)  # a training run's fitted PipelineModel, for its report in-session
-    report_rows: dict[str, list] = field(default_factory=dict, repr=False)  # and its tables' rows the report shows
+    report: Any = field(default=None, repr=False)  # and what its report shows, when asked (custseg.report.data)
     outputs: dict[str, str] = field(default_factory=dict)  # table -> run_id of the rows this run wrote
     row: dict[str, Any] = field(default_factory=dict)  # the row it wrote last to the runs table, by column
     # (run_id, job) of the runs recorded for the date before this one started, its own killed attempts too

@@ -108,10 +108,11 @@ def held_rows(of_run: RunTables, as_of: dt.date) -> dict[str, list]:
     return segment_rows(of_run, as_of, {"profiles": lambda: profile_rows(of_run)})
 
 
-def held_run(conf: Config, rows: dict[str, list], train_run: dict[str, Any],
+def held_run(conf: Config, held: HeldReport, train_run: dict[str, Any],
              build_run: dict[str, Any] | None) -> RunData:
-    """The RunData read_run would give for a run that held_rows collected: its runs rows are those the flows
+    """The RunData read_run would give for a run that held its report's rows: its runs rows are those the flows
     wrote to the runs table, the rejected rows per table and reason the build run's counts."""
+    rows = held.rows
     counts = _json(build_run["counts_json"]).get("inputs", {}) if build_run else {}
     rejected = sorted(({"source_table": table, "reason": key.removeprefix("rejected_"), "rows": n}
                        for table, by_reason in counts.items() for key, n in by_reason.items()
@@ -193,6 +194,13 @@ class ScatterData:
     centers: dict[int, np.ndarray]      # segment id -> centroid projected to 2D
     explained: tuple[float, float]      # share of the total variance per component
     drivers: tuple[str, str]            # the features loading most on each component, e.g. "+monetary"
+
+
+@dataclass(frozen=True)
+class HeldReport:
+    """What a training run holds for its report in the same session (run_pipeline): no reading back."""
+    rows: dict[str, list]               # held_rows of the tables it wrote
+    scatter: ScatterData                # scatter_data of its features, as the report would draw them
 
 
 def _drivers(loadings: np.ndarray, names: list[str], top: int = 3) -> str:
