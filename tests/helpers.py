@@ -55,8 +55,8 @@ def write_features(spark, conf: Config, rows) -> None:
 
 
 def input_overrides(data_dir: Path) -> list[str]:
-    """Read every input table from data_dir/<table>."""
-    return [f"inputs.{t}.path={data_dir / t}" for t in INPUTS]
+    """Read every input table from data_dir/<table>, a Delta table (as tests/golden.py writes them)."""
+    return [o for t in INPUTS for o in (f"inputs.{t}.path={data_dir / t}", f"inputs.{t}.format=delta")]
 
 
 def make_conf(data_dir: Path, out_dir: Path, extra: list[str] | None = None) -> Config:

@@ -530,3 +530,23 @@ def test_invalid_arguments_are_rejected(spark, kwargs):
 def test_unknown_format_is_rejected(clean, tmp_path):
     with pytest.raises(ValueError, match="format"):
         datagen.write_dataset(clean, str(tmp_path), "json")
+
+
+def test_sample_data_is_generated_again_where_it_is_not_in_the_configured_format(spark, tmp_path):
+    from custseg_sample.sample_data import ensure_sample_data
+
+    from custseg.config import load_config
+    from helpers import ROOT
+
+    def conf(fmt: str):
+        return load_config(ROOT / "conf" / "local.yaml", [f"sample_data.path={tmp_path}", f"sample_data.format={fmt}",
+                                                          "sample_data.customers=12",
+                                                          "sample_data.transactions_per_customer=2"], None)
+
+    assert ensure_sample_data(spark, conf("delta"))
+    assert (tmp_path / "customers" / "_delta_log").is_dir()
+    assert not ensure_sample_data(spark, conf("delta"))  # there, in its format: kept
+    assert ensure_sample_data(spark, conf("parquet"))  # an earlier release's Delta sample: written again as Parquet
+    assert not any((tmp_path / t / "_delta_log").exists() for t in ("customers", "transactions", "truth"))
+    rows = spark.read.parquet(str(tmp_path / "customers")).select("customer_id").collect()
+    assert len(rows) >= 12 and not ensure_sample_data(spark, conf("parquet"))

@@ -15,11 +15,18 @@ log = logging.getLogger(__name__)
 
 def ensure_sample_data(spark: SparkSession, conf: Config) -> bool:
     """Generate the sample inputs (and the hidden personas under <path>/truth) unless every one is already there
-    (sample data of an earlier release may lack a table added since: it is generated again)."""
+    in the configured format (sample data of an earlier release may lack a table added since, or be Delta tables
+    where Parquet is asked for now: it is generated again)."""
     sample = conf.sample_data
     if sample is None:
         raise ValueError("config: --generate-sample needs a 'sample_data' section")
-    if all(path_exists(spark, join_uri(sample.path, table)) for table in INPUT_TABLES):
+
+    def there(table: str) -> bool:
+        location = join_uri(sample.path, table)
+        is_delta = path_exists(spark, join_uri(location, "_delta_log"))
+        return path_exists(spark, location) and is_delta == (sample.format == "delta")
+
+    if all(there(table) for table in INPUT_TABLES):
         log.info("sample data already at %s", sample.path)
         return False
     from custseg_sample.datagen import generate, write_dataset
