@@ -82,7 +82,9 @@ def test_invalid_as_of_date_is_refused_and_a_quoted_one_accepted(tmp_path):
 
 
 def test_input_without_its_location_names_the_missing_key():
-    assert error_of(["inputs.loans.path=null"]) == "config: inputs.loans.path is required when format is 'delta'"
+    assert error_of(["inputs.loans.path=null"]) == "config: inputs.loans.path is required when format is 'parquet'"
+    assert error_of(["inputs.loans.path=null", "inputs.loans.format=delta"]) == (
+        "config: inputs.loans.path is required when format is 'delta'")
     assert error_of(["inputs.loans.format=table"]) == "config: inputs.loans.table is required when format is 'table'"
     assert error_of(["output=null"]) == "config: missing key output"
 
@@ -163,7 +165,7 @@ def test_shipped_configurations_parse(name):
     conf = parse_config(raw)
     assert conf.raw is raw and conf.output_path == f"output/{name}" and conf.as_of_date == dt.date(2026, 1, 1)
     assert sorted(conf.inputs) == ["customers", "loan_payments", "loans", "products", "transactions"]
-    assert conf.inputs["loans"].name == "loans" and conf.inputs["loans"].format == "delta"
+    assert conf.inputs["loans"].name == "loans" and conf.inputs["loans"].format == "parquet"
     assert conf.spark.extra == {"spark.ui.enabled": "false", "spark.databricks.delta.snapshotPartitions": "2"}
     assert conf.model.features[:2] == ("recency_days", "frequency") and conf.model.k is None
     assert conf.segment_rules == SegmentRules() and conf.table_path("runs") == f"output/{name}/runs"

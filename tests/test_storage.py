@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from custseg.platform.storage import read_delta, write_for_date
+from custseg.platform.storage import matches_any, read_delta, write_for_date
 
 AS_OF = dt.date(2026, 1, 1)
 OVERWRITE_MODE = "spark.sql.sources.partitionOverwriteMode"
@@ -185,3 +185,10 @@ def test_a_run_appends_only_to_tables_no_earlier_run_of_its_date_could_have_writ
     assert outputs.SEGMENT_ASSIGNMENTS not in record({("r2", "train_segments")}).new_tables
     assert outputs.SEGMENT_ASSIGNMENTS not in record({("r0", "score_customers")}).new_tables
     assert outputs.SEGMENT_PROFILES in record({("r0", "score_customers")}).new_tables
+
+
+def test_an_input_path_or_glob_matches_files_only_where_there_are_some(spark, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "part-1.csv").write_text("customer_id\nC1\n")
+    assert matches_any(spark, str(tmp_path / "in")) and matches_any(spark, f"file://{tmp_path}/in/*.csv")
+    assert not matches_any(spark, str(tmp_path / "missing")) and not matches_any(spark, f"{tmp_path}/in/*.parquet")

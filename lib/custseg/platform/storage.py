@@ -54,6 +54,9 @@ def read_input(spark: SparkSession, conf: InputConf) -> DataFrame:
     try:
         if conf.format == "table":
             return spark.table(conf.table)
+        if conf.format != "delta" and not matches_any(spark, conf.path):  # Spark would log a Java stack trace first
+            raise InputError(f"input table '{conf.name}': cannot read {conf.format} at {conf.path}: no such file "
+                             "or folder")
         reader = spark.read.format(conf.format)
         if conf.format == "csv":
             # A quote inside a quoted field is doubled, as RFC 4180, Excel and pandas write it ("12"" ruler").
@@ -69,6 +72,8 @@ def read_input(spark: SparkSession, conf: InputConf) -> DataFrame:
                   .option("columnNameOfCorruptRecord", CORRUPT_RECORD).load(conf.path))
         df.schema  # noqa: B018 - resolve the schema now so a missing path fails here
         return df
+    except InputError:
+        raise
     except Exception as err:  # noqa: BLE001 - re-raised with the table named
         where = conf.table if conf.format == "table" else conf.path
         raise InputError(f"input table '{conf.name}': cannot read {conf.format} at {where}: {err}") from err
@@ -239,6 +244,12 @@ def path_exists(spark: SparkSession, uri: str) -> bool:
     """Whether a file or folder exists, asked of the Hadoop FileSystem of its URI."""
     path = spark._jvm.org.apache.hadoop.fs.Path(uri)
     return bool(path.getFileSystem(spark._jsc.hadoopConfiguration()).exists(path))
+
+
+def matches_any(spark: SparkSession, uri: str) -> bool:
+    """Whether a path (or a glob such as data/*.csv, as Spark reads them) names at least one file or folder."""
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
+    return bool(path.getFileSystem(spark._jsc.hadoopConfiguration()).globStatus(path))
 
 
 def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
