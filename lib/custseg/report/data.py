@@ -129,7 +129,8 @@ def profile_rows(of_run: RunTables) -> list[dict[str, Any]]:
 
 def segment_rows(of_run: RunTables, as_of: dt.date,
                  more: dict[str, Callable[[], list]] | None = None) -> dict[str, list]:
-    """The run's rows of its other segment tables that the report shows, and the `more` queries, side by side."""
+    """The run's rows of the segment tables the report shows (the profiles apart), and the `more` queries, side by
+    side."""
     of_date = F.col("as_of_date") == F.lit(as_of)
     queries: dict[str, Callable[[], list]] = {
         **(more or {}),
