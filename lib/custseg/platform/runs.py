@@ -60,13 +60,21 @@ def versions(spark: SparkSession) -> dict[str, str]:
             "custseg": pkg("custseg")}
 
 
+def _ints(arrays: Any, java_array: Any) -> list[int]:
+    """A Java int[] in one call to the JVM (java.util.Arrays.toString): Python would fetch it element by element."""
+    text = arrays.toString(java_array)  # "[4, 5, 6]"
+    return [int(item) for item in text.strip("[]").split(",") if item.strip()]
+
+
 def last_job_id() -> int:
     """The id of the latest Spark job of this process's SparkContext (-1 before any); ids only grow, so the
     difference of two is the jobs started in between (by every thread of the session)."""
     from pyspark import SparkContext
 
     sc = SparkContext._active_spark_context
-    return max(sc.statusTracker().getJobIdsForGroup(None), default=-1) if sc is not None else -1
+    if sc is None:
+        return -1
+    return max(_ints(sc._jvm.java.util.Arrays, sc._jsc.statusTracker().getJobIdsForGroup(None)), default=-1)
 
 
 def stages_and_tasks(after_job: int, last_job: int) -> tuple[int, int]:
@@ -79,10 +87,10 @@ def stages_and_tasks(after_job: int, last_job: int) -> tuple[int, int]:
     if sc is None:
         return 0, 0
     tracker = sc._jsc.statusTracker()  # the Java tracker: two calls per stage instead of seven
-    stage_ids = set()
+    arrays, stage_ids = sc._jvm.java.util.Arrays, set()
     for job_id in range(after_job + 1, last_job + 1):
         job = tracker.getJobInfo(job_id)
-        stage_ids.update(job.stageIds() if job is not None else ())
+        stage_ids.update(_ints(arrays, job.stageIds()) if job is not None else ())
     stages = [tracker.getStageInfo(stage_id) for stage_id in stage_ids]
     ran = [stage for stage in stages if stage is not None and stage.submissionTime() > 0]
     return len(ran), sum(stage.numTasks() for stage in ran)

@@ -42,6 +42,10 @@ BASE_CONF = {
     # operator instead, each compiled; else it would run in the bytecode interpreter (Spark's own advice for
     # HotSpot; benchmarks/README.md).
     "spark.sql.codegen.hugeMethodLimit": "8000",
+    # PySpark's DataFrame debugging records the Python call site of every DataFrame, Column and function call (a
+    # stack walk and four more round trips to the JVM each), only to name that line in a failed query's message:
+    # off, a flow makes half the calls to the JVM (benchmarks/README.md). Errors keep their message and traceback.
+    "spark.python.sql.dataFrameDebugging.enabled": "false",
     "spark.sql.streaming.checkpointFileManagerClass":
         "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
 }
