@@ -5,11 +5,25 @@ import datetime as dt
 import threading
 
 import pytest
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from custseg.platform.storage import matches_any, read_delta, write_for_date
+from custseg.platform.storage import matches_any, read_delta, with_comments, write_for_date
 
 AS_OF = dt.date(2026, 1, 1)
 OVERWRITE_MODE = "spark.sql.sources.partitionOverwriteMode"
+
+
+def test_comments_replace_a_commented_columns_metadata_and_leave_the_others(spark):
+    df = spark.createDataFrame([(1, "a", None)], "id long not null, name string, score double")
+    df = df.select("id", F.col("name").alias("name", metadata={"source": "crm"}), "score")
+    out = with_comments(df, {"id": "the key", "score": "a score"})
+    assert [(f.name, f.dataType, f.nullable, f.metadata) for f in out.schema] == [
+        ("id", T.LongType(), False, {"comment": "the key"}),
+        ("name", T.StringType(), True, {"source": "crm"}),
+        ("score", T.DoubleType(), True, {"comment": "a score"}),
+    ]
+    assert out.collect() == df.collect()
 
 
 def test_two_dates_written_at_once_to_a_new_table_both_land(spark, tmp_path):
