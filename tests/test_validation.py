@@ -54,20 +54,23 @@ def join_kind(request, spark):
         spark.conf.unset("spark.sql.autoBroadcastJoinThreshold")
 
 
+TXN_ROWS = [
+    ("t1", "C1", "2025-12-01 10:00:00", "12.50", "a@x.com"),  # good
+    ("t2", "C1", "not-a-date", "12.50", None),                 # unparseable timestamp
+    ("t3", "C1", "2025-12-01 10:00:00", "n/a", None),          # unparseable amount
+    ("t4", None, "2025-12-01 10:00:00", "5", None),            # missing customer
+    ("t5", "C1", "2025-12-01 10:00:00", "0", None),            # zero amount
+    ("t6", "C1", "2025-12-01 10:00:00", "-3", None),           # refund: valid
+    ("t6", "C1", "2025-12-02 10:00:00", "-3", None),           # duplicate id: the later JSON loses
+    ("t7", "C9", "2025-12-01 10:00:00", "5", None),            # unknown customer
+    ("t8", "C1", "  ", "5", None),                             # blank timestamp = missing
+    ("t9", "C1", "2025-12-01 10:00:00", "0", None),            # a bad row first by JSON holds the key:
+    ("t9", "C1", "2025-12-01 10:00:00", "7", None),            # the only good row with it is kept
+]
+
+
 def test_each_transaction_rejection_reason(spark, join_kind):
-    raw_df = spark.createDataFrame([
-        ("t1", "C1", "2025-12-01 10:00:00", "12.50", "a@x.com"),  # good
-        ("t2", "C1", "not-a-date", "12.50", None),                 # unparseable timestamp
-        ("t3", "C1", "2025-12-01 10:00:00", "n/a", None),          # unparseable amount
-        ("t4", None, "2025-12-01 10:00:00", "5", None),            # missing customer
-        ("t5", "C1", "2025-12-01 10:00:00", "0", None),            # zero amount
-        ("t6", "C1", "2025-12-01 10:00:00", "-3", None),           # refund: valid
-        ("t6", "C1", "2025-12-02 10:00:00", "-3", None),           # duplicate id: the later JSON loses
-        ("t7", "C9", "2025-12-01 10:00:00", "5", None),            # unknown customer
-        ("t8", "C1", "  ", "5", None),                             # blank timestamp = missing
-        ("t9", "C1", "2025-12-01 10:00:00", "0", None),            # a bad row first by JSON holds the key:
-        ("t9", "C1", "2025-12-01 10:00:00", "7", None),            # the only good row with it is kept
-    ], TXN_COLUMNS)
+    raw_df = spark.createDataFrame(TXN_ROWS, TXN_COLUMNS)
     known_df = spark.createDataFrame([("C1",)], "customer_id string")
     checked_df = check(raw_df, TRANSACTIONS, csv_conf("transactions"),
                        [("customer_id", known_df, "unknown_customer")], broadcast=join_kind)
@@ -102,6 +105,20 @@ def test_a_key_hash_shared_by_chance_rejects_nothing(spark):
     assert unique_df.count() == 0
     assert sorted((r["transaction_id"], r[V.REASON] or "") for r in shared_df.collect()) == [
         ("t1", ""), ("t2", ""), ("t2", "duplicate_key")]
+
+
+def test_a_small_tables_one_pass_duplicate_check_rejects_the_same_rows(spark):
+    """A run on small inputs ranks every row by key in one pass (custseg.transforms.ingest): the same reasons
+    as the key hashes' path, the later JSON of t6 rejected and t9's only good row kept."""
+    raw_df = spark.createDataFrame(TXN_ROWS, TXN_COLUMNS)
+    conf = csv_conf("transactions")
+    checked_df = V.with_row_rules(V.conform(raw_df, TRANSACTIONS, conf, PII), TRANSACTIONS)
+    one_pass_df = V.with_duplicates_ranked(checked_df, TRANSACTIONS)
+    assert_df_equality(reasons(one_pass_df, "transaction_id"), reasons(check(raw_df, TRANSACTIONS, conf),
+                                                                       "transaction_id"),
+                       ignore_row_order=True, ignore_nullable=True)
+    assert sorted(r["transaction_ts"].day for r in one_pass_df.filter("transaction_id = 't6'").collect()
+                  if r[V.REASON] is None) == [1]
 
 
 def test_customer_rules_and_pii_never_in_record(spark):

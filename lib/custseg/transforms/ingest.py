@@ -69,8 +69,8 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
     the reference checks. The counts per reason are observed while the rejected rows are written, in the
     same pass. `persist` caches those small sets; its caller releases them
     (custseg.platform.session.cache_scope). In a run on inputs under spark.local_checkpoint_mb
-    (`persist.checkpoints`) each table is held whole instead, checked and then checked for duplicates, so
-    that no later query plans its reading again.
+    (`persist.checkpoints`) each table is checked, ranked by key and held whole in one job, so that no later
+    query plans its reading again.
     """
     raw = check_inputs(spark, conf)
     accepted: dict[str, DataFrame] = {}
@@ -86,17 +86,17 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
     read_rows: dict[str, int] = {}
     for name, raw_df in raw.items():
         contract = CONTRACTS[name]
-        read = Observation(f"read_{name}")
-        if persist.checkpoints:  # the rows read are counted by the checkpoint's job, as they leave the scan
-            raw_df = raw_df.observe(read, F.count(F.lit(1)).alias("rows"))
-        checked_df = persist.cut_lineage(
-            V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract))
-        read_rows[name] = read.get["rows"] if persist.checkpoints else raw_df.count()
-        dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
-        unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
-        if persist.checkpoints:  # the table checked so far, held whole
-            checked_df = persist.cut_lineage(unique_df.unionByName(shared_df))
+        checked_df = V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract)
+        if persist.checkpoints:
+            # Small: the table checked and ranked by key in one job, held whole; its rows read are counted there.
+            read = Observation(f"read_{name}")
+            checked_df = persist.cut_lineage(V.with_duplicates_ranked(
+                checked_df.observe(read, F.count(F.lit(1)).alias("rows")), contract))
+            read_rows[name] = read.get["rows"]
         else:  # each later read scans the table again; only the few rows sharing a key are held
+            read_rows[name] = raw_df.count()
+            dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
+            unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
             checked_df = unique_df.unionByName(cached(shared_df)[0])
         unreferenced[name] = V.accepted(checked_df, contract)
         for ref in contract.references:
@@ -104,8 +104,9 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
                 keys_df, small = known_keys[ref.parent]
                 checked_df = V.with_reference_check(checked_df, keys_df, ref.column, ref.reason, broadcast=small)
         accepted[name] = V.accepted(checked_df, contract)
-        if name in PARENT_TABLES:
-            known_keys[name] = cached(accepted[name].select(*contract.key))
+        if name in PARENT_TABLES:  # a small table's keys are read from the rows it holds, broadcast
+            keys_df = accepted[name].select(*contract.key)
+            known_keys[name] = (keys_df, True) if persist.checkpoints else cached(keys_df)
         observations[name] = Observation(f"reasons_{name}")
         observed_df = checked_df.observe(observations[name], *V.reason_metrics())
         rejected_parts.append(V.rejected(observed_df, name, run_id, as_of))

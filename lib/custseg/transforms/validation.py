@@ -236,16 +236,23 @@ def with_duplicate_check(checked_df: DataFrame, contract: TableContract, dup_key
     marked_df = (checked_df.withColumn(KEY_HASH, key_hash(contract))
                  .join(_joinable(flagged_df, broadcast), on=KEY_HASH, how="left").drop(KEY_HASH))
     unique_df = marked_df.filter(F.col("_shared").isNull()).drop("_shared")
+    shared_df = with_duplicates_ranked(marked_df.filter(F.col("_shared").isNotNull()).drop("_shared"), contract)
+    return unique_df, shared_df
+
+
+def with_duplicates_ranked(checked_df: DataFrame, contract: TableContract) -> DataFrame:
+    """Reject as `duplicate_key` every row passing the row rules but the first, by the source row's JSON, among
+    those that share its key. On a whole table it is the duplicate check in one pass: a sort of every row by its
+    key, which only small tables can afford (`duplicate_keys` and `with_duplicate_check` spare the large ones)."""
     by_key = Window.partitionBy(*contract.key, F.col(REASON).isNull()).orderBy(record_json())
     is_duplicate = F.col(REASON).isNull() & (F.row_number().over(by_key) > 1)
-    shared_df = (
-        marked_df.filter(F.col("_shared").isNotNull()).drop("_shared")
+    return (
+        checked_df
         .withColumn("_is_duplicate", is_duplicate)  # one column, used twice: the window is planned once
         .withColumn(DETAIL, F.when(F.col("_is_duplicate"), F.lit(",".join(contract.key))).otherwise(F.col(DETAIL)))
         .withColumn(REASON, F.when(F.col("_is_duplicate"), F.lit("duplicate_key")).otherwise(F.col(REASON)))
         .drop("_is_duplicate")
     )
-    return unique_df, shared_df
 
 
 def with_reference_check(checked_df: DataFrame, known_keys_df: DataFrame, key: str, reason: str,
