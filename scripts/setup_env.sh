@@ -14,8 +14,12 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 stamp="$VENV/.custseg-installed"
 if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ]; then
-  "$VENV/bin/pip" install --quiet --upgrade pip
-  "$VENV/bin/pip" install --quiet -e "$ROOT[test]"
+  # uv installs the same requirements in about half pip's time; pip does it where uv cannot be had.
+  if "$VENV/bin/pip" install --quiet uv; then
+    "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -e "$ROOT[test]"
+  else
+    "$VENV/bin/pip" install --quiet -e "$ROOT[test]"
+  fi
   touch "$stamp"
 fi
 
