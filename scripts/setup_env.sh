@@ -14,10 +14,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 stamp="$VENV/.custseg-installed"
 if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ]; then
-  # uv installs the same requirements in about half pip's time; pip does it where uv cannot be had.
-  if "$VENV/bin/pip" install --quiet uv; then
-    "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -e "$ROOT[test]"
-  else
+  # uv installs the same requirements in about half pip's time; pip does it where uv cannot be had or fails.
+  if ! { "$VENV/bin/pip" install --quiet uv &&
+         "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -e "$ROOT[test]"; }; then
     "$VENV/bin/pip" install --quiet -e "$ROOT[test]"
   fi
   touch "$stamp"
