@@ -14,9 +14,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 stamp="$VENV/.custseg-installed"
 if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ]; then
-  # uv installs the same requirements in about half pip's time; pip does it where uv cannot be had or fails.
-  if ! { "$VENV/bin/pip" install --quiet uv &&
-         "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -e "$ROOT[test]"; }; then
+  # uv installs the same requirements in about half pip's time, from its cache alone when that holds them all
+  # (no download nor build of pyspark's source archive again); pip does it where uv cannot be had or fails.
+  uv_install() { "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" "$@" -e "$ROOT[test]"; }
+  if ! { "$VENV/bin/pip" install --quiet uv && { uv_install --offline 2>/dev/null || uv_install; }; }; then
     "$VENV/bin/pip" install --quiet -e "$ROOT[test]"
   fi
   touch "$stamp"
