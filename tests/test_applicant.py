@@ -12,8 +12,8 @@ import pytest
 from custseg.applicant import ApplicantError, ApplicantScorer
 from custseg.contract import outputs
 from custseg.contract.features import FEATURES
+from custseg.platform.ledger import features_for_date
 from custseg.platform.locations import applicant_model_location
-from custseg.platform.storage import features_for_date
 from golden import AS_OF, LATER
 
 TOLERANCE = 1e-9

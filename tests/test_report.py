@@ -15,8 +15,9 @@ from pyspark.ml import PipelineModel
 
 from custseg.contract import outputs as tables
 from custseg.flows.segment_report import REPORT_FILE, write_report
+from custseg.platform.ledger import features_for_date
 from custseg.platform.locations import model_location
-from custseg.platform.storage import features_for_date, read_delta
+from custseg.platform.storage import read_delta
 from custseg.report.data import RunData, held_run, principal_axes, read_run, scatter_data
 from custseg.report.figures import FIGURES, population_rate
 from custseg.report.html import render_html

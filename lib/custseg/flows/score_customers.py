@@ -20,10 +20,11 @@ from custseg.contract import outputs
 from custseg.ml.explain import score
 from custseg.ml.lineage import model_ids
 from custseg.ml.pipeline import fitted_kmeans, scaled_features
+from custseg.platform.ledger import Ledger, assignments_before, features_for_date
 from custseg.platform.locations import model_location
 from custseg.platform.runs import RunRecord, latest_run_id, recorded_run
 from custseg.platform.session import cache_scope
-from custseg.platform.storage import assignments_before, features_for_date, read_delta, write_output, write_outputs
+from custseg.platform.storage import read_delta, write_output, write_outputs
 from custseg.transforms.drift import measure_drift, retrain_reason
 from custseg.transforms.migration import migration
 
@@ -34,9 +35,9 @@ def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = 
     """Apply a saved model (a run id, default the latest training run) to conf.as_of_date's features."""
     as_of = conf.as_of_date
     with recorded_run(spark, conf, "score_customers", as_of) as record, cache_scope(spark) as persist:
-        model_run = run_id or latest_run_id(spark, conf.output_path)
+        model_run = run_id or latest_run_id(spark, conf.output_path, ledger=record.ledger)
         model = PipelineModel.load(model_location(conf.output_path, model_run))
-        features_df = features_for_date(spark, conf.output_path, as_of)
+        features_df = features_for_date(spark, conf.output_path, as_of, record.ledger)
         preprocessing = PipelineModel(stages=model.stages[:-1])
         # the training medians, caps and scaling
         ids = model_ids(spark, conf.output_path, model_run, len(fitted_kmeans(model).clusterCenters()))
@@ -44,12 +45,12 @@ def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = 
         profiles_df = (read_delta(spark, conf.table_path(outputs.SEGMENT_PROFILES))
                        .filter(F.col("run_id") == model_run).select("segment_id", "segment_name").distinct())
         assignments_df = scored_df.join(F.broadcast(profiles_df), on="segment_id", how="left")
+        before = assignments_before(spark, conf.output_path, as_of, record.ledger)
         write_outputs({outputs.SEGMENT_ASSIGNMENTS: assignments_df.select(*outputs.ASSIGNMENT_COLUMNS),
-                       outputs.SEGMENT_MIGRATION: migration(assignments_before(spark, conf.output_path, as_of),
-                                                            scored_df)},
+                       outputs.SEGMENT_MIGRATION: migration(before, scored_df)},
                       conf.output_path, model_run, as_of, record.new_tables)
         record.stage_done("score")
-        drift_df, reason = drift_against_training(spark, conf, model_run, features_df, scored_df)
+        drift_df, reason = drift_against_training(spark, conf, model_run, features_df, scored_df, record.ledger)
         write_output(drift_df, outputs.SEGMENT_DRIFT, conf.output_path, model_run, as_of, record.new_tables)
         if reason:
             log.warning("retraining recommended for %s (model %s): %s", as_of, model_run, reason)
@@ -63,7 +64,7 @@ def run_score_customers(spark: SparkSession, conf: Config, run_id: str | None = 
 
 
 def drift_against_training(spark: SparkSession, conf: Config, model_run: str, features_df: DataFrame,
-                           scored_df: DataFrame) -> tuple[DataFrame, str | None]:
+                           scored_df: DataFrame, ledger: Ledger) -> tuple[DataFrame, str | None]:
     """The segment_drift rows of this scoring run, and the reason to retrain (None if nothing drifted)."""
     training = (read_delta(spark, conf.table_path(outputs.RUNS_TABLE))
                 .filter((F.col("run_id") == model_run) & (F.col("job") == "train_segments")
@@ -78,7 +79,7 @@ def drift_against_training(spark: SparkSession, conf: Config, model_run: str, fe
                     .collect()}
     p99 = training_df.approxQuantile("distance_to_centroid", [0.99], 0.001)[0]
     d = conf.drift
-    rows = measure_drift(features_for_date(spark, conf.output_path, training_as_of), features_df, features,
+    rows = measure_drift(features_for_date(spark, conf.output_path, training_as_of, ledger), features_df, features,
                          training_sizes, scored_sizes, p99, scored_df, d.segment_shares_psi, d.feature_psi,
                          d.far_from_centroids_share)
     reason = retrain_reason(rows)

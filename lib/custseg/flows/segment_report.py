@@ -9,9 +9,10 @@ from pyspark.sql import SparkSession
 from custseg.config import Config
 from custseg.ml.lineage import model_ids
 from custseg.ml.pipeline import fitted_kmeans
+from custseg.platform.ledger import features_for_date
 from custseg.platform.locations import join_uri, model_location, report_location
 from custseg.platform.runs import latest_run_id
-from custseg.platform.storage import features_for_date, in_parallel, write_bytes
+from custseg.platform.storage import in_parallel, write_bytes
 from custseg.platform.tracking import log_report
 from custseg.report.data import SAMPLE_CAP, RunData, ScatterData, read_run, scatter_data
 from custseg.report.figures import make_figures

@@ -42,12 +42,11 @@ from custseg.ml.pipeline import (
     outlier_cap_report,
     scaled_features,
 )
+from custseg.platform.ledger import assignments_before, features_for_date
 from custseg.platform.locations import applicant_model_location, model_location
 from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import Cache, cache_scope
 from custseg.platform.storage import (
-    assignments_before,
-    features_for_date,
     read_input,
     save_model,
     stamped,
@@ -84,7 +83,8 @@ def run_train_segments(spark: SparkSession, conf: Config, hold_report: bool = Fa
     as_of = conf.as_of_date
     m = conf.model
     with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope(spark) as persist:
-        features_df = persist(fixed_layout(features_for_date(spark, conf.output_path, as_of), m.fit_partitions))
+        features_df = persist(fixed_layout(features_for_date(spark, conf.output_path, as_of, record.ledger),
+                                           m.fit_partitions))
         warnings = check_population(features_df, as_of, conf.features.lookback_days,
                                     conf.features.trend_window_days)
         for warning in warnings:
@@ -128,7 +128,7 @@ def run_train_segments(spark: SparkSession, conf: Config, hold_report: bool = Fa
 
         clusters_df = fitted_kmeans(model).transform(scaled_df).select(
             "customer_id", F.col(PREDICTION).cast("int").alias("segment_id"))
-        links, previous = lineage_links(spark, conf.output_path, as_of, clusters_df,
+        links, previous = lineage_links(spark, conf.output_path, as_of, record.ledger, clusters_df,
                                         len(kmeans_model.clusterCenters()), m.lineage_min_overlap)
         ids = stable_ids(links)
         scored_df = persist(score(model, scaled_df, ids))
@@ -141,8 +141,8 @@ def run_train_segments(spark: SparkSession, conf: Config, hold_report: bool = Fa
                      record.run_id, as_of, record.new_tables)
         # Held for the report's rows when asked (small results of large inputs: computed once).
         held = persist.persisted if hold_report else (lambda df: df)
-        tables[outputs.SEGMENT_MIGRATION] = held(migration(assignments_before(spark, conf.output_path, as_of),
-                                                           scored_df))
+        before = assignments_before(spark, conf.output_path, as_of, record.ledger)
+        tables[outputs.SEGMENT_MIGRATION] = held(migration(before, scored_df))
         customers_df = read_input(spark, conf.inputs["customers"])  # as given: the attributes validation left out
         tables[outputs.FAIRNESS_AUDIT] = held(audit_fairness(spark, conf, results, customers_df))
         names = F.broadcast(names_df(spark, results["described"]))

@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from scipy.optimize import linear_sum_assignment
 
 from custseg.contract import outputs
+from custseg.platform.ledger import Ledger, RunEntry
 from custseg.platform.locations import join_uri
 from custseg.platform.storage import delta_exists, read_delta
 
@@ -76,28 +77,12 @@ def stable_ids(links: list[Link]) -> list[int]:
     return [link.segment_id for link in sorted(links, key=lambda link: link.cluster) if link.cluster >= 0]
 
 
-class PreviousRun(NamedTuple):
-    run_id: str
-    as_of: dt.date
-
-
-def previous_training(spark: SparkSession, output_path: str, as_of: dt.date) -> PreviousRun | None:
-    """The training run whose segments a new run of `as_of` continues: the latest succeeded train_segments run
-    of the latest earlier date (a same-date retrain continues the earlier month too, so reruns agree)."""
-    path = join_uri(output_path, outputs.RUNS_TABLE)
-    if not delta_exists(spark, path):
-        return None
-    rows = (read_delta(spark, path)
-            .filter((F.col("job") == "train_segments") & (F.col("status") == "succeeded")
-                    & (F.col("as_of_date") < F.lit(as_of)))
-            .orderBy(F.col("as_of_date").desc(), F.col("finished_at").desc(), "run_id").limit(1).collect())
-    return PreviousRun(rows[0]["run_id"], rows[0]["as_of_date"]) if rows else None
-
-
-def lineage_links(spark: SparkSession, output_path: str, as_of: dt.date, clusters_df: DataFrame, k: int,
-                  min_overlap: float) -> tuple[list[Link], PreviousRun | None]:
-    """Match the clusters (customer_id, segment_id = cluster index) of a new run of `as_of` to its previous run."""
-    previous = previous_training(spark, output_path, as_of)
+def lineage_links(spark: SparkSession, output_path: str, as_of: dt.date, ledger: Ledger, clusters_df: DataFrame,
+                  k: int, min_overlap: float) -> tuple[list[Link], RunEntry | None]:
+    """Match the clusters (customer_id, segment_id = cluster index) of a new run of `as_of` to its previous run:
+    the latest training of the latest earlier date (a same-date retrain continues the earlier month too, so
+    reruns agree)."""
+    previous = ledger.previous_training(as_of)
     if previous is None:
         return match_segments(k, {}, [], None, min_overlap), None
     previous_df = (read_delta(spark, join_uri(output_path, outputs.SEGMENT_ASSIGNMENTS))
@@ -114,7 +99,7 @@ def lineage_links(spark: SparkSession, output_path: str, as_of: dt.date, cluster
     return match_segments(k, common, previous_ids, highest, min_overlap), previous
 
 
-def lineage_rows(links: list[Link], previous: PreviousRun | None) -> list[tuple]:
+def lineage_rows(links: list[Link], previous: RunEntry | None) -> list[tuple]:
     """LINEAGE_SCHEMA rows."""
     return [(None if link.cluster < 0 else link.cluster, link.segment_id, previous and previous.run_id,
              previous and previous.as_of, link.previous_segment_id, link.overlap, link.status) for link in links]

@@ -25,13 +25,13 @@ from custseg.contract.outputs import (
     RUNS_TABLE_COMMENT,
 )
 from custseg.platform.catalog import register_outputs
+from custseg.platform.ledger import Ledger, read_ledger
 from custseg.platform.locations import join_uri
 from custseg.platform.storage import (
     AS_OF_COLUMN,
     InputError,
     delta_exists,
     in_parallel,
-    read_delta,
     with_comments,
     write_for_date,
 )
@@ -113,7 +113,9 @@ class RunRecord:
     report: Any = field(default=None, repr=False)  # and what its report shows, when asked (custseg.report.data)
     outputs: dict[str, str] = field(default_factory=dict)  # table -> run_id of the rows this run wrote
     row: dict[str, Any] = field(default_factory=dict)  # the row it wrote last to the runs table, by column
-    # (run_id, job) of the runs recorded for the date before this one started, its own killed attempts too
+    # the runs table as it was when this run began, and (run_id, job) of the runs it holds for the date (its own
+    # killed attempts too)
+    ledger: Ledger = field(default_factory=lambda: Ledger(()), repr=False)
     earlier_runs: set[tuple[str, str]] = field(default_factory=set)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
     _stage_start: float = field(default_factory=time.perf_counter)
@@ -162,16 +164,17 @@ class RunRecord:
         self.write(spark, output_path, STARTED)
 
 
-def latest_run_id(spark: SparkSession, output_path: str, job: str = "train_segments") -> str:
-    """The newest successful run of a job, for jobs that default to 'the latest'."""
+def latest_run_id(spark: SparkSession, output_path: str, job: str = "train_segments",
+                  ledger: Ledger | None = None) -> str:
+    """The newest successful run of a job, for jobs that default to 'the latest'. `ledger`: the runs table as
+    the caller read it (read now if not given)."""
     path = join_uri(output_path, RUNS_TABLE)
-    if not delta_exists(spark, path):
+    if ledger is None and not delta_exists(spark, path):
         raise LookupError(f"no runs table at {path}: run train_segments first")
-    rows = (read_delta(spark, path).filter(f"job = '{job}' AND status = 'succeeded'")
-            .orderBy("finished_at", ascending=False).limit(1).collect())
-    if not rows:
+    run_id = (ledger or read_ledger(spark, output_path)).latest_run_id(job)
+    if run_id is None:
         raise LookupError(f"no successful {job} run in {path}")
-    return rows[0]["run_id"]
+    return run_id
 
 
 @contextlib.contextmanager
@@ -186,8 +189,9 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
     record.start() itself, after its input checks: input errors (a missing column, an unreadable table)
     are raised before anything is written and leave no trace, as the contract says.
     """
-    record = RunRecord(run_id=make_run_id(conf, as_of), job=job, as_of=as_of, params=conf.raw,
-                       earlier_runs=runs_of_date(spark, conf.output_path, as_of))
+    ledger = read_ledger(spark, conf.output_path)
+    record = RunRecord(run_id=make_run_id(conf, as_of), job=job, as_of=as_of, params=conf.raw, ledger=ledger,
+                       earlier_runs=ledger.runs_of_date(as_of))
     if start:
         record.start(spark, conf.output_path)
     try:
@@ -199,24 +203,12 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
             record.write(spark, conf.output_path, "failed", f"{type(err).__name__}: {err}")
         raise
     record.write(spark, conf.output_path, "succeeded")
-    others = record.earlier_runs | runs_of_date(spark, conf.output_path, as_of, besides=record)  # and newer ones
+    # and the runs recorded since this one read the table
+    others = record.earlier_runs | (read_ledger(spark, conf.output_path).runs_of_date(as_of) - {(record.run_id, job)})
     may_hold = tables_written_by({job for _, job in others})
     retire_superseded(spark, conf.output_path, as_of,
                       {table: run for table, run in record.outputs.items() if table in may_hold})
     register_outputs(spark, conf)
-
-
-def runs_of_date(spark: SparkSession, output_path: str, as_of: dt.date,
-                 besides: RunRecord | None = None) -> set[tuple[str, str]]:
-    """(run_id, job) of every run recorded for the date, whatever its status (but the run `besides`)."""
-    path = join_uri(output_path, RUNS_TABLE)
-    if not delta_exists(spark, path):
-        return set()
-    df = read_delta(spark, path).filter(F.col(AS_OF_COLUMN) == F.lit(as_of))
-    if besides is not None:
-        df = df.filter((F.col("run_id") != besides.run_id) | (F.col("job") != besides.job))
-    # A date holds a few rows (a run's, and its attempts'): the set drops repeats without a shuffle.
-    return {(r["run_id"], r["job"]) for r in df.select("run_id", "job").collect()}
 
 
 def tables_written_by(jobs: set[str]) -> set[str]:

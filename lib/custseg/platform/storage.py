@@ -200,47 +200,6 @@ def crash_point(table: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def current_run_id(spark: SparkSession, output_path: str, job: str, as_of: dt.date) -> str | None:
-    """The latest succeeded run of a job for a date: whose rows of that date readers use."""
-    path = join_uri(output_path, outputs.RUNS_TABLE)
-    if not delta_exists(spark, path):
-        return None
-    rows = (read_delta(spark, path)
-            .filter((F.col("job") == job) & (F.col("status") == "succeeded") & (F.col(AS_OF_COLUMN) == F.lit(as_of)))
-            .orderBy(F.col("finished_at").desc(), "run_id").limit(1).collect())
-    return rows[0]["run_id"] if rows else None
-
-
-def assignments_before(spark: SparkSession, output_path: str, as_of: dt.date) -> tuple[dt.date, DataFrame] | None:
-    """The latest earlier date that has segment assignments, and its current ones (those of the date's newest
-    succeeded run that assigned segments, as the BI views read them); None if there is no such date."""
-    path = join_uri(output_path, outputs.RUNS_TABLE)
-    if not delta_exists(spark, path):
-        return None
-    rows = (read_delta(spark, path)
-            .filter((F.col("status") == "succeeded") & F.col("model_run_id").isNotNull()
-                    & (F.col(AS_OF_COLUMN) < F.lit(as_of)))
-            .orderBy(F.col(AS_OF_COLUMN).desc(), F.col("finished_at").desc(), "run_id").limit(1).collect())
-    if not rows:
-        return None
-    date, model_run = rows[0][AS_OF_COLUMN], rows[0]["model_run_id"]
-    return date, (read_delta(spark, join_uri(output_path, outputs.SEGMENT_ASSIGNMENTS))
-                  .filter((F.col(AS_OF_COLUMN) == F.lit(date)) & (F.col("run_id") == model_run)))
-
-
-class NoFeaturesError(RuntimeError):
-    """There are no customer features for the requested as-of date."""
-
-
-def features_for_date(spark: SparkSession, output_path: str, as_of: dt.date) -> DataFrame:
-    """The customer_features rows of one as-of date from its current build_features run; NoFeaturesError if none."""
-    build_run = current_run_id(spark, output_path, "build_features", as_of)
-    if build_run is None:
-        raise NoFeaturesError(f"customer_features has no rows for as_of_date {as_of}: run build_features first")
-    return (read_delta(spark, join_uri(output_path, outputs.FEATURES_TABLE))
-            .filter((F.col(AS_OF_COLUMN) == F.lit(as_of)) & (F.col("run_id") == build_run)).drop("run_id"))
-
-
 def path_exists(spark: SparkSession, uri: str) -> bool:
     """Whether a file or folder exists, asked of the Hadoop FileSystem of its URI."""
     path = spark._jvm.org.apache.hadoop.fs.Path(uri)
