@@ -50,8 +50,11 @@ def test_exact_quantiles_equal_sparks_exact_percentile(spark):
     probabilities = [0.001, 0.25, 0.5, 0.999]
     expected = df.agg(*[F.percentile(c, probabilities).alias(c) for c in ("skewed", "counts")]).first()
     for accuracy in (10_000, 50, 1):  # 1: the first bracket is the whole range
-        quantiles = exact_quantiles(df, ["skewed", "counts"], probabilities, accuracy=accuracy)
+        quantiles = exact_quantiles(df, ["skewed", "counts"], probabilities, accuracy=accuracy, one_pass_max_rows=0)
         assert quantiles == {"skewed": list(expected["skewed"]), "counts": list(expected["counts"])}, accuracy
+    # and in one pass, as small columns are
+    one_pass = exact_quantiles(df, ["skewed", "counts"], probabilities)
+    assert one_pass == {"skewed": list(expected["skewed"]), "counts": list(expected["counts"])}
 
 
 def test_a_bracket_that_misses_its_rank_is_widened_until_it_holds_it(spark, monkeypatch):
@@ -65,7 +68,7 @@ def test_a_bracket_that_misses_its_rank_is_widened_until_it_holds_it(spark, monk
         return [(c, i, low, low) for c, i, low, _ in brackets] if len(calls) == 1 else brackets
 
     monkeypatch.setattr(preprocessing, "_brackets", too_narrow_first)
-    quantiles = exact_quantiles(df, ["skewed"], [0.5, 0.9])
+    quantiles = exact_quantiles(df, ["skewed"], [0.5, 0.9], one_pass_max_rows=0)
     expected = df.agg(F.percentile("skewed", [0.5, 0.9]).alias("q")).first()["q"]
     assert quantiles == {"skewed": list(expected)}
     assert len(calls) == 2 and calls[1] == calls[0] * preprocessing.BRACKET_WIDENING

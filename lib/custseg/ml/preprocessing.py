@@ -4,7 +4,7 @@ Each estimator learns a few numbers on the training customers and returns a SQLT
 holds them, so the fitted PipelineModel stays native Spark (it saves, loads and scores on a cluster without
 this package) and scoring another date applies the training values. The numbers are exact quantiles
 (linear interpolation between order statistics, as Spark's `percentile` and numpy's default) found in two
-passes whose memory stays bounded whatever the number of customers.
+passes whose memory stays bounded whatever the number of customers (in one, Spark's, for a few customers).
 """
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ CAPPED_FEATURES = "capped_features"
 # Relative rank error of the approximate first pass; it only sizes the bracket the exact second pass reads.
 APPROX_ACCURACY = 10_000
 BRACKET_WIDENING = 8  # a bracket that missed its rank is read again this many times wider
+# Up to this many values a column, Spark's exact `percentile` (a map of each distinct value's count per task)
+# answers in one pass instead of two.
+ONE_PASS_MAX_ROWS = 50_000
 
 _NUMBER = r"([-+0-9.eE]+)D"
 _IMPUTED = re.compile(rf"COALESCE\(CAST\((\w+) AS DOUBLE\), {_NUMBER}\) AS (\w+)")
@@ -101,19 +104,25 @@ def _bracket_counts(values_df: DataFrame, brackets: list[tuple[str, int, float, 
 
 
 def exact_quantiles(df: DataFrame, columns: list[str], probabilities: list[float],
-                    accuracy: int = APPROX_ACCURACY) -> dict[str, list[float | None]]:
+                    accuracy: int = APPROX_ACCURACY, one_pass_max_rows: int = ONE_PASS_MAX_ROWS
+                    ) -> dict[str, list[float | None]]:
     """Per column, the exact quantiles at `probabilities` of its non-null values (None for a column without any).
 
     An approximate quantile summary (rank error at most n / accuracy) gives a narrow bracket of values around
     each wanted rank; a second pass counts the values below each bracket and the distinct values inside it,
     so only the few values near the quantiles reach the driver and the result does not depend on partitioning.
-    A bracket that misses its rank is widened and read again; the last (min to max) cannot miss.
+    A bracket that misses its rank is widened and read again; the last (min to max) cannot miss. Columns of
+    at most `one_pass_max_rows` values are answered by Spark's exact `percentile` instead, the same numbers.
     """
     values_df = df.select(*[F.col(c).cast("double").alias(c) for c in columns])
     stats = values_df.agg(*[agg(c).alias(f"{name}_{c}") for c in columns
                             for name, agg in (("n", F.count), ("min", F.min), ("max", F.max))]).first()
     result: dict[str, list[float | None]] = {c: [None] * len(probabilities) for c in columns}
     pending = [(c, i) for c in columns for i in range(len(probabilities)) if stats[f"n_{c}"] > 0]
+    if pending and max(stats[f"n_{c}"] for c in columns) <= one_pass_max_rows:
+        wanted = sorted({c for c, _ in pending}, key=columns.index)
+        exact = values_df.agg(*[F.percentile(c, probabilities).alias(c) for c in wanted]).first()
+        return {c: list(exact[c]) if c in wanted else result[c] for c in columns}
     half_width = 4.0 / accuracy  # twice what the summary's guarantee needs either side
     while pending:
         below, inside = _bracket_counts(
