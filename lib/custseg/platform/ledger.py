@@ -1,9 +1,10 @@
 """The runs table as a flow reads it once: which run's rows of a date are current, and which runs came before.
 
 A flow asks the runs table several questions (the runs of its date, the current build of the features, the
-previous training, the latest assignments before its date); each was a Delta read of its own. A Ledger is one
-read of the few columns that answer them, asked in Python. A run's own rows and any written while it runs are
-not in its ledger: custseg.platform.runs reads the table again where that matters (before retiring rows).
+previous training, the latest assignments before its date), each a Delta query if asked of the table. A
+Ledger is one read of the few columns that answer them all, asked in Python. A run's own rows and any written
+while it runs are not in its ledger: custseg.platform.runs reads the table again where that matters (before
+retiring rows).
 """
 from __future__ import annotations
 
