@@ -60,3 +60,14 @@ def test_the_quartile_sample_is_bounded_and_the_same_whatever_the_partitioning(s
     assert sampled_ids(df.repartition(7, F.col("spend"))) == ids
     assert sampled_ids(df.coalesce(1)) != sorted(r["customer_id"] for r in sample_per_group(
         df.coalesce(1), "segment_id", SIZES, CAP, 43).collect())  # another seed, other customers
+
+
+def test_a_feature_a_segment_has_no_value_of_is_unknown_there_not_typical(spark):
+    # Segment 1 never bought (no ticket), segment 0 did; "flag" is the same for everyone.
+    rows = [(f"A{i}", 0, float(10 + i % 5), 1.0) for i in range(50)] + [(f"B{i}", 1, None, 1.0) for i in range(30)]
+    df = spark.createDataFrame(rows, "customer_id string, segment_id int, ticket double, flag double")
+    z = {(r["segment_id"], r["feature"]): (r["n"], r["z_score"])
+         for r in feature_stats(df, ["ticket", "flag"], {0: 50, 1: 30}, seed=1).collect()}
+    assert z[(1, "ticket")] == (0, None)  # no ticket at all: null, never the population's 0
+    assert z[(0, "ticket")] == (50, 0.0)  # the only segment with tickets is the population itself
+    assert z[(0, "flag")] == (50, 0.0) and z[(1, "flag")] == (30, 0.0)  # constant: sets no segment apart

@@ -107,7 +107,10 @@ def test_with_late_payments_unknown_a_tier_rests_on_the_default_rate_and_is_neve
     rules = SegmentRules()
     unknown_late = {"late_borrowers_12m": None, "late_payment_rate_12m": None}
     assert assess_risk({**risk_row(0, 200, defaulted=30), **unknown_late}, rules).tier == "high"
-    assert assess_risk({**risk_row(1, 200, defaulted=4), **unknown_late}, rules).tier == "medium"
+    # A tier from the default rate alone says that the late payments are unknown.
+    assert assess_risk({**risk_row(1, 200, defaulted=4), **unknown_late}, rules) == (
+        "medium", "200 borrowers: default rate (ever) 2.0 % (95 % CI 0.8-5.0 %), interval reaches 3 %; "
+                  "late-payment rate unknown (no loan payments in the inputs)")
     # 20 of 2,000 defaulted is evidence of a low default rate, but nothing is known of late payments.
     assert assess_risk({**risk_row(2, 2000, defaulted=20), **unknown_late}, rules) == (
         "unrated", "2,000 borrowers: default rate (ever) 1.0 % (95 % CI 0.6-1.5 %), interval below 3 %; "
@@ -369,3 +372,11 @@ def test_population_quartiles_over_all_customers(spark):
     df = spark.createDataFrame([(float(v), None) for v in range(1, 101)], "monetary double, frequency double")
     assert population_quartiles(df, ("monetary", "frequency")) == {
         "monetary": (25.0, 50.0, 75.0), "frequency": (None, None, None)}
+
+
+def test_a_feature_unknown_in_a_segment_does_not_describe_it():
+    rows = [risk_row(0, 2000, defaulted=20, late=100), risk_row(1, 2000, defaulted=20, late=100)]
+    z_rows = [(0, "avg_ticket", 1.5), (0, "frequency", 0.4), (1, "avg_ticket", None), (1, "frequency", -2.0)]
+    described = describe_segments(rows, z_rows, ["avg_ticket", "frequency"])
+    assert described[0]["distinguishing_features"] == "avg_ticket +1.5 sd; frequency +0.4 sd"
+    assert described[1]["distinguishing_features"] == "frequency -2.0 sd"

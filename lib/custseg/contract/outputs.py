@@ -217,7 +217,8 @@ COLUMN_COMMENTS = {
         "q1": "25th percentile (approximate; over about 20,000 of the segment's customers at most)",
         "median": "median (approximate, as q1)", "q3": "75th percentile (approximate, as q1)",
         "max": "maximum", "population_mean": "mean over all customers", "population_stddev": "stddev, all customers",
-        "z_score": "(segment mean - population mean) / population stddev",
+        "z_score": "(segment mean - population mean) / population stddev; 0 for a constant feature, null when "
+                   "the segment has no value of it (unknown, not typical)",
         "lift": "segment mean / population mean",
     },
     SEGMENT_CENTROIDS: {

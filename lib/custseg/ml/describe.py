@@ -149,17 +149,16 @@ def assess_risk(risk: dict[str, Any], rules: SegmentRules) -> Assessment:
         return Assessment("unrated", f"{borrowers:,} borrowers, fewer than the {rules.min_borrowers:,} required")
     rates = borrower_rates(risk, rules)
     evidence = f"{borrowers:,} borrowers: "
+    # A tier from the default rate alone says so: the late payments it could not weigh are unknown, not none.
+    unknown = "; late-payment rate unknown (no loan payments in the inputs)" if len(rates) < 2 else ""
     high = [f"{r.text()} >= {_threshold(r.high)}" for r in rates if r.rate >= r.high]
     if high:
-        return Assessment("high", evidence + "; ".join(high))
+        return Assessment("high", evidence + "; ".join(high) + unknown)
     not_low = [f"{r.text()}, interval reaches {_threshold(r.medium)}" for r in rates if r.interval[1] >= r.medium]
     if not_low:
-        return Assessment("medium", evidence + "; ".join(not_low))
-    if len(rates) < 2:
-        return Assessment("unrated", evidence + "; ".join(f"{r.text()}, interval below {_threshold(r.medium)}"
-                                                          for r in rates)
-                          + "; late-payment rate unknown (no loan payments in the inputs)")
-    return Assessment("low", evidence + "; ".join(f"{r.text()}, interval below {_threshold(r.medium)}" for r in rates))
+        return Assessment("medium", evidence + "; ".join(not_low) + unknown)
+    below = evidence + "; ".join(f"{r.text()}, interval below {_threshold(r.medium)}" for r in rates)
+    return Assessment("unrated", below + unknown) if unknown else Assessment("low", below)
 
 
 def rate_intervals(risk: dict[str, Any]) -> dict[str, float | None]:
@@ -283,7 +282,8 @@ def describe_segments(risk_rows: list[dict[str, Any]], z_rows: list[tuple[int, s
     medians, population = medians or {}, population or {}
     z_all: dict[int, dict[str, float]] = {}
     for segment, feature, z in z_rows:
-        z_all.setdefault(segment, {})[feature] = z
+        if z is not None:  # no value of the feature in the segment: nothing it is known to differ by
+            z_all.setdefault(segment, {})[feature] = z
     z_clustering = {s: {f: v for f, v in zs.items() if f in clustering_features} for s, zs in z_all.items()}
     behaviours = {r["segment_id"]: behaviour(medians.get(r["segment_id"], {}), r.get("lapsed_share"), population,
                                              rules) for r in risk_rows}

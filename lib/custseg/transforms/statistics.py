@@ -49,7 +49,8 @@ def feature_stats(scored_df: DataFrame, features: list[str], sizes: dict[int, in
                 "segment_id", "feature", "n", "mean", "stddev", "min",
                 F.col("q")[0].alias("q1"), F.col("q")[1].alias("median"), F.col("q")[2].alias("q3"), "max",
                 "population_mean", "population_stddev",
-                F.coalesce(z, F.lit(0.0)).alias("z_score"),
+                # A constant feature sets no segment apart (0); one the segment has no value of is unknown (null).
+                F.when(F.col("n") > 0, F.coalesce(z, F.lit(0.0))).alias("z_score"),
                 F.try_divide(F.col("mean"), F.col("population_mean")).alias("lift"),
             ))
 
