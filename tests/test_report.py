@@ -19,7 +19,7 @@ from custseg.platform.ledger import features_for_date
 from custseg.platform.locations import model_location
 from custseg.platform.storage import read_delta
 from custseg.report.data import RunData, held_run, principal_axes, read_run, scatter_data
-from custseg.report.figures import FIGURES, population_rate
+from custseg.report.figures import FIGURES, plot_risk_by_segment, population_rate
 from custseg.report.html import render_html
 from custseg.transforms.sampling import bounded_sample
 from golden import AS_OF, LATER
@@ -201,6 +201,21 @@ def test_population_rate_weights_segments_by_their_borrowers():
     ]
     assert population_rate(profiles, "default_rate") == pytest.approx((0.2 * 50 + 0.5 * 30) / 80)
     assert population_rate(profiles[2:], "default_rate") is None
+
+
+def test_the_risk_chart_says_a_rate_is_unknown_instead_of_drawing_nothing():
+    import matplotlib.pyplot as plt
+
+    # Loans without a loan_payments table: the default rate is known, the late-payment rate is not.
+    profiles = [{"segment_id": s, "segment_name": f"segment {s}", "risk_tier": "medium", "size": 400,
+                 "borrowers": 200, "default_rate_ever": 0.02, "default_rate_ever_ci_low": 0.008,
+                 "default_rate_ever_ci_high": 0.05, "late_payment_rate_12m": None,
+                 "late_payment_rate_12m_ci_low": None, "late_payment_rate_12m_ci_high": None} for s in (0, 1)]
+    fig = plot_risk_by_segment(profiles, late_window_days=365)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    plt.close(fig)
+    assert texts.count("late-payment rate (365 days): unknown (not in the inputs)") == 2
+    assert texts.count("2.0%") == 2  # the default rates still drawn, with their values
 
 
 def test_an_age_audit_with_most_customers_under_18_is_warned_of_as_band_codes():

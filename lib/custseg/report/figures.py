@@ -317,11 +317,15 @@ def plot_risk_by_segment(profiles: list[dict[str, Any]], late_window_days: int |
     rates = [upper_end(p, c) for p in profiles for c, *_ in bars if p.get(c) is not None and borrowers(p) > 0]
     populations = {c: population_rate(profiles, c) for c, *_ in bars}
     top = max([*rates, *[v for v in populations.values() if v is not None], 0.05])
-    for j, (column, _, bar_colour, hatch) in enumerate(bars):
+    for j, (column, label, bar_colour, hatch) in enumerate(bars):
         offset = (j - 0.5) * height
         for i, profile in enumerate(profiles):
             rate = profile.get(column)
-            if borrowers(profile) <= 0 or rate is None or not math.isfinite(rate):
+            if borrowers(profile) <= 0:
+                continue
+            if rate is None or not math.isfinite(rate):  # e.g. late payments without a loan_payments table
+                ax.annotate(f"{label}: unknown (not in the inputs)", (0, y[i] + offset), xytext=(4, 0),
+                            textcoords="offset points", va="center", fontsize=8, style="italic", color="#444444")
                 continue
             low, high = profile.get(f"{column}_ci_low"), profile.get(f"{column}_ci_high")
             has_interval = low is not None and high is not None
