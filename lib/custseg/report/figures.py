@@ -325,7 +325,8 @@ def plot_risk_by_segment(profiles: list[dict[str, Any]], late_window_days: int |
                 continue
             if rate is None or not math.isfinite(rate):  # e.g. late payments without a loan_payments table
                 ax.annotate(f"{label}: unknown (not in the inputs)", (0, y[i] + offset), xytext=(4, 0),
-                            textcoords="offset points", va="center", fontsize=8, style="italic", color="#444444")
+                            textcoords="offset points", va="center", fontsize=8, style="italic", color="#444444",
+                            zorder=4, bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none"})
                 continue
             low, high = profile.get(f"{column}_ci_low"), profile.get(f"{column}_ci_high")
             has_interval = low is not None and high is not None
