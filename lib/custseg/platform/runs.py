@@ -30,7 +30,6 @@ from custseg.platform.locations import join_uri
 from custseg.platform.storage import (
     AS_OF_COLUMN,
     InputError,
-    delta_exists,
     in_parallel,
     with_comments,
     write_for_date,
@@ -169,11 +168,11 @@ def latest_run_id(spark: SparkSession, output_path: str, job: str = "train_segme
     """The newest successful run of a job, for jobs that default to 'the latest'. `ledger`: the runs table as
     the caller read it (read now if not given)."""
     path = join_uri(output_path, RUNS_TABLE)
-    if ledger is None and not delta_exists(spark, path):
-        raise LookupError(f"no runs table at {path}: run train_segments first")
-    run_id = (ledger or read_ledger(spark, output_path)).latest_run_id(job)
+    ledger = ledger or read_ledger(spark, output_path)
+    run_id = ledger.latest_run_id(job)
     if run_id is None:
-        raise LookupError(f"no successful {job} run in {path}")
+        raise LookupError(f"no successful {job} run in {path}" if ledger.entries
+                          else f"no runs table at {path}: run train_segments first")
     return run_id
 
 
