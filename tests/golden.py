@@ -89,7 +89,8 @@ def run_golden(spark: SparkSession, data_dir: Path, out_dir: Path) -> GoldenRun:
     later_conf = make_conf(data_dir, out_dir, [f"as_of_date={LATER}", f"output.database={DATABASE}"])
 
     features = run_build_features(spark, conf)
-    train = run_train_segments(spark, conf, hold_report=True)  # as run_pipeline does
+    # as run_pipeline does: from the runs table as the build left it
+    train = run_train_segments(spark, conf, hold_report=True, ledger=features.ledger_at_end)
     views = bi.create_views(spark, str(out_dir))
     view_dates = spark.table("segment_history").select("as_of_date").distinct().count()
     before_scoring = assignment_rows(spark, conf, AS_OF)

@@ -262,6 +262,16 @@ def test_each_job_writes_only_the_tables_listed_for_it(golden):
         assert record.outputs and set(record.outputs) <= set(tables.JOB_OUTPUTS[record.job]), record.job
 
 
+def test_the_training_run_begins_from_the_runs_table_as_its_build_left_it(golden):
+    # run_pipeline hands build_features' last read of the runs table to train_segments instead of a new read: it
+    # was read after the build's succeeded row, so the training finds that build's features
+    handed = golden.features.ledger_at_end
+    assert handed.runs_of_date(AS_OF) == {(golden.features.run_id, "build_features")}
+    assert handed.current_run_id("build_features", AS_OF) == golden.features.run_id
+    assert golden.train.ledger is handed
+    assert golden.train.ledger_at_end.current_run_id("train_segments", AS_OF) == golden.train.run_id
+
+
 def test_a_dates_first_runs_append_their_rows_and_replace_only_their_own_runs_row(spark, golden):
     def commits(table: str, versions: int) -> list[tuple]:
         rows = spark.sql(f"DESCRIBE HISTORY delta.`{golden.conf.table_path(table)}`").collect()

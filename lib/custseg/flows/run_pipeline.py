@@ -22,7 +22,7 @@ def run_pipeline(spark: SparkSession, conf: Config, generate_sample: bool = Fals
 
         ensure_sample_data(spark, conf)
     build = run_build_features(spark, conf)
-    record = run_train_segments(spark, conf, hold_report=True)
+    record = run_train_segments(spark, conf, hold_report=True, ledger=build.ledger_at_end)
     log.info("run %s: K=%s (%s)", record.run_id, record.metrics["chosen_k"], record.metrics["reason"])
     log.info("report: %s", report_of_held_run(spark, conf, build, record))
     return record

@@ -42,7 +42,7 @@ from custseg.ml.pipeline import (
     outlier_cap_report,
     scaled_features,
 )
-from custseg.platform.ledger import assignments_before, features_for_date
+from custseg.platform.ledger import Ledger, assignments_before, features_for_date
 from custseg.platform.locations import applicant_model_location, model_location
 from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import Cache, cache_scope
@@ -77,12 +77,15 @@ log = logging.getLogger(__name__)
 START_TOLERANCE = 0.01
 
 
-def run_train_segments(spark: SparkSession, conf: Config, hold_report: bool = False) -> RunRecord:
+def run_train_segments(spark: SparkSession, conf: Config, hold_report: bool = False,
+                       ledger: Ledger | None = None) -> RunRecord:
     """Choose K, fit on all customers of conf.as_of_date, and write every segment output. With hold_report the
-    record also keeps what the report shows of them (run_pipeline's report: nothing read back)."""
+    record also keeps what the report shows of them (run_pipeline's report: nothing read back). `ledger`: the
+    runs table as the build_features run just before it in this process left it (read now if not given)."""
     as_of = conf.as_of_date
     m = conf.model
-    with recorded_run(spark, conf, "train_segments", as_of) as record, cache_scope(spark) as persist:
+    with (recorded_run(spark, conf, "train_segments", as_of, ledger=ledger) as record,
+          cache_scope(spark) as persist):
         features_df = persist(fixed_layout(features_for_date(spark, conf.output_path, as_of, record.ledger),
                                            m.fit_partitions))
         warnings = check_population(features_df, as_of, conf.features.lookback_days,

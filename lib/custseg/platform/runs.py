@@ -115,6 +115,9 @@ class RunRecord:
     # the runs table as it was when this run began, and (run_id, job) of the runs it holds for the date (its own
     # killed attempts too)
     ledger: Ledger = field(default_factory=lambda: Ledger(()), repr=False)
+    # and as read again when the run ended, its own outcome row included (None until then): the next flow of the
+    # same process may begin from it (run_pipeline) instead of reading the table once more
+    ledger_at_end: Ledger | None = field(default=None, repr=False)
     earlier_runs: set[tuple[str, str]] = field(default_factory=set)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
     _stage_start: float = field(default_factory=time.perf_counter)
@@ -178,7 +181,7 @@ def latest_run_id(spark: SparkSession, output_path: str, job: str = "train_segme
 
 @contextlib.contextmanager
 def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
-                 start: bool = True) -> Iterator[RunRecord]:
+                 start: bool = True, ledger: Ledger | None = None) -> Iterator[RunRecord]:
     """Yield a RunRecord: `started` in the runs table first, `succeeded` or `failed` (with the error) at the end.
 
     A run's outputs become current when its `succeeded` row is committed; then the rows that other runs
@@ -186,9 +189,11 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
     one say which tables may hold such rows: the others are appended to (RunRecord.new_tables) and need no
     delete. Two runs of one date at once are not supported. With start=False the flow calls
     record.start() itself, after its input checks: input errors (a missing column, an unreadable table)
-    are raised before anything is written and leave no trace, as the contract says.
+    are raised before anything is written and leave no trace, as the contract says. `ledger`: the runs table as
+    the previous flow of this process left it (its record's ledger_at_end); read now if not given.
     """
-    ledger = read_ledger(spark, conf.output_path)
+    if ledger is None:
+        ledger = read_ledger(spark, conf.output_path)
     record = RunRecord(run_id=make_run_id(conf, as_of), job=job, as_of=as_of, params=conf.raw, ledger=ledger,
                        earlier_runs=ledger.runs_of_date(as_of))
     if start:
@@ -203,7 +208,8 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
         raise
     record.write(spark, conf.output_path, "succeeded")
     # and the runs recorded since this one read the table
-    others = record.earlier_runs | (read_ledger(spark, conf.output_path).runs_of_date(as_of) - {(record.run_id, job)})
+    record.ledger_at_end = read_ledger(spark, conf.output_path)
+    others = record.earlier_runs | (record.ledger_at_end.runs_of_date(as_of) - {(record.run_id, job)})
     may_hold = tables_written_by({job for _, job in others})
     retire_superseded(spark, conf.output_path, as_of,
                       {table: run for table, run in record.outputs.items() if table in may_hold})
