@@ -4,7 +4,7 @@ A flow asks the runs table several questions (the runs of its date, the current 
 previous training, the latest assignments before its date), each a Delta query if asked of the table. A
 Ledger is one read of the few columns that answer them all, asked in Python. A run's own rows and any written
 while it runs are not in its ledger: custseg.platform.runs reads the table again where that matters (before
-retiring rows).
+retiring rows), and the next flow of the same process may begin from that read (run_pipeline).
 """
 from __future__ import annotations
 
