@@ -16,7 +16,11 @@ stamp="$VENV/.custseg-installed"
 if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ]; then
   # uv installs the same requirements in about half pip's time, from its cache alone when that holds them all
   # (no download nor build of pyspark's source archive again); pip does it where uv cannot be had or fails.
-  uv_install() { "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" "$@" -e "$ROOT[test]"; }
+  # Compiled to bytecode once here, as pip does: where PYTHONDONTWRITEBYTECODE is set, every job would otherwise
+  # compile pandas, scikit-learn and matplotlib again at each start (benchmarks/README.md).
+  uv_install() {
+    "$VENV/bin/uv" pip install --quiet --compile-bytecode --python "$VENV/bin/python" "$@" -e "$ROOT[test]"
+  }
   if ! { "$VENV/bin/pip" install --quiet uv && { uv_install --offline 2>/dev/null || uv_install; }; }; then
     "$VENV/bin/pip" install --quiet -e "$ROOT[test]"
   fi
