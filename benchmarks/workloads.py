@@ -96,7 +96,7 @@ def run_ours(spark, conf: Config) -> dict[str, float]:
     started = time.perf_counter()
     apply_small_input_settings(spark, conf)  # as the jobs' command line does
     features = run_build_features(spark, conf)
-    train = run_train_segments(spark, conf, hold_report=True)
+    train = run_train_segments(spark, conf, hold_report=True, ledger=features.ledger_at_end)  # as run_pipeline
     before_report = time.perf_counter()
     report_of_held_run(spark, conf, features, train)  # as run_pipeline
     stages = {**features.timings, **train.timings, "report": round(time.perf_counter() - before_report, 3)}
