@@ -13,7 +13,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.custseg-installed"
-if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ]; then
+# Installed again when the requirements or this script (how it installs) changed since.
+if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ] || [ "$ROOT/scripts/setup_env.sh" -nt "$stamp" ]; then
   # uv installs the same requirements in about half pip's time, from its cache alone when that holds them all
   # (no download nor build of pyspark's source archive again); pip does it where uv cannot be had or fails.
   # Compiled to bytecode once here, as pip does: where PYTHONDONTWRITEBYTECODE is set, every job would otherwise
