@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from custseg.config import load_config
@@ -112,7 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     job = JOBS[args.job]
     module, function = job.flow.split(":")
-    flow = getattr(importlib.import_module(module), function)
     options = {}
     if job.run_id_help:
         options["run_id"] = args.run_id
@@ -122,8 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     from custseg.platform.session import apply_small_input_settings, build_session
 
     jvm = driver_jvm(conf.spark.jvm_cache)
-    spark = build_session(conf.spark, jvm)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The flow's modules (pandas, scikit-learn, matplotlib) load while the JVM starts, which Python waits on.
+        flow_module = pool.submit(importlib.import_module, module)
+        spark = build_session(conf.spark, jvm)
     try:
+        flow = getattr(flow_module.result(), function)
         apply_small_input_settings(spark, conf)
         result = flow(spark, conf, **options)
         if hasattr(result, "summary"):
