@@ -173,6 +173,30 @@ def test_a_run_retires_the_dates_rows_of_other_runs_of_its_job(spark, tmp_path):
     assert [(r["run_id"], r["value"]) for r in rows] == [(run_ids[1], "2")] and run_ids[0] != run_ids[1]
 
 
+def test_a_run_started_beside_its_work_ends_with_one_row_whatever_its_outcome(spark, tmp_path):
+    from custseg.contract.outputs import RUNS_TABLE
+    from custseg.platform.runs import recorded_run
+    from helpers import make_conf
+
+    as_of = dt.date(2026, 1, 1)
+    conf = make_conf(tmp_path, tmp_path / "out", [f"as_of_date={as_of}"])
+    runs_path = str(tmp_path / "out" / RUNS_TABLE)
+    with pytest.raises(RuntimeError, match="before its first output"):
+        with recorded_run(spark, conf, "build_features", as_of, start=False) as record:
+            record.start_beside(spark, conf.output_path)
+            raise RuntimeError("failed before its first output")  # its started row may still be on its way
+    with recorded_run(spark, conf, "train_segments", as_of, start=False) as record:
+        record.start_beside(spark, conf.output_path)
+        record.recorded()
+        while_running = [r["status"] for r in read_delta(spark, runs_path).filter(F.col("job") == "train_segments")
+                         .collect()]
+    rows = read_delta(spark, runs_path).orderBy("job").collect()
+    assert while_running == ["started"]
+    assert [(r["job"], r["status"], r["error"]) for r in rows] == [
+        ("build_features", "failed", "RuntimeError: failed before its first output"),
+        ("train_segments", "succeeded", None)]
+
+
 def test_only_tables_a_recorded_job_writes_can_hold_other_runs_rows():
     from custseg.contract import outputs
     from custseg.platform.runs import tables_written_by

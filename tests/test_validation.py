@@ -12,7 +12,7 @@ from custseg.contract.inputs import CUSTOMERS, LOAN_PAYMENTS, LOANS, TRANSACTION
 from custseg.platform.session import LOCAL_CHECKPOINTS, cache_scope
 from custseg.platform.storage import InputError
 from custseg.transforms import validation as V
-from custseg.transforms.ingest import ReconciliationError, ingest, reconcile
+from custseg.transforms.ingest import ReconciliationError, check_inputs, ingest, reconcile
 from helpers import make_conf
 
 AS_OF = dt.date(2026, 1, 1)
@@ -272,7 +272,7 @@ def test_an_empty_input_table_is_counted_not_waited_for(spark, golden, tmp_path,
     spark.conf.set(LOCAL_CHECKPOINTS, local_checkpoints)
     try:
         with cache_scope(spark) as persist:
-            result = ingest(spark, conf, "run-empty", conf.as_of_date, persist)
+            result = ingest(spark, conf, check_inputs(spark, conf), "run-empty", conf.as_of_date, persist)
             result.rejected.write.format("noop").mode("overwrite").save()
             counts = result.reconciled_counts()
     finally:

@@ -17,7 +17,7 @@ from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import cache_scope
 from custseg.platform.storage import read_delta, with_comments, write_for_date, write_output
 from custseg.transforms.features import build_features, customers_as_of
-from custseg.transforms.ingest import RejectedShareError, ingest, over_rejected_limit
+from custseg.transforms.ingest import RejectedShareError, check_inputs, ingest, over_rejected_limit
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,10 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
     as_of = conf.as_of_date
     with (recorded_run(spark, conf, "build_features", as_of, start=False) as record,
           cache_scope(spark) as persist):
-        result = ingest(spark, conf, record.run_id, as_of, persist)  # checks every input's schema first
-        record.start(spark, conf.output_path)
+        raw = check_inputs(spark, conf)  # an input error stops the run here, before anything is written
+        record.start_beside(spark, conf.output_path)  # while the inputs are validated, which writes nothing
+        result = ingest(spark, conf, raw, record.run_id, as_of, persist)
+        record.recorded()
         record.stage_done("ingest_validate")
         # Written first: the same pass counts every table's rows per reason, reconciled before any feature.
         write_for_date(with_comments(result.rejected, REJECTED_COMMENTS), conf.table_path(REJECTED_TABLE), as_of,

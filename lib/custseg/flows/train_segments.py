@@ -84,8 +84,9 @@ def run_train_segments(spark: SparkSession, conf: Config, hold_report: bool = Fa
     runs table as the build_features run just before it in this process left it (read now if not given)."""
     as_of = conf.as_of_date
     m = conf.model
-    with (recorded_run(spark, conf, "train_segments", as_of, ledger=ledger) as record,
+    with (recorded_run(spark, conf, "train_segments", as_of, start=False, ledger=ledger) as record,
           cache_scope(spark) as persist):
+        record.start_beside(spark, conf.output_path)  # while the model is fitted, which writes nothing
         features_df = persist(fixed_layout(features_for_date(spark, conf.output_path, as_of, record.ledger),
                                            m.fit_partitions))
         warnings = check_population(features_df, as_of, conf.features.lookback_days,
@@ -121,6 +122,7 @@ def run_train_segments(spark: SparkSession, conf: Config, hold_report: bool = Fa
         kmeans_model, starts = fit_best_of(kmeans_stage(replace(params, k=k)), fit_df, m.n_init,
                                            None if sweep_fit is None else close_to_sweep(sample, sweep_fit.sse))
         model = compose(preprocessing, kmeans_model)
+        record.recorded()
         save_model(spark, model, model_location(conf.output_path, record.run_id))
         fit_ratio = sse_ratio(sample, kmeans_model, sweep_fit)
         fit_warning = final_fit_warning(fit_ratio, starts, k)

@@ -9,6 +9,7 @@ import logging
 import platform
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,7 @@ class RunRecord:
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
     _stage_start: float = field(default_factory=time.perf_counter)
     _stage_start_job: int = field(default_factory=last_job_id)
+    _started: Future | None = field(default=None, repr=False)  # the `started` row being committed (start_beside)
 
     def stage_done(self, stage: str, summary: str = "") -> None:
         """Record the seconds and Spark jobs since the previous stage ended, and say so in one log line."""
@@ -147,6 +149,8 @@ class RunRecord:
         return frozenset(OUTPUT_TABLES) - tables_written_by({job for _, job in self.earlier_runs})
 
     def write(self, spark: SparkSession, output_path: str, status: str, error: str | None = None) -> None:
+        if status != STARTED:
+            self.recorded()  # an outcome replaces the started row, so it must be there first
         finished = None if status == STARTED else dt.datetime.now(dt.UTC).replace(tzinfo=None)
         row = (self.run_id, self.job, status, error, self.started_at, finished,
                json.dumps(self.params, sort_keys=True, default=str), json.dumps(self.counts, sort_keys=True),
@@ -164,6 +168,20 @@ class RunRecord:
         """Say the run has started, before it writes any output: until it succeeds, readers keep the date's
         previous run."""
         self.write(spark, output_path, STARTED)
+
+    def start_beside(self, spark: SparkSession, output_path: str) -> None:
+        """`start` in a thread, while the flow computes what it will write (a commit is seconds of the driver's
+        time, mostly waiting); the flow calls `recorded()` before its first output, and the run's later rows
+        wait for it too."""
+        pool = ThreadPoolExecutor(max_workers=1)
+        self._started = pool.submit(self.start, spark, output_path)
+        pool.shutdown(wait=False)
+
+    def recorded(self) -> None:
+        """Wait for the `started` row of `start_beside` to be committed; raise its error if it was not."""
+        started, self._started = self._started, None
+        if started is not None:
+            started.result()
 
 
 def latest_run_id(spark: SparkSession, output_path: str, job: str = "train_segments",
@@ -188,9 +206,10 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
     left for the date (an earlier run, or a killed one) are deleted. The runs recorded for the date before this
     one say which tables may hold such rows: the others are appended to (RunRecord.new_tables) and need no
     delete. Two runs of one date at once are not supported. With start=False the flow calls
-    record.start() itself, after its input checks: input errors (a missing column, an unreadable table)
-    are raised before anything is written and leave no trace, as the contract says. `ledger`: the runs table as
-    the previous flow of this process left it (its record's ledger_at_end); read now if not given.
+    record.start() or record.start_beside() itself, after its input checks: input errors (a missing column, an
+    unreadable table) are raised before anything is written and leave no trace, as the contract says. `ledger`:
+    the runs table as the previous flow of this process left it (its record's ledger_at_end); read now if not
+    given.
     """
     if ledger is None:
         ledger = read_ledger(spark, conf.output_path)
@@ -201,6 +220,8 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
     try:
         yield record
     except InputError:
+        with contextlib.suppress(Exception):
+            record.recorded()  # no thread left writing when the error reaches the user
         raise
     except Exception as err:
         with contextlib.suppress(Exception):

@@ -60,8 +60,10 @@ def check_inputs(spark: SparkSession, conf: Config) -> dict[str, DataFrame]:
     return raw
 
 
-def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persist: Cache) -> IngestResult:
-    """Validate all inputs: accepted rows per table and every rejected row with its reason.
+def ingest(spark: SparkSession, conf: Config, raw: dict[str, DataFrame], run_id: str, as_of: dt.date,
+           persist: Cache) -> IngestResult:
+    """Validate all inputs (`raw`: check_inputs' tables): accepted rows per table and every rejected row with its
+    reason.
 
     A large table is never cached or shuffled whole here: each later read (the rejected rows, the
     features) scans it again, which costs less than caching it (benchmarks/README.md). What is cached
@@ -72,7 +74,6 @@ def ingest(spark: SparkSession, conf: Config, run_id: str, as_of: dt.date, persi
     (`persist.checkpoints`) each table is checked, ranked by key and held whole in one job, so that no later
     query plans its reading again.
     """
-    raw = check_inputs(spark, conf)
     accepted: dict[str, DataFrame] = {}
     unreferenced: dict[str, DataFrame] = {}
     known_keys: dict[str, tuple[DataFrame, bool]] = {}  # parent -> (its accepted keys, small enough to broadcast)
