@@ -205,9 +205,9 @@ def recorded_run(spark: SparkSession, conf: Config, job: str, as_of: dt.date,
     A run's outputs become current when its `succeeded` row is committed; then the rows that other runs
     left for the date (an earlier run, or a killed one) are deleted. The runs recorded for the date before this
     one say which tables may hold such rows: the others are appended to (RunRecord.new_tables) and need no
-    delete. Two runs of one date at once are not supported. With start=False the flow calls
-    record.start() or record.start_beside() itself, after its input checks: input errors (a missing column, an
-    unreadable table) are raised before anything is written and leave no trace, as the contract says. `ledger`:
+    delete. Two runs of one date at once are not supported. With start=False the flow calls record.start() or
+    record.start_beside() itself (build_features after its input checks: input errors, a missing column or an
+    unreadable table, are raised before anything is written and leave no trace, as the contract says). `ledger`:
     the runs table as the previous flow of this process left it (its record's ledger_at_end); read now if not
     given.
     """
