@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import reduce
 
@@ -73,48 +74,72 @@ def ingest(spark: SparkSession, conf: Config, raw: dict[str, DataFrame], run_id:
     (custseg.platform.session.cache_scope). In a run on inputs under spark.local_checkpoint_mb
     (`persist.checkpoints`) each table is checked, ranked by key and held whole in one job, so that no later
     query plans its reading again.
+
+    Each table is checked as soon as the parents it references are, beside the tables that do not wait on it
+    (a thread each): a small table's short jobs then fill the gaps between a large table's. The result does
+    not depend on that order: every table's frames are put together in reference order.
     """
-    accepted: dict[str, DataFrame] = {}
-    unreferenced: dict[str, DataFrame] = {}
-    known_keys: dict[str, tuple[DataFrame, bool]] = {}  # parent -> (its accepted keys, small enough to broadcast)
-    observations: dict[str, Observation] = {}
-    rejected_parts = []
+    with ThreadPoolExecutor(max_workers=max(len(raw), 1), thread_name_prefix="ingest") as pool:
+        futures: dict[str, Future[CheckedTable]] = {}
+        for name, raw_df in raw.items():  # reference order: a parent is submitted before the tables naming it
+            parents = {ref.parent: futures[ref.parent] for ref in CONTRACTS[name].references if ref.parent in futures}
+            futures[name] = pool.submit(check_table, conf, name, raw_df, parents, run_id, as_of, persist)
+        checked = {name: future.result() for name, future in futures.items()}
+    return IngestResult(accepted={name: c.accepted for name, c in checked.items()},
+                        unreferenced={name: c.unreferenced for name, c in checked.items()},
+                        rejected=reduce(DataFrame.unionByName, [c.rejected for c in checked.values()]),
+                        read_rows={name: c.read_rows for name, c in checked.items()},
+                        observations={name: c.observation for name, c in checked.items()})
+
+
+@dataclass
+class CheckedTable:
+    """One table's part of an IngestResult, and its accepted keys (with whether to broadcast them) for the tables
+    that reference it."""
+    accepted: DataFrame
+    unreferenced: DataFrame
+    rejected: DataFrame
+    read_rows: int
+    observation: Observation
+    keys: tuple[DataFrame, bool] | None
+
+
+def check_table(conf: Config, name: str, raw_df: DataFrame, parents: dict[str, Future[CheckedTable]], run_id: str,
+                as_of: dt.date, persist: Cache) -> CheckedTable:
+    """Validate one table, its references against the accepted keys of `parents` (waited for when needed)."""
+    contract = CONTRACTS[name]
 
     def cached(df: DataFrame) -> tuple[DataFrame, bool]:
         df, rows = persist.counted(df)
         return df, rows <= BROADCAST_MAX_ROWS
 
-    read_rows: dict[str, int] = {}
-    for name, raw_df in raw.items():
-        contract = CONTRACTS[name]
-        checked_df = V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract)
-        if persist.checkpoints:
-            # Small: the table checked and ranked by key in one job, held whole; its rows read are counted there.
-            read = Observation(f"read_{name}")
-            checked_df = persist.cut_lineage(V.with_duplicates_ranked(
-                checked_df.observe(read, F.count(F.lit(1)).alias("rows")), contract))
-            read_rows[name] = read.get["rows"]
-        else:  # each later read scans the table again; only the few rows sharing a key are held
-            read_rows[name] = raw_df.count()
-            dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
-            unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
-            checked_df = unique_df.unionByName(cached(shared_df)[0])
-        unreferenced[name] = V.accepted(checked_df, contract)
-        for ref in contract.references:
-            if ref.parent in known_keys:
-                keys_df, small = known_keys[ref.parent]
-                checked_df = V.with_reference_check(checked_df, keys_df, ref.column, ref.reason, broadcast=small)
-        accepted[name] = V.accepted(checked_df, contract)
-        if name in PARENT_TABLES:  # a small table's keys are read from the rows it holds, broadcast
-            keys_df = accepted[name].select(*contract.key)
-            known_keys[name] = (keys_df, True) if persist.checkpoints else cached(keys_df)
-        observations[name] = Observation(f"reasons_{name}")
-        observed_df = checked_df.observe(observations[name], *V.reason_metrics())
-        rejected_parts.append(V.rejected(observed_df, name, run_id, as_of))
-    return IngestResult(accepted=accepted, unreferenced=unreferenced,
-                        rejected=reduce(DataFrame.unionByName, rejected_parts),
-                        read_rows=read_rows,
-                        observations=observations)
+    checked_df = V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract)
+    if persist.checkpoints:
+        # Small: the table checked and ranked by key in one job, held whole; its rows read are counted there.
+        read = Observation(f"read_{name}")
+        checked_df = persist.cut_lineage(V.with_duplicates_ranked(
+            checked_df.observe(read, F.count(F.lit(1)).alias("rows")), contract))
+        read_rows = read.get["rows"]
+    else:  # each later read scans the table again; only the few rows sharing a key are held
+        read_rows = raw_df.count()
+        dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
+        unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
+        checked_df = unique_df.unionByName(cached(shared_df)[0])
+    unreferenced = V.accepted(checked_df, contract)
+    for ref in contract.references:
+        if ref.parent in parents:
+            keys_df, small = parents[ref.parent].result().keys
+            checked_df = V.with_reference_check(checked_df, keys_df, ref.column, ref.reason, broadcast=small)
+    accepted = V.accepted(checked_df, contract)
+    keys = None
+    if name in PARENT_TABLES:  # a small table's keys are read from the rows it holds, broadcast
+        keys_df = accepted.select(*contract.key)
+        keys = (keys_df, True) if persist.checkpoints else cached(keys_df)
+    observation = Observation(f"reasons_{name}")
+    observed_df = checked_df.observe(observation, *V.reason_metrics())
+    return CheckedTable(accepted=accepted, unreferenced=unreferenced,
+                        rejected=V.rejected(observed_df, name, run_id, as_of), read_rows=read_rows,
+                        observation=observation, keys=keys)
 
 
 def reconcile(table: str, read: int, by_reason: dict[str | None, int]) -> dict[str, int]:
