@@ -1,4 +1,4 @@
-"""Read and validate every input table of a run, in reference order, and reconcile the counts."""
+"""Read and validate every input table of a run, each once the tables it references are, and reconcile the counts."""
 from __future__ import annotations
 
 import datetime as dt
