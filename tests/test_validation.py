@@ -252,6 +252,40 @@ def test_csv_faults_are_quarantined_never_shifted_or_cut(spark, tmp_path):
                     "T10": (4.0, '12" ruler, wood', "pos")}
 
 
+STRAY_QUOTE_CSV = (
+    "transaction_id;customer_id;transaction_ts;amount;category;channel\n"
+    "T1;C1;2025-01-01 10:00:00;1.0;food;pos\n"
+    'T2;C1;2025-01-02 10:00:00;2.0;food;"pos\n'         # a quote opened in the last field, never closed
+    "T3;C1;2025-01-03 10:00:00;3.0;food;pos\n"
+    "T4;C1;2025-01-04 10:00:00;4.0;food;pos\n"
+    'T5;C1;2025-01-05 10:00:00;5.0;"food;pos\n'         # closes the quote of T2: then one field too few
+    'T6;C1;2025-01-06 10:00:00;6.0;food;"mob\nile"\n'  # a quoted field holding a newline: one valid row
+    "T7;C1;2025-01-07 10:00:00;7.0;food;pos\n"
+)
+
+
+def test_rows_a_stray_quote_took_in_are_rejected_each_with_its_own_fields(spark, tmp_path):
+    from custseg.platform.storage import read_input
+
+    path = tmp_path / "transactions.csv"
+    path.write_text(STRAY_QUOTE_CSV)
+    conf = InputConf(name="transactions", path=str(path), format="csv", options={"sep": ";"})
+    checked_df = check(read_input(spark, conf), TRANSACTIONS, conf)
+    took_in = "a quote left open here took in 3 lines that read as rows"
+    inside = "a line inside a quote left open on an earlier row"
+    expected = spark.createDataFrame([
+        ("T1", None, None), ("T2", "malformed_record", took_in), ("T3", "malformed_record", inside),
+        ("T4", "malformed_record", inside), ("T5", "malformed_record", inside), ("T6", None, None),
+        ("T7", None, None),
+    ], "transaction_id string, _reason string, _detail string")
+    assert_df_equality(reasons(checked_df, "transaction_id"), expected, ignore_row_order=True, ignore_nullable=True)
+    records = {r["transaction_id"]: json.loads(r["record"]) for r in checked_df.select(
+        "transaction_id", V.record_json().alias("record")).collect()}
+    assert records["T4"] == {"transaction_id": "T4", "customer_id": "C1", "transaction_ts": "2025-01-04 10:00:00",
+                             "amount": "4.0", "category": "food", "channel": "pos"}
+    assert checked_df.filter("transaction_id = 'T6'").first()["channel"] == "mob\nile"
+
+
 def test_header_names_are_trimmed_and_case_folded_and_only_contract_columns_reach_the_record(spark):
     raw_df = spark.createDataFrame([("C1", "2020-01-01", "Ann", "ann@x.com", "secret note", "-5")],
                                    "`Customer_ID` string, ` signup_date` string, ` name` string, ` Email` string, "

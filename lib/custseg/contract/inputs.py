@@ -18,7 +18,8 @@ CREDIT_SCORE_RANGE = (300, 850)
 MAX_ABS_NUMBER = 1e12
 
 REASON_CODES: dict[str, str] = {
-    "malformed_record": "a CSV row whose field count differs from the header's (e.g. an unquoted comma)",
+    "malformed_record": "a CSV row whose field count differs from the header's (e.g. an unquoted comma), or a row "
+                        "a quote left open took into another row's value",
     "unparseable_value": "a value that cannot be read as the contract type (e.g. amount 'n/a', NaN, Infinity, "
                          "text with bytes that do not decode)",
     "missing_required_value": "a required column is null or blank",

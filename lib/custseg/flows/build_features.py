@@ -67,8 +67,8 @@ def run_build_features(spark: SparkSession, conf: Config) -> RunRecord:
 REJECTION_HINTS = {
     "unparseable_value": "values not readable as the contract's type: check the number format (a decimal comma, a "
                          "currency sign) and date_format / timestamp_format",
-    "malformed_record": "rows whose field count differs from the header's: check the separator (options.sep) and "
-                        "the quoting",
+    "malformed_record": "rows whose field count differs from the header's, or taken into a quote left open: check "
+                        "the separator (options.sep) and the quoting (a stray \" at a field's start)",
     "duplicate_key": "rows sharing their key: lines of one invoice or basket need an id each, or one row per "
                      "invoice",
     "unknown_customer": "customer ids not among the accepted customers: compare the two tables' id formats "

@@ -19,6 +19,7 @@ from pyspark.sql import types as T
 
 from custseg.config import InputConf
 from custseg.contract import outputs
+from custseg.platform.csv_rows import split_rows_taken_into_quotes
 from custseg.platform.locations import absolute_location, join_uri
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def read_input(spark: SparkSession, conf: InputConf) -> DataFrame:
     CSV is read with every column as a string so that an unparseable value can be rejected
     row by row instead of failing the whole read or turning silently into null; quoted fields may span
     lines, and a row whose field count differs from the header keeps its raw text in CORRUPT_RECORD
-    (rejected as malformed, never read with its fields shifted).
+    (rejected as malformed, never read with its fields shifted); rows a quote left open took into one value
+    are rows again, malformed (csv_rows).
     """
     try:
         if conf.format == "table":
@@ -69,6 +71,8 @@ def read_input(spark: SparkSession, conf: InputConf) -> DataFrame:
                                    T.StructField(CORRUPT_RECORD, T.StringType())])
             df = (reader.schema(schema).option("mode", "PERMISSIVE")
                   .option("columnNameOfCorruptRecord", CORRUPT_RECORD).load(conf.path))
+            if {k.lower(): v for k, v in conf.options.items()}.get("multiline", "true").lower() == "true":
+                df = split_rows_taken_into_quotes(df, CORRUPT_RECORD, {"escape": '"', **conf.options})
         df.schema  # noqa: B018 - resolve the schema now so a missing path fails here
         return df
     except InputError:

@@ -24,6 +24,7 @@ from pyspark.sql import types as T
 
 from custseg.config import InputConf
 from custseg.contract.inputs import MAX_ABS_NUMBER, REASON_CODES, Column, TableContract
+from custseg.platform.csv_rows import TAKEN_IN
 from custseg.platform.storage import CORRUPT_RECORD, InputError
 
 UNDECODABLE = "\ufffd"
@@ -31,6 +32,7 @@ REASON = "_reason"
 DETAIL = "_detail"
 SOURCE = "_source"  # the non-PII source row as a struct; JSON only where it is needed
 KEY_HASH = "_key_hash"
+READER_COLUMNS = (CORRUPT_RECORD, TAKEN_IN)  # added by the CSV reader, not the user's
 
 NUMERIC_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
 ACCEPTED_SOURCE_TYPES = {
@@ -55,7 +57,7 @@ def normalised(name: str) -> str:
 
 def source_columns(df: DataFrame, contract: TableContract, conf: InputConf) -> dict[str, str]:
     """Contract column -> the source column that holds it, for the contract columns present."""
-    actual = {normalised(c): c for c in df.columns if c != CORRUPT_RECORD}
+    actual = {normalised(c): c for c in df.columns if c not in READER_COLUMNS}
     found = {c.name: actual.get(normalised(source_name(conf, c.name))) for c in contract.columns}
     return {name: src for name, src in found.items() if src is not None}
 
@@ -69,7 +71,7 @@ def check_schema(df: DataFrame, contract: TableContract, conf: InputConf) -> Non
             if column.required:
                 raise InputError(f"input table '{contract.name}': required column '{column.name}' "
                                  f"(source column '{source_name(conf, column.name)}') is missing; "
-                                 f"found {sorted(c for c in present if c != CORRUPT_RECORD)}")
+                                 f"found {sorted(c for c in present if c not in READER_COLUMNS)}")
             continue
         src = sources[column.name]
         if not isinstance(present[src], ACCEPTED_SOURCE_TYPES[column.type]):
@@ -132,7 +134,9 @@ def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns
     source = F.struct([F.col(f"`{src}`").alias(src.strip()) for src in sources.values()])
     unparseable = F.coalesce(*failures, F.lit(None).cast("string")) if failures else F.lit(None).cast("string")
     malformed = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in df.columns else F.lit(None).cast("string")
-    return df.select(*parsed, source.alias(SOURCE), unparseable.alias("_unparseable"), malformed.alias("_malformed"))
+    taken_in = F.col(TAKEN_IN) if TAKEN_IN in df.columns else F.lit(None).cast("string")
+    return df.select(*parsed, source.alias(SOURCE), unparseable.alias("_unparseable"), malformed.alias("_malformed"),
+                     taken_in.alias("_taken_in"))
 
 
 def record_json() -> SparkColumn:
@@ -153,7 +157,8 @@ def _first_reason(rules: list[tuple[SparkColumn, str, SparkColumn]]) -> tuple[Sp
 def row_rules(contract: TableContract, columns: list[str]) -> list[tuple[SparkColumn, str, SparkColumn]]:
     """Row-level rules in priority order, from the contract's column declarations, for the columns present."""
     rules: list[tuple[SparkColumn, str, SparkColumn]] = [
-        (F.col("_malformed").isNotNull(), "malformed_record", F.lit("field count differs from the header")),
+        (F.col("_malformed").isNotNull(), "malformed_record",
+         F.coalesce(F.col("_taken_in"), F.lit("field count differs from the header"))),
         (F.col("_unparseable").isNotNull(), "unparseable_value", F.col("_unparseable")),
     ]
     for name in contract.required:
@@ -192,7 +197,7 @@ def with_row_rules(conformed_df: DataFrame, contract: TableContract) -> DataFram
     """Add `_reason` / `_detail` from the row rules (null when the row passes them); listed values lower-cased."""
     reason, detail = _first_reason(row_rules(contract, conformed_df.columns))
     checked_df = (conformed_df.withColumn(REASON, reason).withColumn(DETAIL, detail)
-                  .drop("_unparseable", "_malformed"))
+                  .drop("_unparseable", "_malformed", "_taken_in"))
     for column in contract.columns:
         if column.allowed is not None and column.name in checked_df.columns:
             checked_df = checked_df.withColumn(column.name, F.lower(F.col(column.name)))
