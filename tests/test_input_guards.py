@@ -30,6 +30,9 @@ def test_the_hint_for_unreadable_values_follows_the_columns_type():
         "credit_score values not readable as a number")
     assert rejection_hint("customers", "unparseable_value", "region").startswith("values not readable as the contract")
     assert rejection_hint("loans", "invalid_value", "status").startswith("values outside the contract's list")
+    assert rejection_hint("customers", "duplicate_key", "customer_id").startswith(
+        "customer ids on several rows: customers holds one row per customer")
+    assert rejection_hint("transactions", "duplicate_key", "transaction_id").startswith("rows sharing their key")
 
 
 def test_a_table_mostly_rejected_stops_the_run_with_its_reasons_and_keeps_the_rejected_rows(spark, tmp_path):

@@ -246,11 +246,13 @@ def test_a_date_without_customers_stops_and_signs_of_misread_inputs_are_warned_o
         "lines of one basket or invoice (frequency, average ticket, gaps and repeat buying count rows, so give one "
         "transaction per basket) or their timestamps carry no time of day (purchases on one day then look "
         "simultaneous)"]
+    # A ledger's signs among a majority of lapsed customers (no net spend) are still seen.
     ledger_df = spark.createDataFrame([("C1", 3, -120.0, 1, 4.0, 0.1), ("C2", 1, -5.0, 0, None, 0.1),
-                                       ("C3", 2, 70.0, 1, 9.0, 0.1)], schema)
+                                       ("C3", 2, 70.0, 1, 9.0, 0.1),
+                                       *[(f"L{i}", 0, 0.0, 0, None, 0.0) for i in range(7)]], schema)
     assert check_population(ledger_df, as_of, 365) == [
-        "67% of the customers have a negative net spend: purchases are amounts above 0 and refunds below; a ledger "
-        "that books spending as negative amounts needs them turned round before this job"]
+        "67% of the customers with a net spend have a negative one: purchases are amounts above 0 and refunds "
+        "below; a ledger that books spending as negative amounts needs them turned round before this job"]
     # Buyers in the recent trend window only: 9 of 10 is a sound history's new customers at most, 10 of 10 is not.
     recent_df = lapsed_df.union(spark.createDataFrame([(f"N{i}", 1, 10.0, 0, None, 1.0) for i in range(9)], schema))
     assert check_population(recent_df.union(spark.createDataFrame([("O1", 1, 10.0, 0, None, -1.0)], schema)),

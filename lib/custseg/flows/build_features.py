@@ -88,6 +88,9 @@ def rejection_hint(table: str, reason: str, detail: str | None) -> str:
     if reason == "unparseable_value" and kind in ("double", "int"):
         return (f"{detail} values not readable as a number: check the number format (a decimal comma, a currency "
                 "sign)")
+    if reason == "duplicate_key" and table == "customers":
+        return ("customer ids on several rows: customers holds one row per customer; from an export with a row per "
+                "transaction, take one row per customer_id first (README: one flat file serves as both tables)")
     return REJECTION_HINTS.get(reason, "check its column mapping")
 
 

@@ -119,7 +119,9 @@ def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int,
     all_at_once = F.when(F.col("is_repeat_buyer") == 1, (F.col("gap_mean_days") == 0).cast("double"))
     recent_only = F.when(F.col("frequency") > 0, (F.col("spend_trend") == 1).cast("double"))
     row = features_df.agg(F.count("*").alias("customers"), F.max("frequency").alias("most_purchases"),
-                          F.avg((F.col("monetary") < 0).cast("double")).alias("negative_share"),
+                          # Over the customers with a net spend: a majority of lapsed ones must not hide a ledger.
+                          F.avg(F.when(F.col("monetary") != 0, (F.col("monetary") < 0).cast("double")))
+                          .alias("negative_share"),
                           F.avg(all_at_once).alias("all_at_once_share"),
                           F.avg(recent_only).alias("recent_only_share")).first()
     if row["customers"] == 0:
@@ -140,10 +142,10 @@ def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int,
                         f"{trend_window_days} days before {as_of}, none in the {trend_window_days} days before those: "
                         f"spend_trend tells them apart little; check that the transactions cover the "
                         f"{2 * trend_window_days} days it compares (features.trend_window_days)")
-    if row["negative_share"] > 0.5:
-        warnings.append(f"{row['negative_share']:.0%} of the customers have a negative net spend: purchases are "
-                        "amounts above 0 and refunds below; a ledger that books spending as negative amounts needs "
-                        "them turned round before this job")
+    if (row["negative_share"] or 0) > 0.5:
+        warnings.append(f"{row['negative_share']:.0%} of the customers with a net spend have a negative one: "
+                        "purchases are amounts above 0 and refunds below; a ledger that books spending as negative "
+                        "amounts needs them turned round before this job")
     return warnings
 
 
