@@ -130,7 +130,7 @@ def test_holders_and_characteristics_by_hand(spark):
     groups_df = spark.createDataFrame([("A", "region", "north"), ("B", "region", "south"), ("C", "region", "north")],
                                       "customer_id string, attribute string, group string")
     rows = {(r["aspect"], r["segment_id"], r["value"]): r.asDict()
-            for r in segment_characteristics(features_df, assignments_df, groups_df).collect()}
+            for r in segment_characteristics(features_df, assignments_df, groups_df, min_customers=1).collect()}
     travel = rows[("spend_category", 0, "travel")]
     # Segment 0 spent 500, 300 on travel; all customers 900, 300 on travel.
     assert travel["amount"] == 300.0 and travel["customers"] == 1
@@ -145,6 +145,8 @@ def test_holders_and_characteristics_by_hand(spark):
     assert north["customers"] == 1 and north["share"] == pytest.approx(0.5) and north["amount"] is None
     assert north["population_share"] == pytest.approx(2 / 3) and north["lift"] == pytest.approx(0.75)
     assert ("region", 2, "north") not in rows and not [k for k in rows if k[1] is None]
+    # By default a share with fewer than 30 customers behind it does not describe a segment: its lift is unknown.
+    assert {r["lift"] for r in segment_characteristics(features_df, assignments_df, groups_df).collect()} == {None}
 
 
 # ------------------------------------------------------------------------------ on the golden run
@@ -251,3 +253,15 @@ def test_what_to_offer_reads_as_an_analyst_would():
                          "digital channels: 34 % of purchases against 56 % for all customers (0.6x)"]
     assert view.who == ["employment status: like all customers (no value of 5% or more of them over 1.2x)",
                         "region west: 31 % of customers against 18 % for all customers (1.7x)"]
+    lapsed = [{"aspect": "spend_category", "value": "travel", "customers": 2, "share": 0.8, "population_share": 0.15,
+               "lift": None},
+              {"aspect": "spend_category", "value": "fuel", "customers": 1, "share": 0.2, "population_share": 0.1,
+               "lift": None},
+              {"aspect": "channel", "value": "digital", "customers": 3, "share": 0.9, "population_share": 0.56,
+               "lift": None},
+              {"aspect": "region", "value": "west", "customers": 3, "share": 1.0, "population_share": 0.18,
+               "lift": None}]
+    view, = segment_offers([{"segment_id": 1, "segment_name": "Lapsed", "risk_tier": "unrated"}], [],
+                           [{**r, "segment_id": 1} for r in lapsed], top=3)
+    assert view.buys == ["too few buyers to tell (at most 2 in a category)"]
+    assert view.who == ["region: too few customers to tell"]

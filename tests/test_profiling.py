@@ -71,3 +71,13 @@ def test_a_feature_a_segment_has_no_value_of_is_unknown_there_not_typical(spark)
     assert z[(1, "ticket")] == (0, None)  # no ticket at all: null, never the population's 0
     assert z[(0, "ticket")] == (50, 0.0)  # the only segment with tickets is the population itself
     assert z[(0, "flag")] == (50, 0.0) and z[(1, "flag")] == (30, 0.0)  # constant: sets no segment apart
+
+
+def test_a_mean_from_few_of_a_segment_does_not_describe_it(spark):
+    # Segment 1 is lapsed: 2 of its 100 customers bought, at tickets far above segment 0's 60 buyers.
+    rows = ([(f"A{i}", 0, float(10 + i % 5)) for i in range(60)] + [("B0", 1, 500.0), ("B1", 1, 700.0)]
+            + [(f"B{i}", 1, None) for i in range(2, 100)])
+    df = spark.createDataFrame(rows, "customer_id string, segment_id int, ticket double")
+    stats = {r["segment_id"]: r for r in feature_stats(df, ["ticket"], {0: 60, 1: 100}, seed=1).collect()}
+    assert (stats[1]["n"], stats[1]["mean"], stats[1]["z_score"], stats[1]["lift"]) == (2, 600.0, None, None)
+    assert stats[0]["n"] == 60 and stats[0]["z_score"] < 0 and stats[0]["lift"] < 1

@@ -103,7 +103,8 @@ COLUMN_COMMENTS = {
         "share": "spend: amount / the segment's categorised spend; channel: mean digital share of purchases; "
                  "attribute: customers / the segment's customers",
         "population_share": "the same share over all customers",
-        "lift": "share / population_share",
+        "lift": "share / population_share; null when fewer than 30 customers are behind the share (too few to "
+                "describe the segment)",
     },
     SEGMENT_MIGRATION: {
         "run_id": "training run whose model assigned the later date (as in segment_assignments)",
@@ -209,7 +210,7 @@ COLUMN_COMMENTS = {
         "marketing_strategy": "suggested marketing strategy from the value x risk table in docs/model.md; never a "
                               "credit offer to a high-risk segment",
         "distinguishing_features": "features whose segment mean is furthest from all customers', in standard "
-                                   "deviations",
+                                   "deviations (those at least 30 and 10 % of its customers have a value of)",
     },
     SEGMENT_FEATURE_STATS: {
         "n": "customers with a non-null value",
@@ -218,8 +219,8 @@ COLUMN_COMMENTS = {
         "median": "median (approximate, as q1)", "q3": "75th percentile (approximate, as q1)",
         "max": "maximum", "population_mean": "mean over all customers", "population_stddev": "stddev, all customers",
         "z_score": "(segment mean - population mean) / population stddev; 0 for a constant feature, null when "
-                   "the segment has no value of it (unknown, not typical)",
-        "lift": "segment mean / population mean",
+                   "fewer than 30 of the segment's customers, or 10 % of them, have a value (unknown, not typical)",
+        "lift": "segment mean / population mean; null as z_score",
     },
     SEGMENT_CENTROIDS: {
         "centroid_scaled": "centroid coordinate in standardised units (after imputation and log1p)",

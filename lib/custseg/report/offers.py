@@ -35,12 +35,15 @@ def _versus(row: dict[str, Any], of: str) -> str:
 
 def spend_sentences(rows: list[dict[str, Any]]) -> list[str]:
     """The categories the segment spends on more than all customers do (of at least MIN_VALUE_SHARE of its
-    spend), and its digital share."""
+    spend), and its digital share; where too few of it bought to tell, that."""
     categories = sorted((r for r in rows if r["aspect"] == SPEND_CATEGORY and (r.get("lift") or 0) > 1
                          and (r.get("share") or 0) >= MIN_VALUE_SHARE), key=lambda r: (-r["lift"], r["value"]))
     categories = categories[:SHOWN_CATEGORIES]
     sentences = [f"{r['value']}: {_versus(r, 'spend')}" for r in categories]
-    digital = [r for r in rows if r["aspect"] == CHANNEL]
+    spend = [r for r in rows if r["aspect"] == SPEND_CATEGORY]
+    if spend and all(r.get("lift") is None for r in spend):  # a lift is unknown where too few bought
+        sentences.append(f"too few buyers to tell (at most {max(r['customers'] for r in spend):,} in a category)")
+    digital = [r for r in rows if r["aspect"] == CHANNEL and r.get("lift") is not None]
     sentences += [f"digital channels: {_versus(r, 'purchases')}" for r in digital]
     return sentences
 
@@ -54,7 +57,9 @@ def who_sentences(rows: list[dict[str, Any]]) -> list[str]:
                          and (r.get("share") or 0) >= MIN_VALUE_SHARE), key=lambda r: (-r["lift"], r["value"]))
         if ranked and ranked[0]["lift"] >= OVER_REPRESENTED:
             sentences.append(f"{aspect.replace('_', ' ')} {ranked[0]['value']}: {_versus(ranked[0], 'customers')}")
-        elif any(r["aspect"] == aspect for r in rows):
+        elif all(r.get("lift") is None for r in rows if r["aspect"] == aspect):
+            sentences.append(f"{aspect.replace('_', ' ')}: too few customers to tell")
+        else:
             sentences.append(f"{aspect.replace('_', ' ')}: like all customers (no value of {MIN_VALUE_SHARE:.0%} or "
                              f"more of them over {OVER_REPRESENTED:.1f}x)")
     return sentences

@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from custseg.transforms.features import EXACT
+from custseg.transforms.statistics import MIN_DESCRIBED_CUSTOMERS
 
 SPEND_CATEGORY = "spend_category"
 CHANNEL = "channel"
@@ -75,12 +76,17 @@ def digital_rows(features_df: DataFrame, assignments_df: DataFrame) -> DataFrame
         F.try_divide(F.col("share"), F.col("population_share")).alias("lift"))
 
 
-def segment_characteristics(features_df: DataFrame, assignments_df: DataFrame,
-                            groups_df: DataFrame | None) -> DataFrame:
-    """CHARACTERISTICS_SCHEMA rows: spend mix by category, digital share and descriptive attributes."""
+def segment_characteristics(features_df: DataFrame, assignments_df: DataFrame, groups_df: DataFrame | None,
+                            min_customers: int = MIN_DESCRIBED_CUSTOMERS) -> DataFrame:
+    """CHARACTERISTICS_SCHEMA rows: spend mix by category, digital share and descriptive attributes.
+
+    The lift is null (unknown) where fewer than `min_customers` are behind the share: two buyers in a lapsed
+    segment make a share of its spend, not what it buys."""
     parts = [digital_rows(features_df, assignments_df)]
     if "spend_by_category" in features_df.columns:  # features written before it existed have none
         parts.append(mix(spend_rows(features_df), assignments_df))
     if groups_df is not None:
         parts.append(mix(attribute_rows(groups_df), assignments_df))
-    return reduce(DataFrame.unionByName, parts).select(*CHARACTERISTICS_COLUMNS)
+    described_df = reduce(DataFrame.unionByName, parts).withColumn(
+        "lift", F.when(F.col("customers") >= min_customers, F.col("lift")))
+    return described_df.select(*CHARACTERISTICS_COLUMNS)

@@ -25,17 +25,24 @@ def tidy_values(scored_df: DataFrame, features: list[str]) -> DataFrame:
     ).unpivot("segment_id", features, "feature", "value")
 
 
+# A segment's mean describes it (z-score, lift) when this many of its customers, and this share, have a value.
+MIN_DESCRIBED_CUSTOMERS = 30
+MIN_DESCRIBED_SHARE = 0.1
+
+
 def feature_stats(scored_df: DataFrame, features: list[str], sizes: dict[int, int], seed: int,
                   quartile_cap: int = QUARTILE_SAMPLE) -> DataFrame:
     """Per segment and feature: distribution in original units, z-score and lift against all customers.
 
     Counts, means, deviations and extremes are over every customer; the quartiles over about
     `quartile_cap` customers per segment (all of a smaller one), chosen by a seeded hash: quantile
-    summaries over every value were most of the profiling time at scale (benchmarks/README.md).
+    summaries over every value were most of the profiling time at scale (benchmarks/README.md). The z-score
+    and lift are null where too few of the segment have a value (MIN_DESCRIBED_*): unknown, not typical.
     """
     long_df = tidy_values(scored_df, features)
     by_segment_df = long_df.groupBy("segment_id", "feature").agg(
-        F.count("value").alias("n"), F.avg("value").alias("mean"), F.stddev("value").alias("stddev"),
+        F.count("*").alias("size"), F.count("value").alias("n"), F.avg("value").alias("mean"),
+        F.stddev("value").alias("stddev"),
         F.min("value").alias("min"), F.max("value").alias("max"),
     )
     quartiles_df = (tidy_values(sample_per_group(scored_df, "segment_id", sizes, quartile_cap, seed), features)
@@ -44,14 +51,16 @@ def feature_stats(scored_df: DataFrame, features: list[str], sizes: dict[int, in
     population_df = long_df.groupBy("feature").agg(
         F.avg("value").alias("population_mean"), F.stddev("value").alias("population_stddev"))
     z = F.try_divide(F.col("mean") - F.col("population_mean"), F.col("population_stddev"))
+    described = (F.col("n") >= MIN_DESCRIBED_CUSTOMERS) & (F.col("n") >= MIN_DESCRIBED_SHARE * F.col("size"))
     return (by_segment_df.join(quartiles_df, on=["segment_id", "feature"], how="left")
             .join(population_df, on="feature", how="left").select(
                 "segment_id", "feature", "n", "mean", "stddev", "min",
                 F.col("q")[0].alias("q1"), F.col("q")[1].alias("median"), F.col("q")[2].alias("q3"), "max",
                 "population_mean", "population_stddev",
-                # A constant feature sets no segment apart (0); one the segment has no value of is unknown (null).
-                F.when(F.col("n") > 0, F.coalesce(z, F.lit(0.0))).alias("z_score"),
-                F.try_divide(F.col("mean"), F.col("population_mean")).alias("lift"),
+                # A constant feature sets no segment apart (0); one too few of the segment have a value of is
+                # unknown (null): a lapsed segment's two buyers do not describe it.
+                F.when(described, F.coalesce(z, F.lit(0.0))).alias("z_score"),
+                F.when(described, F.try_divide(F.col("mean"), F.col("population_mean"))).alias("lift"),
             ))
 
 
