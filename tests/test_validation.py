@@ -286,6 +286,34 @@ def test_rows_a_stray_quote_took_in_are_rejected_each_with_its_own_fields(spark,
     assert checked_df.filter("transaction_id = 'T6'").first()["channel"] == "mob\nile"
 
 
+def test_a_timestamp_is_read_with_or_without_its_seconds_and_as_a_date_alone(spark):
+    assert V.timestamp_formats("dd/MM/yyyy HH:mm") == ["dd/MM/yyyy HH:mm", "dd/MM/yyyy HH:mm:ss", "dd/MM/yyyy"]
+    assert V.timestamp_formats("yyyy-MM-dd'T'HH:mm:ss") == ["yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd"]
+    raw_df = spark.createDataFrame([("T1", "C1", "05/01/2025 10:30", "1"), ("T2", "C1", "05/01/2025 10:30:15", "1"),
+                                    ("T3", "C1", "05/01/2025", "1"), ("T4", "C1", "2025-01-05T10:30:00", "1"),
+                                    ("T5", "C1", "5 Jan 2025 10:30", "1")],
+                                   "transaction_id string, customer_id string, transaction_ts string, amount string")
+    conf = InputConf(name="transactions", path="unused", format="csv", timestamp_format="dd/MM/yyyy HH:mm")
+    checked_df = check(raw_df, TRANSACTIONS, conf)
+    read = {r["transaction_id"]: (r["transaction_ts"], r[V.REASON]) for r in checked_df.collect()}
+    assert read == {"T1": (dt.datetime(2025, 1, 5, 10, 30), None), "T2": (dt.datetime(2025, 1, 5, 10, 30, 15), None),
+                    "T3": (dt.datetime(2025, 1, 5), None), "T4": (dt.datetime(2025, 1, 5, 10, 30), None),
+                    "T5": (None, "unparseable_value")}
+
+
+def test_decimal_comma_numbers_are_read_when_configured_and_nothing_else_is_guessed(spark):
+    texts = ["1.234,56", "-12,5", "7", "1.234", "1,5,0", "1.5", "12.34,5", "1e3"]
+    raw_df = spark.createDataFrame([(f"T{i}", "C1", "2025-01-05 10:00:00", t) for i, t in enumerate(texts)],
+                                   "transaction_id string, customer_id string, transaction_ts string, amount string")
+    conf = InputConf(name="transactions", path="unused", format="csv", decimal_separator=",")
+    read = {texts[int(r["transaction_id"][1:])]: r["amount"] for r in check(raw_df, TRANSACTIONS, conf).collect()}
+    assert read == {"1.234,56": 1234.56, "-12,5": -12.5, "7": 7.0, "1.234": 1234.0,
+                    "1,5,0": None, "1.5": None, "12.34,5": None, "1e3": None}  # not decimal-comma numbers
+    default_df = check(raw_df, TRANSACTIONS, csv_conf("transactions"))
+    default = {r["transaction_id"]: r["amount"] for r in default_df.collect()}
+    assert (default["T0"], default["T5"], default["T7"]) == (None, 1.5, 1000.0)
+
+
 def test_header_names_are_trimmed_and_case_folded_and_only_contract_columns_reach_the_record(spark):
     raw_df = spark.createDataFrame([("C1", "2020-01-01", "Ann", "ann@x.com", "secret note", "-5")],
                                    "`Customer_ID` string, ` signup_date` string, ` name` string, ` Email` string, "

@@ -133,6 +133,8 @@ class _InputSection(_Section):
     options: TextMapping = Field(default_factory=dict)  # reader options (CSV header, separator...)
     date_format: str = "yyyy-MM-dd"
     timestamp_format: str = "yyyy-MM-dd HH:mm:ss"
+    # "," for numbers written 1.234,56 (text sources only): "." then groups thousands.
+    decimal_separator: Literal[".", ","] = "."
     # More of the table's rows rejected than this stops the run before any feature: a wrong mapping or format.
     max_rejected_share: Share = 0.5
 

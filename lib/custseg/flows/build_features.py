@@ -86,8 +86,8 @@ def rejection_hint(table: str, reason: str, detail: str | None) -> str:
         return (f"{detail} values not readable as a {kind}: check inputs.{table}.{kind}_format (e.g. dd/MM/yyyy); "
                 f"a day number or an epoch needs turning into a {kind} before this job")
     if reason == "unparseable_value" and kind in ("double", "int"):
-        return (f"{detail} values not readable as a number: check the number format (a decimal comma, a currency "
-                "sign)")
+        return (f"{detail} values not readable as a number: check the number format (a decimal comma needs "
+                f"inputs.{table}.decimal_separator: ','; a currency sign must go)")
     if reason == "duplicate_key" and table == "customers":
         return ("customer ids on several rows: customers holds one row per customer; from an export with a row per "
                 "transaction, take one row per customer_id first (README: one flat file serves as both tables)")

@@ -15,6 +15,7 @@ them are declared in custseg.contract.inputs.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import reduce
 
 from pyspark.sql import Column as SparkColumn
@@ -86,7 +87,7 @@ def _parse(src: SparkColumn, source_type: T.DataType, column: Column, conf: Inpu
         # U+FFFD: bytes that did not decode; two different ids would otherwise read as one.
         return F.when((text != "") & ~text.contains(UNDECODABLE), text)
     if column.type in ("double", "int"):
-        number = src if isinstance(source_type, NUMERIC_TYPES) else text.try_cast("double")
+        number = src if isinstance(source_type, NUMERIC_TYPES) else number_text(text, conf).try_cast("double")
         number = F.when(is_finite(number.cast("double")), number)  # NaN and infinities are not amounts
         return number.cast(column.type) if column.type == "double" else F.round(number).cast("int")
     if column.type == "date":
@@ -94,8 +95,34 @@ def _parse(src: SparkColumn, source_type: T.DataType, column: Column, conf: Inpu
             return F.coalesce(F.try_to_date(text, conf.date_format), text.try_cast("date"))
         return src.cast("date")
     if isinstance(source_type, T.StringType):
-        return F.coalesce(F.try_to_timestamp(text, F.lit(conf.timestamp_format)), text.try_cast("timestamp"))
+        formats = timestamp_formats(conf.timestamp_format)
+        return F.coalesce(*[F.try_to_timestamp(text, F.lit(f)) for f in formats], text.try_cast("timestamp"))
     return src.cast("timestamp")
+
+
+# 1.234,56 or 1234,56 (a sign first, an exponent nowhere): anything else is not a decimal-comma number.
+DECIMAL_COMMA_NUMBER = r"^[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?$"
+
+
+def number_text(text: SparkColumn, conf: InputConf) -> SparkColumn:
+    """A number's text as Spark reads it: with decimal_separator ",", its groups joined and its comma a point;
+    a text that is not such a number (1.5 among 1,5) stays unreadable rather than read as another number."""
+    if conf.decimal_separator == ".":
+        return text
+    return F.when(text.rlike(DECIMAL_COMMA_NUMBER), F.translate(F.regexp_replace(text, r"\.", ""), ",", "."))
+
+
+def timestamp_formats(timestamp_format: str) -> list[str]:
+    """The formats a timestamp's text is read with, in turn: the configured one; with seconds, where it stops at
+    the minute (an export's seconds on some rows); its date part alone (a spreadsheet writes midnight without its
+    time). ISO is the last resort after them."""
+    formats = [timestamp_format]
+    if timestamp_format.endswith("mm"):
+        formats.append(f"{timestamp_format}:ss")
+    date_part = re.split(r"[Hhk]", timestamp_format, maxsplit=1)[0].rstrip(" T'")
+    if date_part and date_part != timestamp_format:
+        formats.append(date_part)
+    return formats
 
 
 def is_finite(number: SparkColumn) -> SparkColumn:
