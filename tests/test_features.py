@@ -143,7 +143,7 @@ def test_spend_by_category_and_products_held_by_hand(spark):
 def test_feature_table_has_documented_columns_and_no_protected_attributes(spark):
     df = features(spark)
     assert df.columns == ["customer_id", "as_of_date", *FEATURES, "region", "employment_status", "spend_by_category",
-                          "products_held"]
+                          "products_held", "same_moment_purchases"]
     assert "birth_date" not in df.columns
     assert {r["as_of_date"] for r in df.select("as_of_date").distinct().collect()} == {AS_OF}
 
@@ -303,6 +303,19 @@ def test_a_repeat_buyer_has_two_purchases_in_the_window_and_a_gap(spark):
                                      "customer_id string, is_repeat_buyer long, gap_mean_days double")
     actual = features(spark).select("customer_id", "is_repeat_buyer", "gap_mean_days")
     assert_approx_df_equality(actual, expected, precision=1e-9, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_purchases_at_the_moment_of_the_previous_one_are_counted_across_categories(spark):
+    # A: two invoices of lines in two categories (3 lines, then 2), a refund at the second moment (not a
+    # purchase), a line before the window; C: one purchase; B, D: none in the window.
+    invoice_df = spark.createDataFrame([
+        ("l1", "A", TS(2025, 11, 1, 10), 5.0, "food", "pos"), ("l2", "A", TS(2025, 11, 1, 10), 7.0, "toys", "pos"),
+        ("l3", "A", TS(2025, 11, 1, 10), 2.0, "food", "pos"), ("l4", "A", TS(2025, 12, 1, 9), 3.0, "toys", "pos"),
+        ("l5", "A", TS(2025, 12, 1, 9), 4.0, "food", "pos"), ("l6", "A", TS(2025, 12, 1, 9), -4.0, "food", "pos"),
+        ("l7", "A", TS(2024, 11, 1, 10), 5.0, "food", "pos"), ("l8", "C", TS(2025, 10, 1, 9), 10.0, "food", "pos"),
+    ], TXN_SCHEMA)
+    counted = {r["customer_id"]: r["same_moment_purchases"] for r in features(spark, invoice_df).collect()}
+    assert counted == {"A": 3, "B": 0, "C": 0, "D": 0}
 
 
 def test_transactions_without_a_channel_column_give_a_null_digital_share_left_out_of_clustering(spark):

@@ -261,6 +261,17 @@ def test_a_date_without_customers_stops_and_signs_of_misread_inputs_are_warned_o
         "100% of the customers with purchases bought only in the 90 days before 1999-01-01, none in the 90 days "
         "before those: spend_trend tells them apart little; check that the transactions cover the 180 days it "
         "compares (features.trend_window_days)"]
+    # Lines of several invoices: no customer bought all at once, but 1 in 3 later purchases (of 2 on 6) share the
+    # moment of the one before; 1 in 6 is within what card data shows.
+    lines_schema = schema + ", same_moment_purchases long"
+    assert check_population(spark.createDataFrame([("I1", 4, 30.0, 1, 5.0, 0.1, 2), ("I2", 4, 20.0, 1, 2.0, 0.1, 0),
+                                                   ("I3", 0, 0.0, 0, None, 0.0, 0)], lines_schema), as_of, 365) == [
+        "33% of the purchases after a customer's first were made at the same moment as the one before: either the "
+        "transactions are lines of one basket or invoice (frequency, average ticket, gaps and repeat buying count "
+        "rows, so give one transaction per basket) or their timestamps carry no time of day (purchases on one day "
+        "then look simultaneous)"]
+    assert check_population(spark.createDataFrame([("I1", 4, 30.0, 1, 5.0, 0.1, 1), ("I2", 4, 20.0, 1, 2.0, 0.1, 0)],
+                                                  lines_schema), as_of, 365) == []
     with pytest.raises(ValueError, match="customer_features has no customer for 1999-01-01: nothing to segment"):
         check_population(lapsed_df.limit(0), as_of, 365)
 

@@ -120,6 +120,9 @@ DESCRIPTIVE_COLUMNS = {
                          "sorted by category; purchases without a category left out, empty without any [currency]",
     "products_held": "the products the customer held at the as-of date: opened before it and not closed before it "
                      "(lower-case, sorted); null when the inputs had no products table",
+    "same_moment_purchases": "purchases in the lookback window at the same moment as the customer's previous one "
+                             "(a data check: many mean lines of one invoice, or timestamps without a time of day) "
+                             "[count]",
 }
 FEATURE_TABLE_COMMENT = "Per-customer features as of a date (only events strictly before it); one row per customer"
 

@@ -114,6 +114,7 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
         purchase_sum(_in_days(trend_days, as_of)).alias("spend_recent"),
         purchase_sum(prior_trend).alias("spend_prior"),
         F.count("gap_seconds").alias("gaps"),
+        F.count(F.when(F.col("gap_seconds") == 0, 1)).alias("same_moment"),
         F.sum("gap_seconds").alias("gap_sum"),
         F.sum(F.col("gap_seconds") * F.col("gap_seconds")).alias("gap_sq_sum"),
         F.count(F.when(counted & F.col("is_digital"), 1)).alias("digital"),
@@ -124,8 +125,8 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
         F.max("last_purchase_ts").alias("last_purchase_ts"),
         *[F.sum(c).alias(c) for c in (
             "frequency", "purchase_amount", "refund_amount", "refunds", "spend_30d", "spend_90d", "spend_365d",
-            "spend_recent", "spend_prior", "gaps", "gap_sum", "gap_sq_sum", "digital", "channel_known",
-            "active_months")],
+            "spend_recent", "spend_prior", "gaps", "same_moment", "gap_sum", "gap_sq_sum", "digital",
+            "channel_known", "active_months")],
         # Purchases without a category (no category column, or its value missing) are not a category of their
         # own: a customer with no other purchase has an unknown mix, not one category.
         F.max(F.when(F.col("category").isNotNull(), F.col("purchase_amount"))).alias("top_category_amount"),
@@ -160,6 +161,7 @@ def transaction_features(txn_df: DataFrame, as_of: dt.date, lookback_days: int, 
         # A purchase whose channel is unknown is not an offline one: without a channel column, null, not 0.
         F.try_divide(F.col("digital"), F.col("channel_known")).alias("digital_share"),
         "spend_by_category",
+        F.col("same_moment").cast("long").alias("same_moment_purchases"),
     )
 
 
@@ -288,7 +290,8 @@ def build_features(customers_df: DataFrame, txn_df: DataFrame, as_of: dt.date, l
     else:
         joined_df = joined_df.withColumn("products_held", F.lit(None).cast("array<string>"))
     joined_df = joined_df.withColumn("spend_by_category", F.coalesce(
-        F.col("spend_by_category"), F.array().cast(SPEND_BY_CATEGORY_TYPE)))
+        F.col("spend_by_category"), F.array().cast(SPEND_BY_CATEGORY_TYPE))).withColumn(
+        "same_moment_purchases", F.coalesce(F.col("same_moment_purchases"), F.lit(0).cast("long")))
     recency = F.coalesce(F.datediff(F.lit(as_of), F.to_date("last_purchase_ts")).cast("long"), F.col("tenure_days"))
     return joined_df.select(
         "customer_id",

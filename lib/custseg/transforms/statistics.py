@@ -113,6 +113,11 @@ def population_quartiles(features_df: DataFrame, features: tuple[str, ...]) -> d
 
 # Customers with several purchases all at one moment: a few in card data; many mean invoice lines, not purchases.
 SAME_MOMENT_SHARE = 0.1
+# Purchases at the moment of the customer's previous one: the lines of customers with several invoices.
+SAME_MOMENT_PURCHASE_SHARE = 0.2
+ONE_MOMENT_CAUSES = ("either the transactions are lines of one basket or invoice (frequency, average ticket, gaps and "
+                     "repeat buying count rows, so give one transaction per basket) or their timestamps carry no time "
+                     "of day (purchases on one day then look simultaneous)")
 # Buyers with purchases in the recent trend window only: new customers in a sound history; nearly all of them
 # mean a history shorter than the two windows spend_trend compares.
 RECENT_ONLY_SHARE = 0.9
@@ -121,13 +126,20 @@ RECENT_ONLY_SHARE = 0.9
 def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int,
                      trend_window_days: int = 90) -> list[str]:
     """Stop on a date without any customer; warn (returned, for the log, the run's metrics and the report) when
-    no customer purchased in the lookback window (a stale as-of date, misread transaction dates), most
-    customers' net spend is negative (spending booked as negative amounts, as in a ledger), many made all
-    their purchases at one moment (lines of one invoice given as transactions), or nearly every buyer bought
-    in the recent trend window only (transactions covering less than the two windows spend_trend compares)."""
+    no customer purchased in the lookback window (a stale as-of date, misread transaction dates), most net
+    spends are negative (spending booked as negative amounts, as in a ledger), many customers made all their
+    purchases at one moment or many purchases were at the moment of the one before (lines of one invoice given
+    as transactions), or nearly every buyer bought in the recent trend window only (transactions covering less
+    than the two windows spend_trend compares)."""
     all_at_once = F.when(F.col("is_repeat_buyer") == 1, (F.col("gap_mean_days") == 0).cast("double"))
     recent_only = F.when(F.col("frequency") > 0, (F.col("spend_trend") == 1).cast("double"))
+    # Features written before the column existed have no count of purchases at one moment.
+    same_moment = (F.col("same_moment_purchases") if "same_moment_purchases" in features_df.columns
+                   else F.lit(None).cast("long"))
+    # Of the purchases after each buyer's first (a lapsed customer has none).
+    later_purchases = F.when(F.col("frequency") > 0, F.col("frequency") - 1)
     row = features_df.agg(F.count("*").alias("customers"), F.max("frequency").alias("most_purchases"),
+                          F.try_divide(F.sum(same_moment), F.sum(later_purchases)).alias("same_moment_share"),
                           # Over the customers with a net spend: a majority of lapsed ones must not hide a ledger.
                           F.avg(F.when(F.col("monetary") != 0, (F.col("monetary") < 0).cast("double")))
                           .alias("negative_share"),
@@ -143,9 +155,10 @@ def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int,
                         "score and loans where given); check as_of_date against the transactions' dates")
     if (row["all_at_once_share"] or 0) > SAME_MOMENT_SHARE:
         warnings.append(f"{row['all_at_once_share']:.0%} of the customers with several purchases made them all at the "
-                        "same moment: either the transactions are lines of one basket or invoice (frequency, average "
-                        "ticket, gaps and repeat buying count rows, so give one transaction per basket) or their "
-                        "timestamps carry no time of day (purchases on one day then look simultaneous)")
+                        f"same moment: {ONE_MOMENT_CAUSES}")
+    elif (row["same_moment_share"] or 0) > SAME_MOMENT_PURCHASE_SHARE:
+        warnings.append(f"{row['same_moment_share']:.0%} of the purchases after a customer's first were made at the "
+                        f"same moment as the one before: {ONE_MOMENT_CAUSES}")
     if (row["recent_only_share"] or 0) > RECENT_ONLY_SHARE:
         warnings.append(f"{row['recent_only_share']:.0%} of the customers with purchases bought only in the "
                         f"{trend_window_days} days before {as_of}, none in the {trend_window_days} days before those: "
