@@ -272,6 +272,11 @@ def test_a_date_without_customers_stops_and_signs_of_misread_inputs_are_warned_o
         "then look simultaneous)"]
     assert check_population(spark.createDataFrame([("I1", 4, 30.0, 1, 5.0, 0.1, 1), ("I2", 4, 20.0, 1, 2.0, 0.1, 0)],
                                                   lines_schema), as_of, 365) == []
+    # Both shares high: the purchases' one is given, once.
+    warnings = check_population(spark.createDataFrame(
+        [("I1", 3, 30.0, 1, 0.0, 0.1, 2), ("I2", 3, 20.0, 1, 4.0, 0.1, 0)], lines_schema), as_of, 365)
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "50% of the purchases after a customer's first were made at the same moment as the one before: ")
     with pytest.raises(ValueError, match="customer_features has no customer for 1999-01-01: nothing to segment"):
         check_population(lapsed_df.limit(0), as_of, 365)
 

@@ -153,12 +153,13 @@ def check_population(features_df: DataFrame, as_of: dt.date, lookback_days: int,
         warnings.append(f"no customer made a purchase in the {lookback_days} days before {as_of}: every customer is "
                         "lapsed, and the segments rest on what is not about purchases (tenure, and income, credit "
                         "score and loans where given); check as_of_date against the transactions' dates")
-    if (row["all_at_once_share"] or 0) > SAME_MOMENT_SHARE:
-        warnings.append(f"{row['all_at_once_share']:.0%} of the customers with several purchases made them all at the "
-                        f"same moment: {ONE_MOMENT_CAUSES}")
-    elif (row["same_moment_share"] or 0) > SAME_MOMENT_PURCHASE_SHARE:
+    # The purchases' share says more than the customers' (one multi-line invoice in ten keeps a customer out of it).
+    if (row["same_moment_share"] or 0) > SAME_MOMENT_PURCHASE_SHARE:
         warnings.append(f"{row['same_moment_share']:.0%} of the purchases after a customer's first were made at the "
                         f"same moment as the one before: {ONE_MOMENT_CAUSES}")
+    elif (row["all_at_once_share"] or 0) > SAME_MOMENT_SHARE:
+        warnings.append(f"{row['all_at_once_share']:.0%} of the customers with several purchases made them all at the "
+                        f"same moment: {ONE_MOMENT_CAUSES}")
     if (row["recent_only_share"] or 0) > RECENT_ONLY_SHARE:
         warnings.append(f"{row['recent_only_share']:.0%} of the customers with purchases bought only in the "
                         f"{trend_window_days} days before {as_of}, none in the {trend_window_days} days before those: "
