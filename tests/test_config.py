@@ -89,6 +89,13 @@ def test_input_without_its_location_names_the_missing_key():
     assert error_of(["output=null"]) == "config: missing key output"
 
 
+def test_rows_per_customer_applies_to_the_customers_table_only():
+    assert error_of(["inputs.transactions.rows_per_customer=many"]) == (
+        "config: inputs.transactions.rows_per_customer applies to inputs.customers only")
+    assert error_of(["inputs.customers.rows_per_customer=all"]).startswith(
+        "config: inputs.customers.rows_per_customer ")
+
+
 def test_partial_segment_rules_are_merged_with_the_defaults(tmp_path):
     partial = {"min_borrowers": 50, "high_risk": {"default_rate": 0.2}}
     path = write_conf(tmp_path, lambda raw: raw.update(segment_rules=partial))

@@ -343,3 +343,69 @@ def test_an_empty_input_table_is_counted_not_waited_for(spark, golden, tmp_path,
     assert counts["loans"] == golden.features.counts["inputs"]["loans"]
     for table in ("customers", "transactions", "products"):
         assert counts[table] == golden.features.counts["inputs"][table], table
+
+
+FLAT_CSV = (  # an export with a row per transaction and the customer's attributes on each (day/month/year)
+    "TxnID,CustomerID,When,Amount,Country,Income\n"
+    "T1,C1,05/01/2025 10:00,10.0,UK,100\n"
+    "T2,C1,05/03/2025 11:00,20.0,UK,120\n"
+    "T3,C1,02/01/2026 09:00,30.0,FR,999\n"   # after the as-of date: not yet known then
+    "T4,C2,not a date,5.0,DE,50\n"           # rejected in both tables; C2 stands on its other row
+    "T5,C2,01/06/2025 08:00,6.0,DE,55\n"
+    "T6,C3,15/02/2026 12:00,7.0,ES,70\n"     # signed up after the as-of date: kept, not a customer then
+)
+
+
+FLAT_CUSTOMER_COLUMNS = {"customer_id": "CustomerID", "signup_date": "When", "region": "Country",
+                         "annual_income": "Income"}
+
+
+@pytest.mark.parametrize("local_checkpoints", ["true", "false"])  # a small run's one pass, a large run's two
+def test_an_export_with_a_row_per_transaction_serves_as_the_customers_table(spark, tmp_path, local_checkpoints):
+    import yaml
+
+    from custseg.config import parse_config
+    from helpers import ROOT
+
+    path = tmp_path / "flat.csv"
+    path.write_text(FLAT_CSV)
+    shared = {"path": str(path), "format": "csv", "date_format": "dd/MM/yyyy HH:mm"}
+    raw = yaml.safe_load((ROOT / "conf" / "test.yaml").read_text())
+    raw["inputs"] = {
+        "customers": {**shared, "rows_per_customer": "many", "columns": FLAT_CUSTOMER_COLUMNS},
+        "transactions": {**shared, "timestamp_format": "dd/MM/yyyy HH:mm", "columns": {
+            "transaction_id": "TxnID", "customer_id": "CustomerID", "transaction_ts": "When", "amount": "Amount"}}}
+    raw["output"]["path"] = str(tmp_path / "out")
+    conf = parse_config(raw)
+    spark.conf.set(LOCAL_CHECKPOINTS, local_checkpoints)
+    try:
+        with cache_scope(spark) as persist:
+            result = ingest(spark, conf, check_inputs(spark, conf), "run-flat", AS_OF, persist)
+            rejected = result.rejected.collect()
+            counts = result.reconciled_counts()
+            customers = {r["customer_id"]: (r["signup_date"], r["region"], r["annual_income"])
+                         for r in result.accepted["customers"].collect()}
+            transactions = sorted(r["transaction_id"] for r in result.accepted["transactions"].collect())
+    finally:
+        spark.conf.set(LOCAL_CHECKPOINTS, "true")  # the test session's own (tests/helpers.py)
+    # The first transaction's date, and the attributes of the latest row before the as-of date.
+    assert customers == {"C1": (dt.date(2025, 1, 5), "UK", 120.0), "C2": (dt.date(2025, 6, 1), "DE", 55.0),
+                         "C3": (dt.date(2026, 2, 15), "ES", 70.0)}
+    assert counts["customers"] == {"read": 6, "accepted": 3, "merged": 2, "rejected": 1,
+                                   "rejected_unparseable_value": 1}
+    assert transactions == ["T1", "T2", "T3", "T5", "T6"]
+    assert sorted((r["source_table"], r["reason"], r["detail"]) for r in rejected) == [
+        ("customers", "unparseable_value", "signup_date"), ("transactions", "unparseable_value", "transaction_ts")]
+
+
+
+def test_the_attributes_validation_leaves_out_come_from_the_row_the_customer_was_built_from(spark, tmp_path):
+    from custseg.platform.storage import read_input
+
+    path = tmp_path / "flat.csv"
+    path.write_text(FLAT_CSV)
+    conf = InputConf(name="customers", path=str(path), format="csv", date_format="dd/MM/yyyy HH:mm",
+                     rows_per_customer="many", columns=FLAT_CUSTOMER_COLUMNS)
+    rows = V.one_source_row_per_customer(read_input(spark, conf), conf, PII, AS_OF).collect()
+    assert sorted((r["CustomerID"], r["TxnID"], r["Country"]) for r in rows) == [
+        ("C1", "T2", "UK"), ("C2", "T5", "DE"), ("C3", "T6", "ES")]

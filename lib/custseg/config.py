@@ -137,6 +137,8 @@ class _InputSection(_Section):
     decimal_separator: Literal[".", ","] = "."
     # More of the table's rows rejected than this stops the run before any feature: a wrong mapping or format.
     max_rejected_share: Share = 0.5
+    # customers only: "many" for an export with a row per transaction, reduced to one row per customer.
+    rows_per_customer: Literal["one", "many"] = "one"
 
     @model_validator(mode="after")
     def _has_location(self) -> _InputSection:
@@ -162,6 +164,14 @@ class _Inputs(_Section):
     loans: _InputSection | None = None
     loan_payments: _InputSection | None = None
     products: _InputSection | None = None
+
+    @model_validator(mode="after")
+    def _rows_per_customer_on_customers_only(self) -> _Inputs:
+        for table in ("transactions", "loans", "loan_payments", "products"):
+            section = getattr(self, table)
+            if section and section.rows_per_customer != "one":
+                raise _fail("applies to inputs.customers only", f"{table}.rows_per_customer")
+        return self
 
 
 class _OutputSection(_Section):

@@ -90,7 +90,8 @@ def rejection_hint(table: str, reason: str, detail: str | None) -> str:
                 f"inputs.{table}.decimal_separator: ','; a currency sign must go)")
     if reason == "duplicate_key" and table == "customers":
         return ("customer ids on several rows: customers holds one row per customer; from an export with a row per "
-                "transaction, take one row per customer_id first (README: one flat file serves as both tables)")
+                "transaction, set inputs.customers.rows_per_customer: many (README: one flat file serves as both "
+                "tables)")
     return REJECTION_HINTS.get(reason, "check its column mapping")
 
 
@@ -124,5 +125,6 @@ def validation_line(table: str, counts: dict[str, int]) -> str:
     """e.g. 'transactions: 100,598 read, 99,074 accepted, 1,524 rejected (1.5 %; duplicate_key 1,020, ...)'."""
     reasons = ", ".join(f"{k.removeprefix('rejected_')} {v:,}" for k, v in counts.items() if k.startswith("rejected_"))
     share = counts["rejected"] / counts["read"] if counts["read"] else 0.0
-    return (f"{table}: {counts['read']:,} read, {counts['accepted']:,} accepted, {counts['rejected']:,} rejected "
-            f"({share:.1%}{'; ' + reasons if reasons else ''})")
+    merged = f" ({counts['merged']:,} more merged into their customer's row)" if counts.get("merged") else ""
+    return (f"{table}: {counts['read']:,} read, {counts['accepted']:,} accepted{merged}, {counts['rejected']:,} "
+            f"rejected ({share:.1%}{'; ' + reasons if reasons else ''})")

@@ -68,7 +68,7 @@ from custseg.transforms.statistics import (
     segment_risk,
     usable_features,
 )
-from custseg.transforms.validation import normalised, source_columns
+from custseg.transforms.validation import normalised, one_source_row_per_customer, source_columns
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ def run_train_segments(spark: SparkSession, conf: Config, hold_report: bool = Fa
         before = assignments_before(spark, conf.output_path, as_of, record.ledger)
         tables[outputs.SEGMENT_MIGRATION] = held(migration(before, scored_df))
         customers_df = read_input(spark, conf.inputs["customers"])  # as given: the attributes validation left out
+        if conf.inputs["customers"].rows_per_customer == "many":
+            customers_df = one_source_row_per_customer(customers_df, conf.inputs["customers"], conf.pii_columns, as_of)
         tables[outputs.FAIRNESS_AUDIT] = held(audit_fairness(spark, conf, results, customers_df))
         names = F.broadcast(names_df(spark, results["described"]))
         tables[outputs.SEGMENT_CHARACTERISTICS] = held(segment_characteristics(

@@ -47,7 +47,8 @@ class IngestResult:
 
     def reconciled_counts(self) -> dict[str, dict[str, int]]:
         """table -> {"read", "accepted", "rejected", "rejected_<reason>": n}; call after writing `rejected`."""
-        return {name: reconcile(name, self.read_rows[name], V.reason_counts(observation.get))
+        return {name: reconcile(name, self.read_rows[name], V.reason_counts(observation.get),
+                                merged=observation.get["merged"])
                 for name, observation in self.observations.items()}
 
 
@@ -114,14 +115,18 @@ def check_table(conf: Config, name: str, raw_df: DataFrame, parents: dict[str, F
         return df, rows <= BROADCAST_MAX_ROWS
 
     checked_df = V.with_row_rules(V.conform(raw_df, contract, conf.inputs[name], conf.pii_columns), contract)
+
+    def one_row_per_key(df: DataFrame) -> DataFrame:  # after the rows read are counted
+        return V.with_one_row_per_customer(df, as_of) if conf.inputs[name].rows_per_customer == "many" else df
     if persist.checkpoints:
         # Small: the table checked and ranked by key in one job, held whole; its rows read are counted there.
         read = Observation(f"read_{name}")
         checked_df = persist.cut_lineage(V.with_duplicates_ranked(
-            checked_df.observe(read, F.count(F.lit(1)).alias("rows")), contract))
+            one_row_per_key(checked_df.observe(read, F.count(F.lit(1)).alias("rows"))), contract))
         read_rows = read.get["rows"]
     else:  # each later read scans the table again; only the few rows sharing a key are held
         read_rows = raw_df.count()
+        checked_df = one_row_per_key(checked_df)
         dup_keys_df, small = cached(V.duplicate_keys(checked_df, contract))
         unique_df, shared_df = V.with_duplicate_check(checked_df, contract, dup_keys_df, broadcast=small)
         checked_df = unique_df.unionByName(cached(shared_df)[0])
@@ -136,22 +141,24 @@ def check_table(conf: Config, name: str, raw_df: DataFrame, parents: dict[str, F
         keys_df = accepted.select(*contract.key)
         keys = (keys_df, True) if persist.checkpoints else cached(keys_df)
     observation = Observation(f"reasons_{name}")
-    observed_df = checked_df.observe(observation, *V.reason_metrics())
+    observed_df = checked_df.observe(observation, *V.reason_metrics(checked_df.columns))
     return CheckedTable(accepted=accepted, unreferenced=unreferenced,
                         rejected=V.rejected(observed_df, name, run_id, as_of), read_rows=read_rows,
                         observation=observation, keys=keys)
 
 
-def reconcile(table: str, read: int, by_reason: dict[str | None, int]) -> dict[str, int]:
-    """Check read = accepted + rejected and return the table's counts, reasons included."""
+def reconcile(table: str, read: int, by_reason: dict[str | None, int], merged: int = 0) -> dict[str, int]:
+    """Check read = accepted + merged + rejected and return the table's counts, reasons included (`merged`: rows
+    merged into their customer's one row, inputs.customers.rows_per_customer: many)."""
     accepted_n = by_reason.get(None, 0)
     rejected_n = sum(n for reason, n in by_reason.items() if reason is not None)
-    if read != accepted_n + rejected_n:
+    if read != accepted_n + merged + rejected_n:
         raise ReconciliationError(f"input table '{table}': read {read} rows but accepted {accepted_n} "
-                                  f"+ rejected {rejected_n}")
+                                  + (f"+ merged {merged} " if merged else "") + f"+ rejected {rejected_n}")
     reasons = {f"rejected_{reason}": n for reason, n in sorted(by_reason.items(), key=lambda kv: str(kv[0]))
                if reason is not None}
-    return {"read": read, "accepted": accepted_n, "rejected": rejected_n, **reasons}
+    return {"read": read, "accepted": accepted_n, **({"merged": merged} if merged else {}), "rejected": rejected_n,
+            **reasons}
 
 
 def over_rejected_limit(counts: dict[str, dict[str, int]], conf: Config) -> list[str]:

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from custseg.config import InputConf
-from custseg.contract.inputs import MAX_ABS_NUMBER, REASON_CODES, Column, TableContract
+from custseg.contract.inputs import CUSTOMERS, MAX_ABS_NUMBER, REASON_CODES, Column, TableContract
 from custseg.platform.csv_rows import TAKEN_IN
 from custseg.platform.storage import CORRUPT_RECORD, InputError
 
@@ -33,6 +33,7 @@ REASON = "_reason"
 DETAIL = "_detail"
 SOURCE = "_source"  # the non-PII source row as a struct; JSON only where it is needed
 KEY_HASH = "_key_hash"
+MERGED = "_merged"  # rows of a customer merged into its one row (inputs.customers.rows_per_customer: many)
 READER_COLUMNS = (CORRUPT_RECORD, TAKEN_IN)  # added by the CSV reader, not the user's
 
 NUMERIC_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
@@ -146,8 +147,7 @@ def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns
     (the raw line of a CSV row whose field count does not match its header, else null).
     """
     check_schema(df, contract, conf)
-    pii = {normalised(name) for name in pii_columns}
-    sources = {name: src for name, src in source_columns(df, contract, conf).items() if normalised(src) not in pii}
+    sources = kept_sources(df, contract, conf, pii_columns)
     types = {f.name: f.dataType for f in df.schema.fields}
     parsed = []
     failures = []
@@ -158,12 +158,23 @@ def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns
         value = _parse(src, types[sources[column.name]], column, conf)
         parsed.append(value.alias(column.name))
         failures.append(F.when(_has_value(src, types[sources[column.name]]) & value.isNull(), F.lit(column.name)))
-    source = F.struct([F.col(f"`{src}`").alias(src.strip()) for src in sources.values()])
+    source = source_struct(sources)
     unparseable = F.coalesce(*failures, F.lit(None).cast("string")) if failures else F.lit(None).cast("string")
     malformed = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in df.columns else F.lit(None).cast("string")
     taken_in = F.col(TAKEN_IN) if TAKEN_IN in df.columns else F.lit(None).cast("string")
     return df.select(*parsed, source.alias(SOURCE), unparseable.alias("_unparseable"), malformed.alias("_malformed"),
                      taken_in.alias("_taken_in"))
+
+
+def kept_sources(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns: tuple[str, ...]
+                 ) -> dict[str, str]:
+    """contract name -> source column, PII columns left out."""
+    pii = {normalised(name) for name in pii_columns}
+    return {name: src for name, src in source_columns(df, contract, conf).items() if normalised(src) not in pii}
+
+
+def source_struct(sources: dict[str, str]) -> SparkColumn:
+    return F.struct([F.col(f"`{src}`").alias(src.strip()) for src in sources.values()])
 
 
 def record_json() -> SparkColumn:
@@ -287,6 +298,47 @@ def with_duplicates_ranked(checked_df: DataFrame, contract: TableContract) -> Da
     )
 
 
+def with_one_row_per_customer(checked_df: DataFrame, as_of: dt.date) -> DataFrame:
+    """Reduce a customers table given as a row per transaction to one row per customer: the rows passing the row
+    rules merge into one with the earliest signup_date (the first transaction's date, where it stands in for a
+    signup) and the other attributes of the latest row before the as-of date (point-in-time: a row after it is
+    not yet known), the first by the source row's JSON among rows of one date. `_merged` counts the rows each
+    kept row stands for beyond itself, for the reconciliation; rows breaking a rule are left as they are."""
+    passing = F.col(REASON).isNull()
+    by_customer = Window.partitionBy("customer_id", passing)
+    latest_first = by_customer.orderBy(*latest_known_first(F.col("signup_date"), as_of), record_json())
+    ranked_df = (checked_df.withColumn("_rank", F.row_number().over(latest_first))
+                 .withColumn("_first_signup", F.min("signup_date").over(by_customer))
+                 .withColumn("_rows", F.count(F.lit(1)).over(by_customer)))
+    return (ranked_df.filter(~passing | (F.col("_rank") == 1))
+            .withColumn("signup_date", F.when(passing, F.col("_first_signup")).otherwise(F.col("signup_date")))
+            .withColumn(MERGED, F.when(passing, F.col("_rows") - 1).otherwise(F.lit(0)).cast("long"))
+            .drop("_rank", "_first_signup", "_rows"))
+
+
+def latest_known_first(signup_date: SparkColumn, as_of: dt.date) -> list[SparkColumn]:
+    """A customer's rows in the order its attributes are taken from: the latest before the as-of date first."""
+    return [(signup_date < F.lit(as_of)).desc(), signup_date.desc()]
+
+
+def one_source_row_per_customer(df: DataFrame, conf: InputConf, pii_columns: tuple[str, ...],
+                                as_of: dt.date) -> DataFrame:
+    """A customers table given as a row per transaction, as read (every column), reduced to the row of each
+    customer that `with_one_row_per_customer` takes the attributes from: for the attributes validation leaves
+    out (the fairness audit's, the segments' descriptions). A row that breaks a rule is not set aside here."""
+    sources = source_columns(df, CUSTOMERS, conf)
+    types = {f.name: f.dataType for f in df.schema.fields}
+    contract_columns = {c.name: c for c in CUSTOMERS.columns}
+
+    def parsed(name: str) -> SparkColumn:
+        return _parse(F.col(f"`{sources[name]}`"), types[sources[name]], contract_columns[name], conf)
+
+    latest_first = Window.partitionBy(parsed("customer_id")).orderBy(
+        *latest_known_first(parsed("signup_date"), as_of), F.to_json(source_struct(kept_sources(
+            df, CUSTOMERS, conf, pii_columns))))
+    return df.withColumn("_rank", F.row_number().over(latest_first)).filter(F.col("_rank") == 1).drop("_rank")
+
+
 def with_reference_check(checked_df: DataFrame, known_keys_df: DataFrame, key: str, reason: str,
                          broadcast: bool = True) -> DataFrame:
     """Reject rows whose `key` is not in `known_keys_df`, the referenced table's accepted keys (each once)."""
@@ -322,13 +374,17 @@ def rejected(checked_df: DataFrame, table: str, run_id: str, as_of: dt.date) -> 
     )
 
 
-def reason_metrics() -> list[SparkColumn]:
-    """Rows per reason as aggregate columns ("accepted" for rows without one), for an observation:
-    the counts come out of a pass that reads the table anyway, the basis of the reconciliation."""
+def reason_metrics(columns: list[str]) -> list[SparkColumn]:
+    """Rows per reason as aggregate columns ("accepted" for rows without one, "merged" for rows merged into an
+    accepted one), for an observation: the counts come out of a pass that reads the table anyway, the basis of
+    the reconciliation."""
+    merged = F.sum(F.col(MERGED)) if MERGED in columns else F.lit(0)
     return [F.count(F.when(F.col(REASON).isNull(), 1)).alias("accepted"),
+            F.coalesce(merged, F.lit(0)).cast("long").alias("merged"),
             *[F.count(F.when(F.col(REASON) == code, 1)).alias(code) for code in REASON_CODES]]
 
 
 def reason_counts(metrics: dict[str, int]) -> dict[str | None, int]:
-    """The observed `reason_metrics` as {None: accepted, reason: rows}, reasons without rows left out."""
+    """The observed `reason_metrics` as {None: accepted, reason: rows}, reasons without rows left out (merged
+    rows are counted apart: they are not rejected)."""
     return {None: metrics["accepted"], **{code: metrics[code] for code in REASON_CODES if metrics[code]}}
