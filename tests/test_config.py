@@ -89,6 +89,15 @@ def test_input_without_its_location_names_the_missing_key():
     assert error_of(["output=null"]) == "config: missing key output"
 
 
+def test_a_value_mapping_names_a_listed_column_and_its_values():
+    assert error_of(["inputs.loans.values.status.Closed=paid"]) == (
+        "config: inputs.loans.values.status.Closed maps to 'paid', which is not one of ['current', 'late', 'default', "
+        "'charged_off', 'paid_off']")
+    assert error_of(["inputs.loans.values.principal.x=current"]) == (
+        "config: inputs.loans.values.principal is not a column of the loans contract with a list of values (those: "
+        "['status'])")
+
+
 def test_rows_per_customer_applies_to_the_customers_table_only():
     assert error_of(["inputs.transactions.rows_per_customer=many"]) == (
         "config: inputs.transactions.rows_per_customer applies to inputs.customers only")

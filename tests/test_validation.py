@@ -157,6 +157,19 @@ def test_loan_status_and_unknown_loan(spark):
                        ignore_nullable=True)
     assert V.accepted(checked_loans_df, LOANS).collect()[0]["status"] == "current"
 
+    # Another lender's spellings: separators as underscores, the configured mapping, anything else rejected.
+    lender_df = spark.createDataFrame([
+        (f"M{i}", "C1", dt.date(2025, 1, 1), 1000.0, status) for i, status in enumerate(
+            ["Charged Off", " paid-off ", "Fully Paid", "LATE (31-120 days)", "In Grace Period", "Closed"])],
+        "loan_id string, customer_id string, origination_date date, principal double, status string")
+    mapping = {"fully paid": "paid_off", "Late (31-120 days)": "late", "In Grace Period": "Late"}
+    checked_lender_df = check(lender_df, LOANS, InputConf("loans", "unused", "delta", values={"status": mapping}))
+    assert sorted((r["loan_id"], r["status"], r[V.REASON]) for r in checked_lender_df.collect()) == [
+        ("M0", "charged_off", None), ("M1", "paid_off", None), ("M2", "paid_off", None), ("M3", "late", None),
+        ("M4", "late", None), ("M5", "closed", "invalid_value")]
+    assert json.loads(V.rejected(checked_lender_df, "loans", "run-1", AS_OF).collect()[0]["record_json"])[
+        "status"] == "Closed"  # as the table holds it
+
     payments_df = spark.createDataFrame([
         ("L1", "C1", dt.date(2025, 2, 1), 100.0),
         ("L2", "C1", dt.date(2025, 2, 1), 100.0),  # its loan was rejected

@@ -131,6 +131,8 @@ class _InputSection(_Section):
     table: str | None = None
     columns: TextMapping = Field(default_factory=dict)  # contract name -> source column name
     options: TextMapping = Field(default_factory=dict)  # reader options (CSV header, separator...)
+    # contract column with a list of values -> {the table's value: the contract's}, e.g. status: {Fully Paid: paid_off}
+    values: dict[str, TextMapping] = Field(default_factory=dict)
     date_format: str = "yyyy-MM-dd"
     timestamp_format: str = "yyyy-MM-dd HH:mm:ss"
     # "," for numbers written 1.234,56 (text sources only): "." then groups thousands.
@@ -402,6 +404,16 @@ class _Document(_Section):
                     near = difflib.get_close_matches(contract, known, n=1)
                     hint = f"; did you mean inputs.{table}.columns.{near[0]}?" if near else f"; known: {known}"
                     raise _fail(f"is not a column of the {table} contract{hint}", f"inputs.{table}.columns.{contract}")
+            for contract, mapping in (section.values if section else {}).items():
+                listed = next((c.allowed for c in CONTRACTS[table].columns if c.name == contract), None)
+                if listed is None:
+                    with_lists = [c.name for c in CONTRACTS[table].columns if c.allowed] or "none"
+                    raise _fail(f"is not a column of the {table} contract with a list of values (those: "
+                                f"{with_lists})", f"inputs.{table}.values.{contract}")
+                for value, target in mapping.items():
+                    if target.strip().lower() not in listed:
+                        raise _fail(f"maps to {target!r}, which is not one of {list(listed)}",
+                                    f"inputs.{table}.values.{contract}.{value}")
             for contract, source in (section.columns if section else {}).items():
                 if _name(source) in protected and _name(contract) not in protected:
                     raise _fail(f"maps protected attribute {source!r} onto a column that can become a clustering "

@@ -74,7 +74,8 @@ REJECTION_HINTS = {
     "unknown_customer": "customer ids not among the accepted customers: compare the two tables' id formats "
                         "(17850 against 17850.0, leading zeros, spaces)",
     "unknown_loan": "loan ids not among the accepted loans: compare the two tables' id formats",
-    "invalid_value": "values outside the contract's list: map them to the contract's values (docs/validation.md)",
+    "invalid_value": "values outside the contract's list: map the table's spellings to it with "
+                     "inputs.<table>.values (e.g. status: {Fully Paid: paid_off}; docs/validation.md)",
     "missing_required_value": "required values empty: check the column mapping",
 }
 

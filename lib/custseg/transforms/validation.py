@@ -101,6 +101,17 @@ def _parse(src: SparkColumn, source_type: T.DataType, column: Column, conf: Inpu
     return src.cast("timestamp")
 
 
+def listed_value(text: SparkColumn, mapping: dict[str, str]) -> SparkColumn:
+    """A value of a listed column as the contract spells it: the configured mapping (inputs.<table>.values), matched
+    trimmed and case-insensitively, else lower case with spaces and hyphens as underscores (Charged Off, charged-off:
+    charged_off). What is still not listed is rejected as invalid_value by the row rules."""
+    spelt = F.regexp_replace(F.lower(text), r"[\s-]+", "_")
+    mapped = F.lit(None).cast("string")
+    for value, target in mapping.items():
+        mapped = F.when(F.lower(text) == value.strip().lower(), F.lit(target.strip().lower())).otherwise(mapped)
+    return F.coalesce(mapped, spelt)
+
+
 # 1.234,56 or 1234,56 (a sign first, an exponent nowhere): anything else is not a decimal-comma number.
 DECIMAL_COMMA_NUMBER = r"^[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?$"
 
@@ -156,6 +167,8 @@ def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns
             continue
         src = F.col(f"`{sources[column.name]}`")
         value = _parse(src, types[sources[column.name]], column, conf)
+        if column.allowed is not None:
+            value = listed_value(value, conf.values.get(column.name, {}))
         parsed.append(value.alias(column.name))
         failures.append(F.when(_has_value(src, types[sources[column.name]]) & value.isNull(), F.lit(column.name)))
     source = source_struct(sources)
