@@ -322,9 +322,15 @@ def test_decimal_comma_numbers_are_read_when_configured_and_nothing_else_is_gues
     read = {texts[int(r["transaction_id"][1:])]: r["amount"] for r in check(raw_df, TRANSACTIONS, conf).collect()}
     assert read == {"1.234,56": 1234.56, "-12,5": -12.5, "7": 7.0, "1.234": 1234.0,
                     "1,5,0": None, "1.5": None, "12.34,5": None, "1e3": None}  # not decimal-comma numbers
-    default_df = check(raw_df, TRANSACTIONS, csv_conf("transactions"))
-    default = {r["transaction_id"]: r["amount"] for r in default_df.collect()}
-    assert (default["T0"], default["T5"], default["T7"]) == (None, 1.5, 1000.0)
+    # With a decimal point, commas group thousands in threes, and nothing else is read as a number.
+    texts += ["1,234.56", "-1,234", "12,50", "1,23,456.7"]
+    raw_df = spark.createDataFrame([(f"T{i}", "C1", "2025-01-05 10:00:00", t) for i, t in enumerate(texts)],
+                                   "transaction_id string, customer_id string, transaction_ts string, amount string")
+    default = {texts[int(r["transaction_id"][1:])]: r["amount"]
+               for r in check(raw_df, TRANSACTIONS, csv_conf("transactions")).collect()}
+    assert default == {"1.234,56": None, "-12,5": None, "7": 7.0, "1.234": 1.234, "1,5,0": None, "1.5": 1.5,
+                       "12.34,5": None, "1e3": 1000.0, "1,234.56": 1234.56, "-1,234": -1234.0, "12,50": None,
+                       "1,23,456.7": None}
 
 
 def test_header_names_are_trimmed_and_case_folded_and_only_contract_columns_reach_the_record(spark):

@@ -114,13 +114,15 @@ def listed_value(text: SparkColumn, mapping: dict[str, str]) -> SparkColumn:
 
 # 1.234,56 or 1234,56 (a sign first, an exponent nowhere): anything else is not a decimal-comma number.
 DECIMAL_COMMA_NUMBER = r"^[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?$"
+# 1,234.56 and 1,234: commas between groups of three digits only.
+GROUPED_POINT_NUMBER = r"^[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$"
 
 
 def number_text(text: SparkColumn, conf: InputConf) -> SparkColumn:
     """A number's text as Spark reads it: with decimal_separator ",", its groups joined and its comma a point;
     a text that is not such a number (1.5 among 1,5) stays unreadable rather than read as another number."""
-    if conf.decimal_separator == ".":
-        return text
+    if conf.decimal_separator == ".":  # 1,234.56 as spreadsheets write it; 12,50 stays unreadable
+        return F.when(text.rlike(GROUPED_POINT_NUMBER), F.regexp_replace(text, ",", "")).otherwise(text)
     return F.when(text.rlike(DECIMAL_COMMA_NUMBER), F.translate(F.regexp_replace(text, r"\.", ""), ",", "."))
 
 
