@@ -121,6 +121,16 @@ def test_a_mapped_birth_date_in_the_tables_date_format_gives_age_bands(spark):
     assert bands == {"C1": "25-34", "C2": "18-24", "C3": "65+", "C4": "unknown", "C5": "unknown"}
 
 
+def test_a_two_digit_birth_year_after_the_as_of_date_is_read_a_century_earlier(spark):
+    customers_df = spark.createDataFrame([("C1", "10/1/94"), ("C2", "1/1/05"), ("C3", "1/1/30"), ("C4", "2/1/26")],
+                                         "id string, dob string")
+    groups_df = attribute_groups(customers_df, "id", {"age_band": AgeSource("dob", is_birth_date=True)},
+                                 dt.date(2026, 1, 1), "d/M/yy")
+    # 1994, 2005, 1930 (2030 is not yet), 1926 (born the day after the as-of date in 2026, so not yet)
+    assert {r["customer_id"]: r["group"] for r in groups_df.collect()} == {
+        "C1": "25-34", "C2": "18-24", "C3": "65+", "C4": "65+"}
+
+
 def test_an_age_in_years_becomes_a_band_and_a_tables_own_age_band_stays_as_it_is(spark):
     customers_df = spark.createDataFrame([("C1", "34", "26-35", "1990-01-01"), ("C2", " 70 ", "65+", None)],
                                          "id string, AGE string, age_band string, birth_date string")

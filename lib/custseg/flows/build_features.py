@@ -16,6 +16,7 @@ from custseg.contract.outputs import FEATURES_TABLE, REJECTED_COMMENTS, REJECTED
 from custseg.platform.runs import RunRecord, recorded_run
 from custseg.platform.session import cache_scope
 from custseg.platform.storage import read_delta, with_comments, write_for_date, write_output
+from custseg.transforms.attributes import has_two_digit_years
 from custseg.transforms.features import build_features, customers_as_of
 from custseg.transforms.ingest import RejectedShareError, check_inputs, ingest, over_rejected_limit
 
@@ -115,7 +116,7 @@ def no_customers_message(customers_df: DataFrame, conf: Config) -> str:
     row = customers_df.agg(F.count("*").alias("n"), F.min("signup_date").alias("first"),
                            F.max("signup_date").alias("last")).first()
     date_format = conf.inputs["customers"].date_format
-    two_digit = "yy" in date_format and "yyyy" not in date_format
+    two_digit = has_two_digit_years(date_format)
     return (f"no accepted customer signed up before the as-of date {conf.as_of_date}: {row['n']:,} accepted"
             + (f", signup dates {row['first']} to {row['last']}" if row["n"] else "")
             + f"; customer_features would be empty. Check as_of_date and inputs.customers.date_format "

@@ -17,6 +17,10 @@ MAX_AGE = 120  # an older "age" is a placeholder birth date (1/1/1800 and the li
 AGE_BAND = "age_band"
 
 
+def has_two_digit_years(date_format: str) -> bool:
+    return "yy" in date_format and "yyyy" not in date_format
+
+
 class AgeSource(NamedTuple):
     """A column an age band is derived from: a birth date, or an age in whole years."""
     column: str
@@ -47,6 +51,8 @@ def attribute_groups(customers_df: DataFrame, id_column: str, attributes: dict[s
         text = F.trim(F.col(f"`{column}`").cast("string"))
         if isinstance(source, AgeSource) and source.is_birth_date:
             born = F.coalesce(F.try_to_date(text, date_format), text.try_cast("date"))  # the table's format, else ISO
+            if has_two_digit_years(date_format):  # yy reads 2000-2099: a birth after the as-of date was a century back
+                born = F.when(born > F.lit(as_of), F.add_months(born, -1200)).otherwise(born)
             group = age_band(F.floor(F.months_between(F.lit(as_of), born) / 12))
         elif isinstance(source, AgeSource):
             group = age_band(text.try_cast("double"))
