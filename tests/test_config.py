@@ -98,6 +98,18 @@ def test_a_value_mapping_names_a_listed_column_and_its_values():
         "['status'])")
 
 
+def test_a_multiplied_column_and_ids_from_rows_are_refused_where_they_make_no_sense():
+    assert error_of(["inputs.transactions.multiply_by.customer_id=Price"]) == (
+        "config: inputs.transactions.multiply_by.customer_id is not a number column of the transactions contract "
+        "(those: ['amount'])")
+    assert error_of(["inputs.loans.transaction_id_from_row=true"]) == (
+        "config: inputs.loans.transaction_id_from_row applies to inputs.transactions only")
+    assert error_of(["inputs.transactions.transaction_id_from_row=true",
+                     "inputs.transactions.columns.transaction_id=txn"]) == (
+        "config: inputs.transactions.transaction_id_from_row and columns.transaction_id exclude each other: the id "
+        "is either mapped or made from the row")
+
+
 def test_rows_per_customer_applies_to_the_customers_table_only():
     assert error_of(["inputs.transactions.rows_per_customer=many"]) == (
         "config: inputs.transactions.rows_per_customer applies to inputs.customers only")

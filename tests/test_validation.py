@@ -428,3 +428,33 @@ def test_the_attributes_validation_leaves_out_come_from_the_row_the_customer_was
     rows = V.one_source_row_per_customer(read_input(spark, conf), conf, PII, AS_OF).collect()
     assert sorted((r["CustomerID"], r["TxnID"], r["Country"]) for r in rows) == [
         ("C1", "T2", "UK"), ("C2", "T5", "DE"), ("C3", "T6", "ES")]
+
+
+def test_invoice_lines_get_an_amount_from_quantity_times_price_and_ids_from_their_values(spark):
+    lines_df = spark.createDataFrame([
+        ("536365", "85123A", "C1", "2025-12-01 08:26:00", "6", "2.55"),
+        ("536365", "71053", "C1", "2025-12-01 08:26:00", "6", "3.39"),
+        ("536365", "71053", "C1", "2025-12-01 08:26:00", "6", "3.39"),   # a copy of the line above
+        ("C536379", "D", "C1", "2025-12-02 09:41:00", "-1", "27.50"),   # a cancellation: a refund
+        ("536380", "22961", "C1", "2025-12-03 09:00:00", "24", ""),      # no price: no amount
+        ("536381", "22139", "C1", "2025-12-03 09:10:00", "12", "0.00"),  # a free line: neither purchase nor refund
+    ], "Invoice string, StockCode string, CustomerID string, InvoiceDate string, Quantity string, Price string")
+    conf = InputConf(name="transactions", path="unused", format="csv", multiply_by={"amount": "price"},
+                     transaction_id_from_row=True, columns={"customer_id": "CustomerID",
+                                                            "transaction_ts": "InvoiceDate", "amount": "Quantity"})
+    with_ids_df = V.with_transaction_id_from_row(lines_df, "transactions")
+    checked = check(with_ids_df, TRANSACTIONS, conf).collect()
+    got = [(None if r["amount"] is None else round(r["amount"], 6), r[V.REASON], r[V.DETAIL]) for r in checked]
+    assert sorted(got, key=str) == sorted([
+        (15.3, None, None), (20.34, None, None), (20.34, "duplicate_key", "transaction_id"), (-27.5, None, None),
+        (None, "unparseable_value", "amount"), (0.0, "zero_amount", "amount")], key=str)
+    ids = [r["transaction_id"] for r in with_ids_df.collect()]
+    assert ids[1] == ids[2] and len(set(ids)) == 5 and all(i.startswith("row-") for i in ids)
+    assert ids == [r["transaction_id"] for r in V.with_transaction_id_from_row(lines_df, "transactions").collect()]
+    rejected = {json.loads(r["record_json"])["Quantity"]: json.loads(r["record_json"])
+                for r in V.rejected(check(with_ids_df, TRANSACTIONS, conf), "transactions", "r", AS_OF).collect()}
+    assert rejected["24"]["Price"] == "" and rejected["12"]["Price"] == "0.00"  # the factor kept with the row
+    with pytest.raises(InputError, match="'transactions': has a column 'Transaction_ID' already"):
+        V.with_transaction_id_from_row(lines_df.withColumnRenamed("Invoice", "Transaction_ID"), "transactions")
+    with pytest.raises(InputError, match=r"column 'price' \(inputs.transactions.multiply_by.amount\) is missing"):
+        V.check_schema(with_ids_df.drop("Price"), TRANSACTIONS, conf)

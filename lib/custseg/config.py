@@ -141,6 +141,10 @@ class _InputSection(_Section):
     max_rejected_share: Share = 0.5
     # customers only: "many" for an export with a row per transaction, reduced to one row per customer.
     rows_per_customer: Literal["one", "many"] = "one"
+    # contract number column -> the source column it is multiplied by (invoice lines: amount: Quantity, times Price)
+    multiply_by: TextMapping = Field(default_factory=dict)
+    # transactions only: without an id column, each row's id is a hash of all its values (identical rows: copies)
+    transaction_id_from_row: bool = False
 
     @model_validator(mode="after")
     def _has_location(self) -> _InputSection:
@@ -173,6 +177,13 @@ class _Inputs(_Section):
             section = getattr(self, table)
             if section and section.rows_per_customer != "one":
                 raise _fail("applies to inputs.customers only", f"{table}.rows_per_customer")
+        for table in ("customers", "loans", "loan_payments", "products"):
+            section = getattr(self, table)
+            if section and section.transaction_id_from_row:
+                raise _fail("applies to inputs.transactions only", f"{table}.transaction_id_from_row")
+        if self.transactions.transaction_id_from_row and "transaction_id" in self.transactions.columns:
+            raise _fail("and columns.transaction_id exclude each other: the id is either mapped or made from the row",
+                        "transactions.transaction_id_from_row")
         return self
 
 
@@ -404,6 +415,11 @@ class _Document(_Section):
                     near = difflib.get_close_matches(contract, known, n=1)
                     hint = f"; did you mean inputs.{table}.columns.{near[0]}?" if near else f"; known: {known}"
                     raise _fail(f"is not a column of the {table} contract{hint}", f"inputs.{table}.columns.{contract}")
+            for contract in (section.multiply_by if section else {}):
+                numbers = [c.name for c in CONTRACTS[table].columns if c.type == "double"]
+                if contract not in numbers:
+                    raise _fail(f"is not a number column of the {table} contract (those: {numbers})",
+                                f"inputs.{table}.multiply_by.{contract}")
             for contract, mapping in (section.values if section else {}).items():
                 listed = next((c.allowed for c in CONTRACTS[table].columns if c.name == contract), None)
                 if listed is None:

@@ -58,6 +58,8 @@ def check_inputs(spark: SparkSession, conf: Config) -> dict[str, DataFrame]:
     for name in CONTRACTS:  # reference order
         if name in conf.inputs:
             raw[name] = read_input(spark, conf.inputs[name])
+            if conf.inputs[name].transaction_id_from_row:
+                raw[name] = V.with_transaction_id_from_row(raw[name], name)
             V.check_schema(raw[name], CONTRACTS[name], conf.inputs[name])
     return raw
 

@@ -79,6 +79,33 @@ def check_schema(df: DataFrame, contract: TableContract, conf: InputConf) -> Non
         if not isinstance(present[src], ACCEPTED_SOURCE_TYPES[column.type]):
             raise InputError(f"input table '{contract.name}': column '{src}' has type "
                              f"{present[src].simpleString()}, which cannot be read as {column.type}")
+    for name, factor in conf.multiply_by.items():
+        if factor_column(df, conf, name) is None:
+            raise InputError(f"input table '{contract.name}': column '{factor}' (inputs.{contract.name}.multiply_by."
+                             f"{name}) is missing; found {sorted(c for c in present if c not in READER_COLUMNS)}")
+
+
+def factor_column(df: DataFrame, conf: InputConf, contract_name: str) -> str | None:
+    """The source column a contract column is multiplied by (inputs.<table>.multiply_by), if it is there."""
+    if contract_name not in conf.multiply_by:
+        return None
+    actual = {normalised(c): c for c in df.columns if c not in READER_COLUMNS}
+    return actual.get(normalised(conf.multiply_by[contract_name]))
+
+
+TRANSACTION_ID = "transaction_id"
+
+
+def with_transaction_id_from_row(df: DataFrame, table: str) -> DataFrame:
+    """A transaction_id made of a 64-bit hash of all the row's values (inputs.transactions.transaction_id_from_row),
+    for a table without one: the same row always has the same id, and identical rows, copies, share it, so all but
+    one are rejected as duplicate_key."""
+    held = [c for c in df.columns if normalised(c) == TRANSACTION_ID]
+    if held:
+        raise InputError(f"input table '{table}': has a column '{held[0]}' already; map it (columns.transaction_id) "
+                         "instead of making ids from the rows (transaction_id_from_row)")
+    values = [F.col(f"`{c}`") for c in df.columns if c not in READER_COLUMNS]
+    return df.withColumn(TRANSACTION_ID, F.concat(F.lit("row-"), F.lower(F.hex(F.xxhash64(*values)))))
 
 
 def _parse(src: SparkColumn, source_type: T.DataType, column: Column, conf: InputConf) -> SparkColumn:
@@ -164,16 +191,21 @@ def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns
     types = {f.name: f.dataType for f in df.schema.fields}
     parsed = []
     failures = []
+    factors: dict[str, str] = {}
     for column in contract.columns:
         if column.name not in sources:
             continue
         src = F.col(f"`{sources[column.name]}`")
         value = _parse(src, types[sources[column.name]], column, conf)
+        has_value = _has_value(src, types[sources[column.name]])
         if column.allowed is not None:
             value = listed_value(value, conf.values.get(column.name, {}))
+        if factor := factor_column(df, conf, column.name):  # a price missing or unreadable: the amount is too
+            value = value * _parse(F.col(f"`{factor}`"), types[factor], column, conf)
+            factors[f"{column.name} factor"] = factor
         parsed.append(value.alias(column.name))
-        failures.append(F.when(_has_value(src, types[sources[column.name]]) & value.isNull(), F.lit(column.name)))
-    source = source_struct(sources)
+        failures.append(F.when(has_value & value.isNull(), F.lit(column.name)))
+    source = source_struct({**sources, **factors})
     unparseable = F.coalesce(*failures, F.lit(None).cast("string")) if failures else F.lit(None).cast("string")
     malformed = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in df.columns else F.lit(None).cast("string")
     taken_in = F.col(TAKEN_IN) if TAKEN_IN in df.columns else F.lit(None).cast("string")
