@@ -104,6 +104,8 @@ def test_a_multiplied_column_and_ids_from_rows_are_refused_where_they_make_no_se
         "(those: ['amount'])")
     assert error_of(["inputs.loans.transaction_id_from_row=true"]) == (
         "config: inputs.loans.transaction_id_from_row applies to inputs.transactions only")
+    assert error_of(["inputs.customers.basket=Invoice"]) == (
+        "config: inputs.customers.basket applies to inputs.transactions only")
     assert error_of(["inputs.transactions.transaction_id_from_row=true",
                      "inputs.transactions.columns.transaction_id=txn"]) == (
         "config: inputs.transactions.transaction_id_from_row and columns.transaction_id exclude each other: the id "

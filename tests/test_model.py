@@ -243,9 +243,9 @@ def test_a_date_without_customers_stops_and_signs_of_misread_inputs_are_warned_o
         [(f"R{i}", 2, 10.0, 1, 3.0, 1.0) for i in range(8)], schema)), as_of, 365) == []  # 1 of 10 all at once
     assert check_population(sound_df, as_of, 365) == [
         "50% of the customers with several purchases made them all at the same moment: either the transactions are "
-        "lines of one basket or invoice (frequency, average ticket, gaps and repeat buying count rows, so give one "
-        "transaction per basket) or their timestamps carry no time of day (purchases on one day then look "
-        "simultaneous)"]
+        "lines of one basket or invoice (frequency, average ticket, gaps and repeat buying count rows, so name the "
+        "basket or invoice column in inputs.transactions.basket) or their timestamps carry no time of day "
+        "(purchases on one day then look simultaneous)"]
     # A ledger's signs among a majority of lapsed customers (no net spend) are still seen.
     ledger_df = spark.createDataFrame([("C1", 3, -120.0, 1, 4.0, 0.1), ("C2", 1, -5.0, 0, None, 0.1),
                                        ("C3", 2, 70.0, 1, 9.0, 0.1),
@@ -268,8 +268,8 @@ def test_a_date_without_customers_stops_and_signs_of_misread_inputs_are_warned_o
                                                    ("I3", 0, 0.0, 0, None, 0.0, 0)], lines_schema), as_of, 365) == [
         "33% of the purchases after a customer's first were made at the same moment as the one before: either the "
         "transactions are lines of one basket or invoice (frequency, average ticket, gaps and repeat buying count "
-        "rows, so give one transaction per basket) or their timestamps carry no time of day (purchases on one day "
-        "then look simultaneous)"]
+        "rows, so name the basket or invoice column in inputs.transactions.basket) or their timestamps carry no "
+        "time of day (purchases on one day then look simultaneous)"]
     assert check_population(spark.createDataFrame([("I1", 4, 30.0, 1, 5.0, 0.1, 1), ("I2", 4, 20.0, 1, 2.0, 0.1, 0)],
                                                   lines_schema), as_of, 365) == []
     # Both shares high: the purchases' one is given, once.

@@ -458,3 +458,28 @@ def test_invoice_lines_get_an_amount_from_quantity_times_price_and_ids_from_thei
         V.with_transaction_id_from_row(lines_df.withColumnRenamed("Invoice", "Transaction_ID"), "transactions")
     with pytest.raises(InputError, match=r"column 'price' \(inputs.transactions.multiply_by.amount\) is missing"):
         V.check_schema(with_ids_df.drop("Price"), TRANSACTIONS, conf)
+
+
+def test_the_lines_of_a_basket_become_one_transaction_after_each_line_is_checked(spark):
+    lines_df = spark.createDataFrame([
+        ("l1", "536365", "C1", "2025-12-01 08:26:00", "15.30", "LIGHTS"),
+        ("l2", "536365", "C1", "2025-12-01 08:27:00", "20.34", "BAGS"),
+        ("l3", "536365", "C1", "2025-12-01 08:27:00", "n/a", "BAGS"),     # rejected on its own; the basket stays
+        ("l4", "C536379", "C1", "2025-12-02 09:41:00", "-27.50", "MUGS"),  # a cancellation: a refund
+        ("l5", "536365", "C2", "2025-12-03 10:00:00", "5.00", "LIGHTS"),   # another customer's basket of that number
+        ("l6", "", "C2", "2025-12-03 11:00:00", "7.00", None),             # no basket: a transaction of its own
+    ], "line string, Invoice string, customer_id string, transaction_ts string, amount string, category string")
+    conf = InputConf(name="transactions", path="unused", format="csv", basket="invoice",
+                     columns={"transaction_id": "line"})
+    checked_df = check(lines_df, TRANSACTIONS, conf)
+    got = sorted((r["transaction_id"], r["customer_id"], str(r["transaction_ts"]), round(r["amount"], 6),
+                  r["category"]) for r in V.baskets(V.accepted(checked_df, TRANSACTIONS)).collect())
+    assert got == [("536365", "C1", "2025-12-01 08:26:00", 35.64, "BAGS"),
+                   ("536365", "C2", "2025-12-03 10:00:00", 5.0, "LIGHTS"),
+                   ("C536379", "C1", "2025-12-02 09:41:00", -27.5, "MUGS"),
+                   ("line l6", "C2", "2025-12-03 11:00:00", 7.0, None)]
+    rejected = V.rejected(checked_df, "transactions", "r", AS_OF).collect()
+    assert [(r["reason"], json.loads(r["record_json"])["Invoice"]) for r in rejected] == [
+        ("unparseable_value", "536365")]
+    with pytest.raises(InputError, match=r"column 'invoice' \(inputs.transactions.basket\) is missing"):
+        V.check_schema(lines_df.drop("Invoice"), TRANSACTIONS, conf)

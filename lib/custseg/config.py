@@ -145,6 +145,8 @@ class _InputSection(_Section):
     multiply_by: TextMapping = Field(default_factory=dict)
     # transactions only: without an id column, each row's id is a hash of all its values (identical rows: copies)
     transaction_id_from_row: bool = False
+    # transactions only: the source column of a basket or invoice number; a basket's lines become one transaction
+    basket: Text | None = None
 
     @model_validator(mode="after")
     def _has_location(self) -> _InputSection:
@@ -181,6 +183,8 @@ class _Inputs(_Section):
             section = getattr(self, table)
             if section and section.transaction_id_from_row:
                 raise _fail("applies to inputs.transactions only", f"{table}.transaction_id_from_row")
+            if section and section.basket:
+                raise _fail("applies to inputs.transactions only", f"{table}.basket")
         if self.transactions.transaction_id_from_row and "transaction_id" in self.transactions.columns:
             raise _fail("and columns.transaction_id exclude each other: the id is either mapped or made from the row",
                         "transactions.transaction_id_from_row")

@@ -70,8 +70,9 @@ REJECTION_HINTS = {
                          "currency sign) and date_format / timestamp_format",
     "malformed_record": "rows whose field count differs from the header's, or taken into a quote left open: check "
                         "the separator (options.sep) and the quoting (a stray \" at a field's start)",
-    "duplicate_key": "rows sharing their key: lines of one invoice or basket need an id each, or one row per "
-                     "invoice",
+    "duplicate_key": "rows sharing their key: lines of one invoice or basket need an id each (or "
+                     "inputs.transactions.transaction_id_from_row: true), and inputs.transactions.basket to count "
+                     "invoices",
     "unknown_customer": "customer ids not among the accepted customers: compare the two tables' id formats "
                         "(17850 against 17850.0, leading zeros, spaces)",
     "unknown_loan": "loan ids not among the accepted loans: compare the two tables' id formats",

@@ -138,6 +138,8 @@ def check_table(conf: Config, name: str, raw_df: DataFrame, parents: dict[str, F
             keys_df, small = parents[ref.parent].result().keys
             checked_df = V.with_reference_check(checked_df, keys_df, ref.column, ref.reason, broadcast=small)
     accepted = V.accepted(checked_df, contract)
+    if conf.inputs[name].basket:  # checked line by line, counted by basket
+        accepted, unreferenced = V.baskets(accepted), V.baskets(unreferenced)
     keys = None
     if name in PARENT_TABLES:  # a small table's keys are read from the rows it holds, broadcast
         keys_df = accepted.select(*contract.key)

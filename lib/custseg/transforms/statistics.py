@@ -116,8 +116,8 @@ SAME_MOMENT_SHARE = 0.1
 # Purchases at the moment of the customer's previous one: the lines of customers with several invoices.
 SAME_MOMENT_PURCHASE_SHARE = 0.2
 ONE_MOMENT_CAUSES = ("either the transactions are lines of one basket or invoice (frequency, average ticket, gaps and "
-                     "repeat buying count rows, so give one transaction per basket) or their timestamps carry no time "
-                     "of day (purchases on one day then look simultaneous)")
+                     "repeat buying count rows, so name the basket or invoice column in inputs.transactions.basket) "
+                     "or their timestamps carry no time of day (purchases on one day then look simultaneous)")
 # Buyers with purchases in the recent trend window only: new customers in a sound history; nearly all of them
 # mean a history shorter than the two windows spend_trend compares.
 RECENT_ONLY_SHARE = 0.9

@@ -33,6 +33,7 @@ REASON = "_reason"
 DETAIL = "_detail"
 SOURCE = "_source"  # the non-PII source row as a struct; JSON only where it is needed
 KEY_HASH = "_key_hash"
+BASKET = "_basket"  # the basket or invoice a transaction line belongs to (inputs.transactions.basket)
 MERGED = "_merged"  # rows of a customer merged into its one row (inputs.customers.rows_per_customer: many)
 READER_COLUMNS = (CORRUPT_RECORD, TAKEN_IN)  # added by the CSV reader, not the user's
 
@@ -79,6 +80,9 @@ def check_schema(df: DataFrame, contract: TableContract, conf: InputConf) -> Non
         if not isinstance(present[src], ACCEPTED_SOURCE_TYPES[column.type]):
             raise InputError(f"input table '{contract.name}': column '{src}' has type "
                              f"{present[src].simpleString()}, which cannot be read as {column.type}")
+    if conf.basket and normalised(conf.basket) not in {normalised(c) for c in present}:
+        raise InputError(f"input table '{contract.name}': column '{conf.basket}' (inputs.{contract.name}.basket) is "
+                         f"missing; found {sorted(c for c in present if c not in READER_COLUMNS)}")
     for name, factor in conf.multiply_by.items():
         if factor_column(df, conf, name) is None:
             raise InputError(f"input table '{contract.name}': column '{factor}' (inputs.{contract.name}.multiply_by."
@@ -205,12 +209,18 @@ def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns
             factors[f"{column.name} factor"] = factor
         parsed.append(value.alias(column.name))
         failures.append(F.when(has_value & value.isNull(), F.lit(column.name)))
+    basket = []
+    if conf.basket:
+        basket_src = next(c for c in df.columns if normalised(c) == normalised(conf.basket))
+        factors["basket"] = basket_src
+        basket = [_parse(F.col(f"`{basket_src}`"), types[basket_src], Column(BASKET, "string", False), conf)
+                  .alias(BASKET)]
     source = source_struct({**sources, **factors})
     unparseable = F.coalesce(*failures, F.lit(None).cast("string")) if failures else F.lit(None).cast("string")
     malformed = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in df.columns else F.lit(None).cast("string")
     taken_in = F.col(TAKEN_IN) if TAKEN_IN in df.columns else F.lit(None).cast("string")
-    return df.select(*parsed, source.alias(SOURCE), unparseable.alias("_unparseable"), malformed.alias("_malformed"),
-                     taken_in.alias("_taken_in"))
+    return df.select(*parsed, *basket, source.alias(SOURCE), unparseable.alias("_unparseable"),
+                     malformed.alias("_malformed"), taken_in.alias("_taken_in"))
 
 
 def kept_sources(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns: tuple[str, ...]
@@ -406,7 +416,23 @@ def accepted(checked_df: DataFrame, contract: TableContract) -> DataFrame:
         F.col(c.name) if c.name in checked_df.columns else F.lit(None).cast(c.type).alias(c.name)
         for c in contract.columns
     ]
-    return checked_df.filter(F.col(REASON).isNull()).select(columns)
+    basket = [BASKET] if BASKET in checked_df.columns else []
+    return checked_df.filter(F.col(REASON).isNull()).select(*columns, *basket)
+
+
+def baskets(lines_df: DataFrame) -> DataFrame:
+    """Accepted transaction lines (with `_basket`) as one transaction per customer and basket: its id is the
+    basket's, its time the first line's, its amount the lines' sum (a cancelled basket is a refund), its category
+    and channel those of its largest line (the last category by name among lines of equal amounts). A line without
+    a basket stays a transaction of its own."""
+    largest_first = F.struct(F.col("amount"), F.col("category"), F.col("channel"))
+    return (lines_df
+            .withColumn(BASKET, F.coalesce(F.col(BASKET), F.concat(F.lit("line "), F.col("transaction_id"))))
+            .groupBy("customer_id", BASKET)
+            .agg(F.min("transaction_ts").alias("transaction_ts"), F.sum("amount").alias("amount"),
+                 F.max(largest_first).alias("_largest"))
+            .select(F.col(BASKET).alias("transaction_id"), "customer_id", "transaction_ts", "amount",
+                    F.col("_largest.category").alias("category"), F.col("_largest.channel").alias("channel")))
 
 
 def rejected(checked_df: DataFrame, table: str, run_id: str, as_of: dt.date) -> DataFrame:
