@@ -188,7 +188,8 @@ def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns
     Output: the contract columns present in the source, `_source` (the source row's contract columns as a
     struct: an allow-list, so no other column, PII or not, ever reaches rejected_records) and
     `_unparseable` (the first contract column whose value could not be read, else null), and `_malformed`
-    (the raw line of a CSV row whose field count does not match its header, else null).
+    (the raw line of a CSV row whose field count does not match its header, else null); `_basket` when
+    inputs.transactions.basket names one (its column and the multiplied ones are in `_source` too).
     """
     check_schema(df, contract, conf)
     sources = kept_sources(df, contract, conf, pii_columns)
