@@ -67,8 +67,8 @@ def test_a_table_mostly_rejected_stops_the_run_with_its_reasons_and_keeps_the_re
 
 def test_no_customer_signed_up_before_the_as_of_date_stops_the_run_naming_the_dates_read(spark, tmp_path):
     data = tmp_path / "data"
-    # Two-digit years as some bank exports write them: 930101 is read as 2093-01-01, after the as-of date.
-    write_csv(data, "customers", "customer_id,signup_date", ["C1,930101", "C2,930215"])
+    # Two-digit years as some bank exports write them, and after the as-of date (2026-01-01).
+    write_csv(data, "customers", "customer_id,signup_date", ["C1,270101", "C2,270215"])
     write_csv(data, "transactions", "transaction_id,customer_id,transaction_ts,amount",
               ["T1,C1,2025-06-01 10:00:00,12.50"])
     conf = make_conf(data, tmp_path / "out", [*NO_LOANS, "inputs.customers.format=csv",
@@ -79,6 +79,6 @@ def test_no_customer_signed_up_before_the_as_of_date_stops_the_run_naming_the_da
 
     assert str(raised.value) == (
         f"no accepted customer signed up before the as-of date {conf.as_of_date}: 2 accepted, signup dates "
-        "2093-01-01 to 2093-02-15; customer_features would be empty. Check as_of_date and "
-        "inputs.customers.date_format 'yyMMdd' (two-digit years, yy, are read as 2000-2099)")
+        "2027-01-01 to 2027-02-15; customer_features would be empty. Check as_of_date and "
+        "inputs.customers.date_format 'yyMMdd' (two-digit years, yy, are read as 1969-2068)")
     assert not delta_exists(spark, conf.table_path("customer_features"))

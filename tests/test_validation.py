@@ -483,3 +483,17 @@ def test_the_lines_of_a_basket_become_one_transaction_after_each_line_is_checked
         ("unparseable_value", "536365")]
     with pytest.raises(InputError, match=r"column 'invoice' \(inputs.transactions.basket\) is missing"):
         V.check_schema(lines_df.drop("Invoice"), TRANSACTIONS, conf)
+
+
+def test_two_digit_years_are_read_as_1969_to_2068_and_four_digit_ones_as_written(spark):
+    raw_df = spark.createDataFrame([(f"C{i}", d) for i, d in enumerate(
+        ["930101", "680101", "690101", "2093-01-01", "011231"])], "customer_id string, signup_date string")
+    conf = InputConf(name="customers", path="unused", format="csv", date_format="yyMMdd")
+    read = {r["customer_id"]: r["signup_date"] for r in check(raw_df, CUSTOMERS, conf).collect()}
+    assert read == {"C0": dt.date(1993, 1, 1), "C1": dt.date(2068, 1, 1), "C2": dt.date(1969, 1, 1),
+                    "C3": dt.date(2093, 1, 1), "C4": dt.date(2001, 12, 31)}
+    txn_df = spark.createDataFrame([("T1", "C1", "930101 10:05", "5"), ("T2", "C1", "250601 09:00", "5")],
+                                   "transaction_id string, customer_id string, transaction_ts string, amount string")
+    txn_conf = InputConf(name="transactions", path="unused", format="csv", timestamp_format="yyMMdd HH:mm")
+    assert {r["transaction_id"]: r["transaction_ts"] for r in check(txn_df, TRANSACTIONS, txn_conf).collect()} == {
+        "T1": dt.datetime(1993, 1, 1, 10, 5), "T2": dt.datetime(2025, 6, 1, 9, 0)}

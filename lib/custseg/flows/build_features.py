@@ -121,7 +121,7 @@ def no_customers_message(customers_df: DataFrame, conf: Config) -> str:
     return (f"no accepted customer signed up before the as-of date {conf.as_of_date}: {row['n']:,} accepted"
             + (f", signup dates {row['first']} to {row['last']}" if row["n"] else "")
             + f"; customer_features would be empty. Check as_of_date and inputs.customers.date_format "
-            f"'{date_format}'" + (" (two-digit years, yy, are read as 2000-2099)" if two_digit else ""))
+            f"'{date_format}'" + (" (two-digit years, yy, are read as 1969-2068)" if two_digit else ""))
 
 
 def validation_line(table: str, counts: dict[str, int]) -> str:

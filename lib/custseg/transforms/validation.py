@@ -27,6 +27,7 @@ from custseg.config import InputConf
 from custseg.contract.inputs import CUSTOMERS, MAX_ABS_NUMBER, REASON_CODES, Column, TableContract
 from custseg.platform.csv_rows import TAKEN_IN
 from custseg.platform.storage import CORRUPT_RECORD, InputError
+from custseg.transforms.attributes import has_two_digit_years
 
 UNDECODABLE = "\ufffd"
 REASON = "_reason"
@@ -124,12 +125,24 @@ def _parse(src: SparkColumn, source_type: T.DataType, column: Column, conf: Inpu
         return number.cast(column.type) if column.type == "double" else F.round(number).cast("int")
     if column.type == "date":
         if isinstance(source_type, T.StringType):
-            return F.coalesce(F.try_to_date(text, conf.date_format), text.try_cast("date"))
+            return F.coalesce(_pivoted(F.try_to_date(text, conf.date_format), conf.date_format), text.try_cast("date"))
         return src.cast("date")
     if isinstance(source_type, T.StringType):
         formats = timestamp_formats(conf.timestamp_format)
-        return F.coalesce(*[F.try_to_timestamp(text, F.lit(f)) for f in formats], text.try_cast("timestamp"))
+        in_format = F.coalesce(*[F.try_to_timestamp(text, F.lit(f)) for f in formats])
+        return F.coalesce(_pivoted(in_format, conf.timestamp_format), text.try_cast("timestamp"))
     return src.cast("timestamp")
+
+
+# Two-digit years read as 1969-2068, as C's and Python's %y do (Spark's yy reads 2000-2099): 930101 is 1993. An
+# ISO date, four-digit year, is taken as written.
+PIVOT_YEAR = 2069
+
+
+def _pivoted(value: SparkColumn, date_format: str) -> SparkColumn:
+    if not has_two_digit_years(date_format):
+        return value
+    return F.when(F.year(value) >= PIVOT_YEAR, value + F.expr("INTERVAL '-100' YEAR")).otherwise(value)
 
 
 def listed_value(text: SparkColumn, mapping: dict[str, str]) -> SparkColumn:
