@@ -81,7 +81,7 @@ def check_schema(df: DataFrame, contract: TableContract, conf: InputConf) -> Non
         if not isinstance(present[src], ACCEPTED_SOURCE_TYPES[column.type]):
             raise InputError(f"input table '{contract.name}': column '{src}' has type "
                              f"{present[src].simpleString()}, which cannot be read as {column.type}")
-    if conf.basket and normalised(conf.basket) not in {normalised(c) for c in present}:
+    if conf.basket and named_column(df, conf.basket) is None:
         raise InputError(f"input table '{contract.name}': column '{conf.basket}' (inputs.{contract.name}.basket) is "
                          f"missing; found {sorted(c for c in present if c not in READER_COLUMNS)}")
     for name, factor in conf.multiply_by.items():
@@ -92,10 +92,12 @@ def check_schema(df: DataFrame, contract: TableContract, conf: InputConf) -> Non
 
 def factor_column(df: DataFrame, conf: InputConf, contract_name: str) -> str | None:
     """The source column a contract column is multiplied by (inputs.<table>.multiply_by), if it is there."""
-    if contract_name not in conf.multiply_by:
-        return None
-    actual = {normalised(c): c for c in df.columns if c not in READER_COLUMNS}
-    return actual.get(normalised(conf.multiply_by[contract_name]))
+    return named_column(df, conf.multiply_by[contract_name]) if contract_name in conf.multiply_by else None
+
+
+def named_column(df: DataFrame, name: str) -> str | None:
+    """The source column a configured name stands for, matched trimmed and case-folded."""
+    return next((c for c in df.columns if c not in READER_COLUMNS and normalised(c) == normalised(name)), None)
 
 
 TRANSACTION_ID = "transaction_id"
@@ -209,7 +211,7 @@ def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns
     types = {f.name: f.dataType for f in df.schema.fields}
     parsed = []
     failures = []
-    factors: dict[str, str] = {}
+    extra_sources: dict[str, str] = {}  # kept in the record beside the contract's columns
     for column in contract.columns:
         if column.name not in sources:
             continue
@@ -220,16 +222,16 @@ def conform(df: DataFrame, contract: TableContract, conf: InputConf, pii_columns
             value = listed_value(value, conf.values.get(column.name, {}))
         if factor := factor_column(df, conf, column.name):  # a price missing or unreadable: the amount is too
             value = value * _parse(F.col(f"`{factor}`"), types[factor], column, conf)
-            factors[f"{column.name} factor"] = factor
+            extra_sources[f"{column.name} factor"] = factor
         parsed.append(value.alias(column.name))
         failures.append(F.when(has_value & value.isNull(), F.lit(column.name)))
     basket = []
     if conf.basket:
-        basket_src = next(c for c in df.columns if normalised(c) == normalised(conf.basket))
-        factors["basket"] = basket_src
+        basket_src = named_column(df, conf.basket)
+        extra_sources["basket"] = basket_src
         basket = [_parse(F.col(f"`{basket_src}`"), types[basket_src], Column(BASKET, "string", False), conf)
                   .alias(BASKET)]
-    source = source_struct({**sources, **factors})
+    source = source_struct({**sources, **extra_sources})
     unparseable = F.coalesce(*failures, F.lit(None).cast("string")) if failures else F.lit(None).cast("string")
     malformed = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in df.columns else F.lit(None).cast("string")
     taken_in = F.col(TAKEN_IN) if TAKEN_IN in df.columns else F.lit(None).cast("string")
@@ -465,9 +467,8 @@ def reason_metrics(columns: list[str]) -> list[SparkColumn]:
     """Rows per reason as aggregate columns ("accepted" for rows without one, "merged" for rows merged into an
     accepted one), for an observation: the counts come out of a pass that reads the table anyway, the basis of
     the reconciliation."""
-    merged = F.sum(F.col(MERGED)) if MERGED in columns else F.lit(0)
-    return [F.count(F.when(F.col(REASON).isNull(), 1)).alias("accepted"),
-            F.coalesce(merged, F.lit(0)).cast("long").alias("merged"),
+    merged = F.coalesce(F.sum(MERGED), F.lit(0)) if MERGED in columns else F.lit(0)
+    return [F.count(F.when(F.col(REASON).isNull(), 1)).alias("accepted"), merged.cast("long").alias("merged"),
             *[F.count(F.when(F.col(REASON) == code, 1)).alias(code) for code in REASON_CODES]]
 
 
